@@ -1,0 +1,384 @@
+//! The conversion planner and rewriter. [`plan`] is a pure function of the source manifest,
+//! the destination's capabilities and the options: it decides the manifest family to write
+//! and what happens to each layer, and refuses impossible requests before any I/O.
+//! [`rewrite_manifest`] applies a plan: it changes media types and layer descriptors, and
+//! never touches config bytes, so the image ID survives every conversion.
+
+use anyhow::{bail, Result};
+
+use crate::manifest::{Descriptor, ImageManifest};
+use crate::media_type::{self as mt, Compression, Format, Kind, LayerType};
+use crate::transport::{DestCaps, LayerPolicy};
+
+/// What the user asked for that bears on conversion.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// `--format`: the manifest family to write.
+    pub format: Option<Format>,
+    /// `--dest-compress-format`: recompress every layer to this.
+    pub compress: Option<Compression>,
+    /// `--preserve-digests`: refuse anything that changes a digest.
+    pub preserve_digests: bool,
+}
+
+/// What happens to one layer on the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerAction {
+    /// Bytes pass through unchanged.
+    Keep,
+    /// Decompressed: the output is the plain tar, whose digest is the diff_id.
+    Decompress(Compression),
+    /// A plain tar, compressed.
+    Compress(Compression),
+    /// Decompressed and compressed again with another algorithm.
+    Recompress(Compression, Compression),
+}
+
+impl LayerAction {
+    pub fn changes_bytes(self) -> bool {
+        self != LayerAction::Keep
+    }
+}
+
+/// The plan for one layer: the action and the media type of the layer written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerPlan {
+    pub action: LayerAction,
+    pub media_type: String,
+}
+
+/// The plan for one image manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub source_format: Format,
+    pub format: Format,
+    pub layers: Vec<LayerPlan>,
+    /// Whether the manifest must be rewritten (its digest then changes).
+    pub rewrite: bool,
+}
+
+impl Plan {
+    /// Human-readable reasons the manifest changes, for logs and refusals.
+    pub fn reasons(&self) -> Vec<String> {
+        let mut r = Vec::new();
+        if self.source_format != self.format {
+            r.push(format!(
+                "converting {} to {}",
+                self.source_format.name(),
+                self.format.name()
+            ));
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            match l.action {
+                LayerAction::Keep => {}
+                LayerAction::Decompress(c) => {
+                    r.push(format!("decompressing layer {} ({})", i + 1, c.name()))
+                }
+                LayerAction::Compress(c) => {
+                    r.push(format!("compressing layer {} with {}", i + 1, c.name()))
+                }
+                LayerAction::Recompress(a, b) => r.push(format!(
+                    "recompressing layer {} from {} to {}",
+                    i + 1,
+                    a.name(),
+                    b.name()
+                )),
+            }
+        }
+        r
+    }
+}
+
+/// Plans the copy of an image manifest of family `source` into a destination with `caps`.
+pub fn plan(
+    source: Format,
+    m: &ImageManifest,
+    caps: &DestCaps,
+    opts: &PlanOptions,
+) -> Result<Plan> {
+    let format = choose_format(source, caps, opts)?;
+    let layers = m
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| plan_layer(i, l, format, caps, opts))
+        .collect::<Result<Vec<_>>>()?;
+    let config_same = m.config.media_type == format.config_type();
+    let layers_same = layers
+        .iter()
+        .zip(&m.layers)
+        .all(|(p, l)| p.action == LayerAction::Keep && p.media_type == l.media_type);
+    let plan = Plan {
+        source_format: source,
+        format,
+        rewrite: format != source || !config_same || !layers_same,
+        layers,
+    };
+    if opts.preserve_digests && plan.rewrite {
+        bail!(
+            "--preserve-digests: the copy would change the manifest digest ({}); {}",
+            plan.reasons().join(", "),
+            cause_hint(source, caps, opts)
+        );
+    }
+    Ok(plan)
+}
+
+fn cause_hint(source: Format, caps: &DestCaps, opts: &PlanOptions) -> String {
+    if let Some(f) = opts.format.filter(|f| *f != source) {
+        return format!("--format {} forces the conversion", f.name());
+    }
+    if opts.compress.is_some() {
+        return "--dest-compress-format forces the recompression".to_string();
+    }
+    if !caps.formats.contains(&source) {
+        return format!("the destination stores only {}", caps.formats[0].name());
+    }
+    "the destination needs different layer compression".to_string()
+}
+
+fn choose_format(source: Format, caps: &DestCaps, opts: &PlanOptions) -> Result<Format> {
+    match opts.format {
+        Some(f) if caps.formats.contains(&f) => Ok(f),
+        Some(f) => bail!(
+            "--format {}: this destination stores only {} images",
+            f.name(),
+            caps.formats
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+        None if caps.formats.contains(&source) => Ok(source),
+        None => Ok(caps.formats[0]),
+    }
+}
+
+fn plan_layer(
+    i: usize,
+    l: &Descriptor,
+    format: Format,
+    caps: &DestCaps,
+    opts: &PlanOptions,
+) -> Result<LayerPlan> {
+    let Kind::Layer(from) = mt::kind_of(&l.media_type) else {
+        bail!(
+            "layer {} ({}) has unknown media type {:?}",
+            i + 1,
+            l.digest,
+            l.media_type
+        );
+    };
+    let to = match (opts.compress, caps.layers) {
+        (_, LayerPolicy::Uncompressed) => Compression::None,
+        (Some(c), _) => c,
+        (None, LayerPolicy::Compressed) if from.compression == Compression::None => {
+            Compression::Gzip
+        }
+        (None, _) => from.compression,
+    };
+    let action = match (from.compression, to) {
+        (a, b) if a == b => LayerAction::Keep,
+        (Compression::None, b) => LayerAction::Compress(b),
+        (a, Compression::None) => LayerAction::Decompress(a),
+        (a, b) => LayerAction::Recompress(a, b),
+    };
+    let out = LayerType {
+        format,
+        compression: to,
+        foreign: from.foreign,
+    };
+    let Some(media_type) = out.media_type() else {
+        bail!(
+            "layer {} ({}) is {}{}, which Docker v2s2 cannot describe; copy it as OCI (--format oci) or choose --dest-compress-format gzip",
+            i + 1,
+            l.digest,
+            if from.foreign { "a non-distributable " } else { "" },
+            to.name()
+        );
+    };
+    Ok(LayerPlan {
+        action,
+        media_type: media_type.to_string(),
+    })
+}
+
+/// Writes the manifest `m` as family `format`, with `layers` as the new layer descriptors
+/// (same order; their digests and sizes reflect any recompression). The config descriptor
+/// keeps its digest and size: only its media type changes. Returns the new bytes.
+///
+/// Going to v2s2, manifest annotations and `subject` have nowhere to go: they are dropped
+/// with a warning, and the caller refuses artifacts before getting here.
+pub fn rewrite_manifest(
+    m: &ImageManifest,
+    format: Format,
+    layers: Vec<Descriptor>,
+) -> Result<Vec<u8>> {
+    let mut out = m.clone();
+    out.schema_version = 2;
+    out.media_type = Some(format.manifest_type().to_string());
+    out.config.media_type = format.config_type().to_string();
+    out.layers = layers;
+    if format == Format::V2s2 {
+        if let Some(a) = out.annotations.take() {
+            let keys: Vec<_> = a.keys().cloned().collect();
+            tracing::warn!(
+                "Docker v2s2 has no manifest annotations; dropping {}",
+                keys.join(", ")
+            );
+        }
+        if out.subject.take().is_some() {
+            tracing::warn!("Docker v2s2 has no subject field; dropping the manifest's subject");
+        }
+        for l in &mut out.layers {
+            l.annotations = None;
+        }
+    }
+    Ok(serde_json::to_vec(&out)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{parse, Parsed};
+
+    fn golden(name: &str) -> (Format, ImageManifest, Vec<u8>) {
+        let path = format!("{}/testdata/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mtype = crate::manifest::guess_media_type(&bytes).unwrap();
+        match parse(&bytes, &mtype).unwrap() {
+            Parsed::Image(f, m) => (f, m, bytes),
+            Parsed::Index(..) => panic!("{name} is an index"),
+        }
+    }
+
+    const LAYOUT: DestCaps = DestCaps {
+        formats: &[Format::Oci],
+        layers: LayerPolicy::Compressed,
+        stores_index: true,
+    };
+    const ARCHIVE: DestCaps = DestCaps {
+        formats: &[Format::V2s2],
+        layers: LayerPolicy::Uncompressed,
+        stores_index: false,
+    };
+    const REGISTRY: DestCaps = DestCaps {
+        formats: &[Format::Oci, Format::V2s2],
+        layers: LayerPolicy::AsIs,
+        stores_index: true,
+    };
+
+    #[test]
+    fn identity_needs_no_rewrite() {
+        let (f, m, _) = golden("oci-gzip.json");
+        let p = plan(f, &m, &LAYOUT, &PlanOptions::default()).unwrap();
+        assert!(!p.rewrite);
+        assert!(p.layers.iter().all(|l| l.action == LayerAction::Keep));
+    }
+
+    #[test]
+    fn oci_to_docker_archive_decompresses() {
+        let (f, m, _) = golden("oci-gzip.json");
+        let p = plan(f, &m, &ARCHIVE, &PlanOptions::default()).unwrap();
+        assert_eq!(p.format, Format::V2s2);
+        assert!(p.rewrite);
+        assert_eq!(
+            p.layers[0].action,
+            LayerAction::Decompress(Compression::Gzip)
+        );
+        assert_eq!(p.layers[0].media_type, mt::DOCKER_LAYER);
+    }
+
+    #[test]
+    fn v2s2_uncompressed_into_layout_gzips() {
+        let (f, m, _) = golden("v2s2-uncompressed.json");
+        let p = plan(f, &m, &LAYOUT, &PlanOptions::default()).unwrap();
+        assert_eq!(
+            (p.format, p.layers[0].action),
+            (Format::Oci, LayerAction::Compress(Compression::Gzip))
+        );
+        assert_eq!(p.layers[0].media_type, mt::OCI_LAYER_GZIP);
+    }
+
+    #[test]
+    fn format_is_forced_or_refused() {
+        let (f, m, _) = golden("oci-gzip.json");
+        let opts = PlanOptions {
+            format: Some(Format::V2s2),
+            ..Default::default()
+        };
+        let p = plan(f, &m, &REGISTRY, &opts).unwrap();
+        assert_eq!(
+            (p.format, p.layers[0].action),
+            (Format::V2s2, LayerAction::Keep)
+        );
+        assert_eq!(p.layers[0].media_type, mt::DOCKER_LAYER_GZIP);
+        let e = plan(f, &m, &LAYOUT, &opts).unwrap_err().to_string();
+        assert!(e.contains("stores only oci"), "{e}");
+    }
+
+    #[test]
+    fn preserve_digests_refuses_conversion_and_names_cause() {
+        let (f, m, _) = golden("oci-gzip.json");
+        let opts = PlanOptions {
+            preserve_digests: true,
+            ..Default::default()
+        };
+        let e = plan(f, &m, &ARCHIVE, &opts).unwrap_err().to_string();
+        assert!(
+            e.contains("--preserve-digests") && e.contains("stores only v2s2"),
+            "{e}"
+        );
+        assert!(plan(f, &m, &REGISTRY, &opts).is_ok());
+    }
+
+    #[test]
+    fn zstd_into_v2s2_is_refused_unless_decompressed() {
+        let (f, m, _) = golden("oci-zstd.json");
+        let opts = PlanOptions {
+            format: Some(Format::V2s2),
+            ..Default::default()
+        };
+        let e = plan(f, &m, &REGISTRY, &opts).unwrap_err().to_string();
+        assert!(e.contains("v2s2 cannot describe"), "{e}");
+        let p = plan(f, &m, &ARCHIVE, &PlanOptions::default()).unwrap();
+        assert_eq!(
+            p.layers[0].action,
+            LayerAction::Decompress(Compression::Zstd)
+        );
+    }
+
+    #[test]
+    fn rewrite_matches_golden_and_keeps_config() {
+        let (f, m, _) = golden("v2s2-gzip.json");
+        let p = plan(f, &m, &LAYOUT, &PlanOptions::default()).unwrap();
+        let layers = m
+            .layers
+            .iter()
+            .zip(&p.layers)
+            .map(|(l, lp)| Descriptor {
+                media_type: lp.media_type.clone(),
+                ..l.clone()
+            })
+            .collect();
+        let out = rewrite_manifest(&m, p.format, layers).unwrap();
+        let (_, _, want) = golden("v2s2-gzip.as-oci.json");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(want).unwrap().trim_end()
+        );
+    }
+
+    #[test]
+    fn unknown_layer_type_is_refused() {
+        let (f, mut m, _) = golden("oci-gzip.json");
+        m.layers[0].media_type = "application/x-foo".into();
+        let e = plan(f, &m, &LAYOUT, &PlanOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown media type") && e.contains("application/x-foo"),
+            "{e}"
+        );
+    }
+}

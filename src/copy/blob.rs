@@ -1,0 +1,172 @@
+//! Copying one blob from a source to a destination, through the verifying reader, with the
+//! layer transformation the plan asks for (decompress, compress, recompress). The staged
+//! blob is committed only after the source digest and size, and the diff_id of any layer
+//! that was decompressed, have been checked.
+
+use std::io::{self, BufReader, Read, Write};
+
+use anyhow::{bail, Context, Result};
+
+use super::verify::{HashingReader, HashingWriter, VerifyingReader};
+use crate::convert::{LayerAction, LayerPlan};
+use crate::digest::Digest;
+use crate::manifest::Descriptor;
+use crate::media_type::Compression;
+use crate::transport::{ImageDestination, ImageSource};
+
+const BUF_SIZE: usize = 1 << 20;
+
+/// What happened to one blob.
+#[derive(Debug, Clone)]
+pub struct BlobOutcome {
+    /// The descriptor of the blob as written (new digest and size if transformed).
+    pub written: Descriptor,
+    /// False when the destination already had it.
+    pub copied: bool,
+    /// Bytes read from the source.
+    pub bytes: u64,
+}
+
+/// Copies the layer `desc` as `plan` says. `diff_id` is the config's entry for it.
+pub fn copy_layer(
+    src: &dyn ImageSource,
+    dst: &dyn ImageDestination,
+    desc: &Descriptor,
+    plan: &LayerPlan,
+    diff_id: Option<&Digest>,
+) -> Result<BlobOutcome> {
+    match plan.action {
+        LayerAction::Keep => {
+            let out = Descriptor {
+                media_type: plan.media_type.clone(),
+                ..desc.clone()
+            };
+            copy_verbatim(src, dst, desc, out)
+        }
+        LayerAction::Decompress(from) => {
+            transform(src, dst, desc, plan, from, Compression::None, diff_id)
+        }
+        LayerAction::Compress(to) => {
+            transform(src, dst, desc, plan, Compression::None, to, diff_id)
+        }
+        LayerAction::Recompress(from, to) => transform(src, dst, desc, plan, from, to, diff_id),
+    }
+}
+
+/// Copies a blob byte for byte, verifying it against `desc`; `out` is how it is described
+/// in the destination (the media type may differ).
+pub fn copy_verbatim(
+    src: &dyn ImageSource,
+    dst: &dyn ImageDestination,
+    desc: &Descriptor,
+    out: Descriptor,
+) -> Result<BlobOutcome> {
+    if dst.has_blob(desc)? {
+        tracing::debug!(
+            "blob {} already present in {}; skipped",
+            desc.digest,
+            dst.describe()
+        );
+        return Ok(BlobOutcome {
+            written: out,
+            copied: false,
+            bytes: 0,
+        });
+    }
+    let mut reader = VerifyingReader::new(src.blob(desc)?, &desc.digest, desc.size);
+    let mut w = dst.begin_blob()?;
+    copy_stream(&mut reader, &mut w)?;
+    reader.finish()?;
+    w.commit(&out)?;
+    Ok(BlobOutcome {
+        written: out,
+        copied: true,
+        bytes: desc.size,
+    })
+}
+
+fn copy_stream(r: &mut impl Read, w: &mut impl Write) -> io::Result<u64> {
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut total = 0;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}
+
+fn decoder<'a>(from: Compression, r: impl Read + Send + 'a) -> Result<Box<dyn Read + Send + 'a>> {
+    Ok(match from {
+        Compression::None => Box::new(r),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+            BUF_SIZE, r,
+        ))),
+        Compression::Zstd => Box::new(zstd::Decoder::new(r)?),
+    })
+}
+
+/// Streams source → verify → decompress → hash (diff_id) → compress → hash → staged blob.
+fn transform(
+    src: &dyn ImageSource,
+    dst: &dyn ImageDestination,
+    desc: &Descriptor,
+    plan: &LayerPlan,
+    from: Compression,
+    to: Compression,
+    diff_id: Option<&Digest>,
+) -> Result<BlobOutcome> {
+    let mut verifying = VerifyingReader::new(src.blob(desc)?, &desc.digest, desc.size);
+    let w = dst.begin_blob()?;
+    let out = HashingWriter::new(w);
+    let (plain_digest, out) = {
+        let mut plain = HashingReader::new(decoder(from, &mut verifying)?);
+        let out = encode(&mut plain, out, to)
+            .with_context(|| format!("{} → {}", from.name(), to.name()))?;
+        (plain.finish().0, out)
+    };
+    verifying.finish()?;
+    if let Some(want) = diff_id {
+        if &plain_digest != want {
+            bail!("diff_id mismatch: the config says {want}, but the uncompressed layer is {plain_digest}");
+        }
+    }
+    let (digest, size, w) = out.finish();
+    let written = Descriptor {
+        media_type: plan.media_type.clone(),
+        digest,
+        size,
+        ..desc.clone()
+    };
+    w.commit(&written)?;
+    Ok(BlobOutcome {
+        written,
+        copied: true,
+        bytes: desc.size,
+    })
+}
+
+/// Compresses `r` into `out` with `to`, returning `out` once the stream is complete.
+fn encode<W: Write>(r: &mut impl Read, out: W, to: Compression) -> io::Result<W> {
+    match to {
+        Compression::None => {
+            let mut out = out;
+            copy_stream(r, &mut out)?;
+            Ok(out)
+        }
+        Compression::Gzip => {
+            let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+            copy_stream(r, &mut enc)?;
+            enc.finish()
+        }
+        Compression::Zstd => {
+            let mut enc = zstd::Encoder::new(out, 3)?;
+            copy_stream(r, &mut enc)?;
+            enc.finish()
+        }
+    }
+}

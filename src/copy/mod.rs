@@ -1,0 +1,371 @@
+//! Copying an image: load and verify the manifest and config, plan the conversion, copy
+//! the blobs (several at once), rewrite the manifest if the plan says so, then commit.
+//! Every manifest is checked against the digest that references it, and every blob
+//! streams through the verifying reader.
+
+pub mod blob;
+pub mod verify;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::convert::{self, LayerAction, PlanOptions};
+use crate::digest::Digest;
+use crate::manifest::{
+    self, Descriptor, ImageConfig, ImageManifest, Parsed, Platform, MAX_DOCUMENT_SIZE,
+};
+use crate::media_type::{self as mt, Format};
+use crate::transport::{ImageDestination, ImageSource};
+use blob::{copy_layer, copy_verbatim, BlobOutcome};
+use verify::VerifyingReader;
+
+/// Options for one copy.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    pub plan: PlanOptions,
+    /// How many blobs to copy at once.
+    pub jobs: usize,
+    /// Which instance of an index to copy; this machine's platform when `None`.
+    pub platform: Option<Platform>,
+}
+
+/// What a copy did, for the summary and the conversion report.
+#[derive(Debug, Clone)]
+pub struct CopyReport {
+    pub source_manifest: Descriptor,
+    pub written_manifest: Descriptor,
+    pub copied: usize,
+    pub skipped: usize,
+    pub bytes: u64,
+    pub elapsed: Duration,
+    /// (what, old digest, new digest) for every blob whose digest changed.
+    pub changed: Vec<(String, Digest, Digest)>,
+}
+
+/// A single image read from a source: its manifest (verified) and config (verified).
+pub struct LoadedImage {
+    pub format: Format,
+    pub raw: Vec<u8>,
+    pub descriptor: Descriptor,
+    pub manifest: ImageManifest,
+    pub config_raw: Vec<u8>,
+    pub config: ImageConfig,
+    /// The index the image was chosen from, if any.
+    pub index: Option<(Descriptor, Vec<u8>)>,
+}
+
+/// Checks `bytes` against the descriptor that references them.
+pub fn verify_bytes(bytes: &[u8], desc: &Descriptor, what: &str) -> Result<()> {
+    if bytes.len() as u64 != desc.size {
+        bail!(
+            "{what} {}: size mismatch: the descriptor says {} bytes, got {}",
+            desc.digest,
+            desc.size,
+            bytes.len()
+        );
+    }
+    let actual = Digest::of(desc.digest.algorithm(), bytes);
+    if actual != desc.digest {
+        bail!(
+            "{what}: digest mismatch: expected {}, got {actual}",
+            desc.digest
+        );
+    }
+    Ok(())
+}
+
+/// The platform of this machine, as OCI names it.
+pub fn host_platform() -> Platform {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    };
+    Platform {
+        architecture: arch.to_string(),
+        os: "linux".to_string(),
+        ..Default::default()
+    }
+}
+
+fn platform_matches(have: &Platform, want: &Platform) -> bool {
+    have.os == want.os
+        && have.architecture == want.architecture
+        && (want.variant.is_none() || have.variant == want.variant)
+}
+
+/// Reads the source's image: the top manifest, the instance for `platform` when it is an
+/// index, and the config. Verifies all three.
+pub fn load_image(src: &dyn ImageSource, platform: Option<&Platform>) -> Result<LoadedImage> {
+    let top = src.top_manifest()?;
+    let desc = match &top.descriptor {
+        Some(d) => {
+            verify_bytes(&top.bytes, d, "manifest")?;
+            d.clone()
+        }
+        None => Descriptor::of_bytes(&top.media_type, &top.bytes),
+    };
+    let parsed = manifest::parse(&top.bytes, &top.media_type)
+        .with_context(|| format!("manifest {}", desc.digest))?;
+    let (format, m, raw, desc, index) = match parsed {
+        Parsed::Image(f, m) => (f, m, top.bytes, desc, None),
+        Parsed::Index(_, idx) => {
+            let want = platform.cloned().unwrap_or_else(host_platform);
+            let child = idx
+                .manifests
+                .iter()
+                .find(|d| {
+                    d.platform
+                        .as_ref()
+                        .is_some_and(|p| platform_matches(p, &want))
+                })
+                .ok_or_else(|| {
+                    let have: Vec<String> = idx
+                        .manifests
+                        .iter()
+                        .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
+                        .collect();
+                    anyhow!(
+                        "the index has no image for {want}; it has: {}",
+                        have.join(", ")
+                    )
+                })?
+                .clone();
+            let bytes = src.manifest(&child)?;
+            verify_bytes(&bytes, &child, "manifest")?;
+            let Parsed::Image(f, m) = manifest::parse(&bytes, &child.media_type)? else {
+                bail!("the index entry for {want} is itself an index; nested indexes are not supported");
+            };
+            (f, m, bytes, child, Some((desc, top.bytes)))
+        }
+    };
+    let config_raw = read_config(src, &m.config)?;
+    let config = if manifest::is_image(&m) {
+        ImageConfig::parse(&config_raw).with_context(|| format!("config {}", m.config.digest))?
+    } else {
+        ImageConfig::default()
+    };
+    Ok(LoadedImage {
+        format,
+        raw,
+        descriptor: desc,
+        manifest: m,
+        config_raw,
+        config,
+        index,
+    })
+}
+
+fn read_config(src: &dyn ImageSource, desc: &Descriptor) -> Result<Vec<u8>> {
+    if desc.size > MAX_DOCUMENT_SIZE {
+        bail!(
+            "config {} is {} bytes, over the 4 MiB limit",
+            desc.digest,
+            desc.size
+        );
+    }
+    let mut r = VerifyingReader::new(src.blob(desc)?, &desc.digest, desc.size);
+    let mut buf = Vec::with_capacity(desc.size as usize);
+    std::io::Read::read_to_end(&mut r, &mut buf)
+        .with_context(|| format!("config {}", desc.digest))?;
+    Ok(buf)
+}
+
+/// Copies the image `src` selects into `dst` and commits it.
+pub fn copy_image(
+    src: &dyn ImageSource,
+    dst: Box<dyn ImageDestination>,
+    opts: &CopyOptions,
+) -> Result<CopyReport> {
+    let start = Instant::now();
+    let img = load_image(src, opts.platform.as_ref())?;
+    if !manifest::is_image(&img.manifest) {
+        return copy_artifact(src, dst, &img, opts, start);
+    }
+    let caps = dst.caps();
+    let plan = convert::plan(img.format, &img.manifest, &caps, &opts.plan)?;
+    let diff_ids = img.config.diff_ids();
+    if diff_ids.len() != img.manifest.layers.len() {
+        bail!(
+            "the manifest has {} layers but the config has {} diff_ids",
+            img.manifest.layers.len(),
+            diff_ids.len()
+        );
+    }
+    check_plain_layers(&img, &plan)?;
+    tracing::debug!(
+        "plan for {} → {}: {}",
+        src.describe(),
+        dst.describe(),
+        if plan.rewrite {
+            plan.reasons().join(", ")
+        } else {
+            "copy as is".to_string()
+        }
+    );
+    let config_out = Descriptor {
+        media_type: plan.format.config_type().to_string(),
+        ..img.manifest.config.clone()
+    };
+    dst.put_bytes(&img.config_raw, &config_out)
+        .context("storing the config")?;
+
+    let outcomes = copy_layers(src, dst.as_ref(), &img, &plan, opts.jobs)?;
+    let (bytes, manifest_desc) = if plan.rewrite {
+        let layers = outcomes.iter().map(|o| o.written.clone()).collect();
+        let b = convert::rewrite_manifest(&img.manifest, plan.format, layers)?;
+        let d = Descriptor::of_bytes(plan.format.manifest_type(), &b);
+        (b, d)
+    } else {
+        (img.raw.clone(), img.descriptor.clone())
+    };
+    let desc = Descriptor {
+        media_type: manifest_desc.media_type.clone(),
+        ..manifest_desc
+    };
+    dst.commit(&bytes, &desc)?;
+    let changed = img
+        .manifest
+        .layers
+        .iter()
+        .zip(&outcomes)
+        .enumerate()
+        .filter(|(_, (a, b))| a.digest != b.written.digest)
+        .map(|(i, (a, b))| {
+            (
+                format!("layer {}", i + 1),
+                a.digest.clone(),
+                b.written.digest.clone(),
+            )
+        })
+        .collect();
+    Ok(CopyReport {
+        source_manifest: img.descriptor.clone(),
+        written_manifest: desc,
+        copied: outcomes.iter().filter(|o| o.copied).count() + 1,
+        skipped: outcomes.iter().filter(|o| !o.copied).count(),
+        bytes: outcomes.iter().map(|o| o.bytes).sum::<u64>() + img.config_raw.len() as u64,
+        elapsed: start.elapsed(),
+        changed,
+    })
+}
+
+/// An uncompressed layer's digest is its diff_id: check that before moving any bytes.
+fn check_plain_layers(img: &LoadedImage, plan: &convert::Plan) -> Result<()> {
+    for (i, ((l, lp), diff_id)) in img
+        .manifest
+        .layers
+        .iter()
+        .zip(&plan.layers)
+        .zip(img.config.diff_ids())
+        .enumerate()
+    {
+        let plain = matches!(mt::kind_of(&l.media_type), mt::Kind::Layer(t) if t.compression == mt::Compression::None);
+        if plain && lp.action == LayerAction::Keep && &l.digest != diff_id {
+            bail!("layer {} is uncompressed, so its digest {} must equal the config's diff_id {diff_id}", i + 1, l.digest);
+        }
+    }
+    Ok(())
+}
+
+/// Copies the layers, `jobs` at a time. Stops starting new ones after the first failure.
+fn copy_layers(
+    src: &dyn ImageSource,
+    dst: &dyn ImageDestination,
+    img: &LoadedImage,
+    plan: &convert::Plan,
+    jobs: usize,
+) -> Result<Vec<BlobOutcome>> {
+    let n = img.manifest.layers.len();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<Result<BlobOutcome>>>> =
+        Mutex::new((0..n).map(|_| None).collect());
+    let diff_ids = img.config.diff_ids();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.clamp(1, n.max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= n || failed.load(Ordering::SeqCst) {
+                    break;
+                }
+                let layer = &img.manifest.layers[i];
+                let r = copy_layer(src, dst, layer, &plan.layers[i], diff_ids.get(i))
+                    .with_context(|| layer_name(i, layer, diff_ids.get(i), src));
+                if r.is_err() {
+                    failed.store(true, Ordering::SeqCst);
+                }
+                results.lock().expect("no thread panics holding the lock")[i] = Some(r);
+            });
+        }
+    });
+    let results = results
+        .into_inner()
+        .expect("no thread panics holding the lock");
+    let mut out = Vec::with_capacity(n);
+    for r in results {
+        match r {
+            Some(r) => out.push(r?),
+            None => bail!("copy aborted"),
+        }
+    }
+    Ok(out)
+}
+
+fn layer_name(i: usize, l: &Descriptor, diff_id: Option<&Digest>, src: &dyn ImageSource) -> String {
+    let is_diff_id = diff_id == Some(&l.digest);
+    format!(
+        "layer {} ({}{}) of {}",
+        i + 1,
+        l.digest,
+        if is_diff_id {
+            ", named by the config's diff_id"
+        } else {
+            ""
+        },
+        src.describe()
+    )
+}
+
+/// Copies a non-image artifact (Helm chart, signature, SBOM) unchanged. Artifacts are
+/// never converted: their media types mean something to another tool.
+fn copy_artifact(
+    src: &dyn ImageSource,
+    dst: Box<dyn ImageDestination>,
+    img: &LoadedImage,
+    opts: &CopyOptions,
+    start: Instant,
+) -> Result<CopyReport> {
+    let caps = dst.caps();
+    let forced = opts.plan.format.is_some_and(|f| f != img.format);
+    if forced || !caps.formats.contains(&img.format) {
+        bail!(
+            "{} is an artifact (config type {:?}), not a container image; artifacts are copied unchanged and cannot be converted to {}",
+            src.describe(),
+            img.manifest.config.media_type,
+            opts.plan.format.unwrap_or(caps.formats[0]).name()
+        );
+    }
+    let mut outcomes = Vec::new();
+    for d in std::iter::once(&img.manifest.config).chain(&img.manifest.layers) {
+        outcomes.push(
+            copy_verbatim(src, dst.as_ref(), d, d.clone())
+                .with_context(|| format!("blob {} of {}", d.digest, src.describe()))?,
+        );
+    }
+    dst.commit(&img.raw, &img.descriptor)?;
+    Ok(CopyReport {
+        source_manifest: img.descriptor.clone(),
+        written_manifest: img.descriptor.clone(),
+        copied: outcomes.iter().filter(|o| o.copied).count(),
+        skipped: outcomes.iter().filter(|o| !o.copied).count(),
+        bytes: outcomes.iter().map(|o| o.bytes).sum(),
+        elapsed: start.elapsed(),
+        changed: Vec::new(),
+    })
+}

@@ -1,0 +1,126 @@
+//! `oci-copy inspect`: a JSON summary with the fields `skopeo inspect` prints, or the raw
+//! manifest or config bytes exactly as stored.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::copy::{load_image, LoadedImage};
+use crate::digest::Digest;
+use crate::manifest::Platform;
+use crate::reference::{DockerRef, ImageRef};
+use crate::transport::ImageSource;
+
+/// What `inspect` prints by default. Field names follow `skopeo inspect`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Summary {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    pub digest: Digest,
+    pub repo_tags: Vec<String>,
+    pub created: Option<String>,
+    pub docker_version: String,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub architecture: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    pub os: String,
+    pub layers: Vec<Digest>,
+    pub layers_data: Vec<LayerData>,
+    pub env: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LayerData {
+    #[serde(rename = "MIMEType")]
+    pub mime_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// What to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InspectMode {
+    Summary,
+    Raw,
+    Config,
+}
+
+/// Inspects `r` and returns the bytes to print.
+pub fn inspect(
+    r: &ImageRef,
+    src: &dyn ImageSource,
+    mode: InspectMode,
+    platform: Option<&Platform>,
+) -> Result<Vec<u8>> {
+    if mode == InspectMode::Raw {
+        return Ok(src.top_manifest()?.bytes);
+    }
+    let img = load_image(src, platform)?;
+    match mode {
+        InspectMode::Config => Ok(img.config_raw),
+        _ => {
+            let mut out = serde_json::to_vec_pretty(&summary(r, src, &img))?;
+            out.push(b'\n');
+            Ok(out)
+        }
+    }
+}
+
+fn summary(r: &ImageRef, src: &dyn ImageSource, img: &LoadedImage) -> Summary {
+    let repo_tags = src.repo_tags();
+    let (name, tag) = match r {
+        ImageRef::Registry(d) => (d.repository(), d.tag.clone()),
+        ImageRef::Layout { tag, .. } | ImageRef::OciArchive { tag, .. } => {
+            (String::new(), tag.clone())
+        }
+        ImageRef::DockerArchive { .. } => {
+            match repo_tags.first().and_then(|t| DockerRef::parse(t).ok()) {
+                Some(d) => (d.repository(), d.tag.clone()),
+                None => (String::new(), None),
+            }
+        }
+    };
+    let digest = img
+        .index
+        .as_ref()
+        .map(|(d, _)| d.digest.clone())
+        .unwrap_or_else(|| img.descriptor.digest.clone());
+    let c = &img.config;
+    let run = c.config.clone().unwrap_or_default();
+    Summary {
+        name,
+        tag,
+        digest,
+        repo_tags,
+        created: c.created.clone(),
+        docker_version: c.docker_version.clone().unwrap_or_default(),
+        labels: run.labels,
+        architecture: c.architecture.clone(),
+        variant: c.variant.clone(),
+        os: c.os.clone(),
+        layers: img
+            .manifest
+            .layers
+            .iter()
+            .map(|l| l.digest.clone())
+            .collect(),
+        layers_data: img
+            .manifest
+            .layers
+            .iter()
+            .map(|l| LayerData {
+                mime_type: l.media_type.clone(),
+                digest: l.digest.clone(),
+                size: l.size,
+                annotations: l.annotations.clone(),
+            })
+            .collect(),
+        env: run.env.unwrap_or_default(),
+    }
+}

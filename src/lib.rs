@@ -1,0 +1,131 @@
+//! oci-copy: copy container images between registries, OCI layouts and docker archives,
+//! converting between Docker v2s2 and OCI, and verifying every byte against its digest.
+//! The binary (`main.rs`) is a thin shell over [`run`].
+
+pub mod cli;
+pub mod convert;
+pub mod copy;
+pub mod digest;
+pub mod inspect;
+pub mod manifest;
+pub mod media_type;
+pub mod reference;
+pub mod transport;
+
+use std::io::Write;
+
+use anyhow::{bail, Context, Result};
+
+use cli::{Cli, Command, CopyArgs, InspectArgs};
+use copy::{CopyOptions, CopyReport};
+use manifest::Platform;
+use reference::ImageRef;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Copy(args) => run_copy(args, cli.quiet),
+        Command::Inspect(args) => run_inspect(args),
+    }
+}
+
+fn run_copy(args: CopyArgs, quiet: bool) -> Result<()> {
+    let src_ref = ImageRef::parse(&args.source)?;
+    let dst_ref = ImageRef::parse(&args.destination)?;
+    let opts = CopyOptions {
+        plan: convert::PlanOptions {
+            format: args.format.map(Into::into),
+            compress: args.dest_compress_format.map(Into::into),
+            preserve_digests: args.preserve_digests,
+        },
+        jobs: args.jobs as usize,
+        platform: args.platform.as_deref().map(parse_platform).transpose()?,
+    };
+    let src = transport::open_source(&src_ref)?;
+    let dst = transport::open_destination(&dst_ref)?;
+    let dst_name = dst.describe();
+    let report = copy::copy_image(src.as_ref(), dst, &opts)
+        .with_context(|| format!("copying {} to {dst_name}", src.describe()))?;
+    if let Some(path) = &args.digestfile {
+        std::fs::write(path, report.written_manifest.digest.to_string())
+            .with_context(|| format!("writing the digest file {}", path.display()))?;
+    }
+    if !quiet {
+        print_report(&report, &src.describe(), &dst_name);
+    }
+    Ok(())
+}
+
+fn print_report(r: &CopyReport, src: &str, dst: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "Copied {src} → {dst}");
+    let _ = writeln!(e, "  manifest {}", r.written_manifest.digest);
+    if r.source_manifest.digest != r.written_manifest.digest {
+        let _ = writeln!(
+            e,
+            "  converted: manifest {} → {}",
+            r.source_manifest.digest, r.written_manifest.digest
+        );
+        for (what, old, new) in &r.changed {
+            let _ = writeln!(e, "  converted: {what} {old} → {new}");
+        }
+    }
+    let _ = writeln!(
+        e,
+        "  {} blobs copied, {} skipped, {} in {:.2}s",
+        r.copied,
+        r.skipped,
+        human_bytes(r.bytes),
+        r.elapsed.as_secs_f64()
+    );
+}
+
+/// `1.5 MiB`
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn run_inspect(args: InspectArgs) -> Result<()> {
+    let r = ImageRef::parse(&args.image)?;
+    let src = transport::open_source(&r)?;
+    let mode = match (args.raw, args.config) {
+        (true, _) => inspect::InspectMode::Raw,
+        (_, true) => inspect::InspectMode::Config,
+        _ => inspect::InspectMode::Summary,
+    };
+    let platform = args.platform.as_deref().map(parse_platform).transpose()?;
+    let out = inspect::inspect(&r, src.as_ref(), mode, platform.as_ref())
+        .with_context(|| format!("inspecting {}", src.describe()))?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&out)?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Parses `OS/ARCH[/VARIANT]`.
+pub fn parse_platform(s: &str) -> Result<Platform> {
+    let parts: Vec<&str> = s.split('/').collect();
+    match parts.as_slice() {
+        [os, arch] | [os, arch, _] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
+            os: os.to_string(),
+            architecture: arch.to_string(),
+            variant: parts
+                .get(2)
+                .filter(|v| !v.is_empty())
+                .map(|v| v.to_string()),
+            ..Default::default()
+        }),
+        _ => bail!("invalid platform {s:?}: expected OS/ARCH[/VARIANT], e.g. linux/arm64/v8"),
+    }
+}

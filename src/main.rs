@@ -1,0 +1,38 @@
+//! The `oci-copy` binary: parses the command line, sets up logging, runs, and turns an
+//! error into one line on stderr and a non-zero exit status.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use oci_copy::cli::{with_default_command, Cli};
+
+fn main() -> ExitCode {
+    let args = with_default_command(std::env::args().collect());
+    let cli = Cli::parse_from(args);
+    init_logging(cli.debug);
+    match oci_copy::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("oci-copy: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(debug: bool) {
+    let filter = if debug {
+        EnvFilter::new("oci_copy=debug")
+    } else {
+        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"))
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,533 @@
+//! The OCI image layout (`oci:DIR[:TAG]`): `oci-layout`, `index.json` and
+//! `blobs/<alg>/<hex>`. The reader works over any [`FileTree`], so oci-archive and the
+//! Docker 25+ docker-archive reuse it. The writer stages blobs under temporary names, and
+//! updates `index.json` under a lock, by writing a new file and renaming it.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use super::fs::{read_small, DirTree, FileTree};
+use super::{BlobWriter, DestCaps, ImageDestination, ImageSource, LayerPolicy, TopManifest};
+use crate::manifest::{Descriptor, Index, MAX_DOCUMENT_SIZE};
+use crate::media_type::{self as mt, Format};
+
+/// The annotation that carries a tag in `index.json`.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+const LAYOUT_FILE: &str = "oci-layout";
+const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// Reads and parses `index.json` of a layout, after checking its `oci-layout` file.
+pub fn read_index(tree: &dyn FileTree) -> Result<Index> {
+    let layout = read_small(tree, LAYOUT_FILE, 64 * 1024)
+        .context("not an OCI image layout (reading oci-layout)")?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&layout).context("invalid oci-layout file: not JSON")?;
+    match v.get("imageLayoutVersion").and_then(|v| v.as_str()) {
+        Some(ver) if ver.starts_with("1.") => {}
+        other => bail!("unsupported oci-layout imageLayoutVersion {other:?}"),
+    }
+    let bytes = read_small(tree, "index.json", MAX_DOCUMENT_SIZE)?;
+    parse_index_json(&bytes)
+}
+
+fn parse_index_json(bytes: &[u8]) -> Result<Index> {
+    let index: Index = serde_json::from_slice(bytes).context("invalid index.json")?;
+    if index.schema_version != 2 {
+        bail!(
+            "invalid index.json: schemaVersion {} (expected 2)",
+            index.schema_version
+        );
+    }
+    Ok(index)
+}
+
+/// The tags of an index, for messages: `latest, v1, (1 untagged)`.
+pub fn list_tags(index: &Index) -> String {
+    let mut tags: Vec<String> = Vec::new();
+    let mut untagged = 0;
+    for d in &index.manifests {
+        match d.annotation(REF_NAME) {
+            Some(t) => tags.push(t.to_string()),
+            None => untagged += 1,
+        }
+    }
+    if untagged > 0 {
+        tags.push(format!("({untagged} untagged)"));
+    }
+    if tags.is_empty() {
+        "none".to_string()
+    } else {
+        tags.join(", ")
+    }
+}
+
+/// Picks the entry of `index.json` that `tag` names, or the only entry when there is no tag.
+pub fn select_entry(index: &Index, tag: Option<&str>) -> Result<Descriptor> {
+    match tag {
+        Some(tag) => {
+            let mut found = index
+                .manifests
+                .iter()
+                .filter(|d| d.annotation(REF_NAME) == Some(tag));
+            let first = found.next().ok_or_else(|| {
+                anyhow!(
+                    "tag {tag:?} not found; the layout has: {}",
+                    list_tags(index)
+                )
+            })?;
+            if found.next().is_some() {
+                bail!("tag {tag:?} names more than one image in index.json");
+            }
+            Ok(first.clone())
+        }
+        None => match index.manifests.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => bail!("the layout holds no images"),
+            _ => bail!(
+                "the layout holds {} images; name one with :TAG (tags: {})",
+                index.manifests.len(),
+                list_tags(index)
+            ),
+        },
+    }
+}
+
+/// Reads one image of a layout held in any file tree.
+pub struct LayoutSource<T: FileTree> {
+    tree: T,
+    name: String,
+    entry: Descriptor,
+}
+
+impl<T: FileTree> LayoutSource<T> {
+    /// Opens `tree` as a layout and selects the image `tag` names. `name` is how messages
+    /// refer to it.
+    pub fn new(tree: T, name: String, tag: Option<&str>) -> Result<LayoutSource<T>> {
+        let index = read_index(&tree)?;
+        let entry = select_entry(&index, tag)?;
+        Ok(LayoutSource { tree, name, entry })
+    }
+}
+
+/// Opens `oci:DIR[:TAG]` for reading.
+pub fn open_layout_source(dir: &Path, tag: Option<&str>) -> Result<LayoutSource<DirTree>> {
+    let name = describe("oci", dir, tag);
+    if !dir.is_dir() {
+        bail!("{name}: no such directory");
+    }
+    LayoutSource::new(DirTree::new(dir), name.clone(), tag).with_context(|| name)
+}
+
+/// `oci:/path:tag`, as the user would write it.
+pub fn describe(transport: &str, path: &Path, tag: Option<&str>) -> String {
+    match tag {
+        Some(t) => format!("{transport}:{}:{t}", path.display()),
+        None => format!("{transport}:{}", path.display()),
+    }
+}
+
+impl<T: FileTree> ImageSource for LayoutSource<T> {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn top_manifest(&self) -> Result<TopManifest> {
+        let bytes = self.manifest(&self.entry)?;
+        Ok(TopManifest {
+            bytes,
+            media_type: self.entry.media_type.clone(),
+            descriptor: Some(self.entry.clone()),
+        })
+    }
+
+    fn manifest(&self, desc: &Descriptor) -> Result<Vec<u8>> {
+        if desc.size > MAX_DOCUMENT_SIZE {
+            bail!(
+                "manifest {} is {} bytes, over the 4 MiB limit",
+                desc.digest,
+                desc.size
+            );
+        }
+        read_small(&self.tree, &desc.digest.blob_path(), MAX_DOCUMENT_SIZE)
+            .with_context(|| format!("reading manifest {}", desc.digest))
+    }
+
+    fn blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {
+        self.tree
+            .open(&desc.digest.blob_path())
+            .with_context(|| format!("blob {}", desc.digest))
+    }
+}
+
+/// Writes one image into an OCI layout directory.
+///
+/// When the directory does not exist yet, everything is written into a hidden staging
+/// directory beside it, which is renamed into place on commit: a failed copy then leaves
+/// no directory behind.
+pub struct LayoutDestination {
+    dir: PathBuf,
+    /// Where blobs go: `dir` itself, or the staging directory.
+    work: PathBuf,
+    staging: Option<tempfile::TempDir>,
+    tag: Option<String>,
+    name: String,
+}
+
+impl LayoutDestination {
+    pub fn open(dir: &Path, tag: Option<String>) -> Result<LayoutDestination> {
+        let name = describe("oci", dir, tag.as_deref());
+        let staging = prepare_dir(dir).with_context(|| name.clone())?;
+        let work = staging
+            .as_ref()
+            .map(|t| t.path().to_path_buf())
+            .unwrap_or_else(|| dir.to_path_buf());
+        Ok(LayoutDestination {
+            dir: dir.to_path_buf(),
+            work,
+            staging,
+            tag,
+            name,
+        })
+    }
+
+    /// The directory the blobs of this copy are written to.
+    pub fn work_dir(&self) -> &Path {
+        &self.work
+    }
+
+    /// Records `desc` in `index.json` under the tag, without holding the lock; for
+    /// destinations that own their directory (archive staging).
+    pub fn write_index_unlocked(&self, desc: &Descriptor) -> Result<()> {
+        write_layout_file(&self.work)?;
+        update_index_file(&self.work, desc, self.tag.as_deref())
+    }
+
+    /// Finishes writing into a staging directory that an archive writer owns: the manifest
+    /// blob and index.json, with no rename.
+    pub fn commit_in_place(&self, manifest: &[u8], desc: &Descriptor) -> Result<()> {
+        self.put_bytes(manifest, desc)?;
+        self.write_index_unlocked(desc)
+    }
+}
+
+/// Checks the destination directory. Returns a staging directory when `dir` is missing.
+fn prepare_dir(dir: &Path) -> Result<Option<tempfile::TempDir>> {
+    match fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => bail!("{} exists and is not a directory", dir.display()),
+        Ok(_) => {
+            let is_layout = dir.join(LAYOUT_FILE).exists();
+            if !is_layout && fs::read_dir(dir)?.next().is_some() {
+                bail!(
+                    "{} exists, is not empty and is not an OCI layout (no oci-layout file)",
+                    dir.display()
+                );
+            }
+            Ok(None)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let parent = parent_of(dir);
+            fs::create_dir_all(&parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+            let t = tempfile::Builder::new()
+                .prefix(".oci-copy-layout-")
+                .tempdir_in(&parent)
+                .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
+            Ok(Some(t))
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", dir.display())),
+    }
+}
+
+fn parent_of(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+impl ImageDestination for LayoutDestination {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn caps(&self) -> DestCaps {
+        DestCaps {
+            formats: &[Format::Oci],
+            layers: LayerPolicy::Compressed,
+            stores_index: true,
+        }
+    }
+
+    fn has_blob(&self, desc: &Descriptor) -> Result<bool> {
+        let p = self.work.join(desc.digest.blob_path());
+        Ok(matches!(fs::metadata(p), Ok(m) if m.is_file() && m.len() == desc.size))
+    }
+
+    fn begin_blob(&self) -> Result<Box<dyn BlobWriter + '_>> {
+        let temp = tempfile::Builder::new()
+            .prefix(".oci-copy-blob-")
+            .tempfile_in(&self.work)
+            .with_context(|| format!("creating a temporary blob in {}", self.work.display()))?;
+        Ok(Box::new(LayoutBlobWriter {
+            root: &self.work,
+            temp,
+        }))
+    }
+
+    fn commit(self: Box<Self>, manifest: &[u8], desc: &Descriptor) -> Result<()> {
+        self.put_bytes(manifest, desc)?;
+        let name = self.name.clone();
+        match &self.staging {
+            Some(_) => (*self).commit_staged(desc),
+            None => {
+                let _lock = lock_layout(&self.dir)?;
+                write_layout_file(&self.dir)?;
+                update_index_file(&self.dir, desc, self.tag.as_deref())
+            }
+        }
+        .with_context(|| format!("committing {name}"))
+    }
+}
+
+impl LayoutDestination {
+    /// Renames the staging directory into place; if another writer created the layout in
+    /// the meantime, merges into it instead.
+    fn commit_staged(mut self, desc: &Descriptor) -> Result<()> {
+        self.write_index_unlocked(desc)?;
+        let staging = self
+            .staging
+            .take()
+            .expect("commit_staged is called with a staging dir");
+        let path = staging.keep();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755 & !umask()))?;
+        }
+        sync_dir(&path)?;
+        match fs::rename(&path, &self.dir) {
+            Ok(()) => sync_dir(&parent_of(&self.dir)),
+            Err(_) if self.dir.is_dir() => {
+                let merged = merge_into(&path, &self.dir, desc, self.tag.as_deref());
+                let _ = fs::remove_dir_all(&path);
+                merged
+            }
+            Err(e) => {
+                let _ = fs::remove_dir_all(&path);
+                Err(e).with_context(|| format!("renaming the new layout to {}", self.dir.display()))
+            }
+        }
+    }
+}
+
+/// Moves staged blobs into an existing layout and records `desc` in its index.
+fn merge_into(staged: &Path, dir: &Path, desc: &Descriptor, tag: Option<&str>) -> Result<()> {
+    let _lock = lock_layout(dir)?;
+    write_layout_file(dir)?;
+    for alg in fs::read_dir(staged.join("blobs"))? {
+        let alg = alg?;
+        let target = dir.join("blobs").join(alg.file_name());
+        fs::create_dir_all(&target)?;
+        for blob in fs::read_dir(alg.path())? {
+            let blob = blob?;
+            fs::rename(blob.path(), target.join(blob.file_name()))?;
+        }
+    }
+    update_index_file(dir, desc, tag)
+}
+
+/// A blob staged in the layout directory under a temporary name.
+struct LayoutBlobWriter<'a> {
+    root: &'a Path,
+    temp: tempfile::NamedTempFile,
+}
+
+impl Write for LayoutBlobWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.temp.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.temp.flush()
+    }
+}
+
+impl BlobWriter for LayoutBlobWriter<'_> {
+    fn commit(self: Box<Self>, desc: &Descriptor) -> Result<()> {
+        let dest = self.root.join(desc.digest.blob_path());
+        let dir = dest.parent().expect("a blob path has a directory");
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        self.temp.as_file().sync_data()?;
+        set_readable(self.temp.as_file())?;
+        self.temp
+            .persist(&dest)
+            .with_context(|| format!("storing blob {}", desc.digest))?;
+        Ok(())
+    }
+}
+
+/// Takes the lock that guards `index.json` of the layout at `dir`, for the guard's life.
+fn lock_layout(dir: &Path) -> Result<File> {
+    let f = File::open(dir).with_context(|| format!("opening {} to lock it", dir.display()))?;
+    f.lock()
+        .with_context(|| format!("locking {}", dir.display()))?;
+    Ok(f)
+}
+
+fn write_layout_file(dir: &Path) -> Result<()> {
+    if dir.join(LAYOUT_FILE).exists() {
+        return Ok(());
+    }
+    write_atomic(dir, LAYOUT_FILE, LAYOUT_CONTENT)
+}
+
+/// Rewrites `dir/index.json` so that it records `desc`: with a tag, the tag moves to `desc`
+/// (an older entry that held it is dropped); without one, `desc` is added untagged unless an
+/// identical untagged entry is there already. Every other entry is kept as it was.
+fn update_index_file(dir: &Path, desc: &Descriptor, tag: Option<&str>) -> Result<()> {
+    let path = dir.join("index.json");
+    let mut index = match fs::read(&path) {
+        Ok(bytes) => parse_index_json(&bytes)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => empty_index(),
+        Err(e) => return Err(e).context("reading index.json"),
+    };
+    let mut entry = desc.clone();
+    entry.platform = None;
+    match tag {
+        Some(tag) => {
+            entry
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(REF_NAME.into(), tag.into());
+            index
+                .manifests
+                .retain(|d| d.annotation(REF_NAME) != Some(tag));
+            index.manifests.push(entry);
+        }
+        None => {
+            entry.annotations.as_mut().map(|a| a.remove(REF_NAME));
+            if !index
+                .manifests
+                .iter()
+                .any(|d| d.digest == entry.digest && d.annotation(REF_NAME).is_none())
+            {
+                index.manifests.push(entry);
+            }
+        }
+    }
+    let bytes = serde_json::to_vec(&index)?;
+    write_atomic(dir, "index.json", &bytes)
+}
+
+fn empty_index() -> Index {
+    Index {
+        schema_version: 2,
+        media_type: Some(mt::OCI_INDEX.to_string()),
+        artifact_type: None,
+        manifests: Vec::new(),
+        subject: None,
+        annotations: None,
+        extra: Default::default(),
+    }
+}
+
+/// Writes `dir/name` whole under a temporary name, syncs it and renames it into place.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let mut t = tempfile::Builder::new()
+        .prefix(&format!(".{name}.tmp-"))
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    t.write_all(bytes)?;
+    set_readable(t.as_file())?;
+    t.as_file().sync_all()?;
+    t.persist(dir.join(name))
+        .with_context(|| format!("writing {name} in {}", dir.display()))?;
+    Ok(())
+}
+
+/// Temporary files are created 0600; what is committed gets the usual 0644, less the umask
+/// that the filesystem applies to new files anyway.
+pub fn set_readable(f: &File) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(fs::Permissions::from_mode(0o644 & !umask()))?;
+    Ok(())
+}
+
+fn umask() -> u32 {
+    // The umask cannot be read without setting it; ask the filesystem instead, once.
+    static MASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MASK.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt;
+        let probe = tempfile::tempdir().ok();
+        probe
+            .and_then(|d| {
+                let p = d.path().join("probe");
+                fs::write(&p, b"").ok()?;
+                Some(!fs::metadata(&p).ok()?.permissions().mode() & 0o666)
+            })
+            .unwrap_or(0o022)
+    })
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Digest;
+
+    fn desc(b: &[u8]) -> Descriptor {
+        Descriptor::new(mt::OCI_MANIFEST, Digest::sha256_of(b), b.len() as u64)
+    }
+
+    fn tags(dir: &Path) -> Vec<(String, Option<String>)> {
+        let idx = parse_index_json(&fs::read(dir.join("index.json")).unwrap()).unwrap();
+        idx.manifests
+            .iter()
+            .map(|d| {
+                (
+                    d.digest.to_string(),
+                    d.annotation(REF_NAME).map(String::from),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tags_move_and_other_entries_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (desc(b"a"), desc(b"b"));
+        update_index_file(dir.path(), &a, Some("v1")).unwrap();
+        update_index_file(dir.path(), &a, Some("v2")).unwrap();
+        update_index_file(dir.path(), &b, Some("v1")).unwrap();
+        update_index_file(dir.path(), &b, None).unwrap();
+        update_index_file(dir.path(), &b, None).unwrap();
+        let got = tags(dir.path());
+        assert_eq!(
+            got,
+            vec![
+                (a.digest.to_string(), Some("v2".into())),
+                (b.digest.to_string(), Some("v1".into())),
+                (b.digest.to_string(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn selecting_lists_tags() {
+        let mut idx = empty_index();
+        idx.manifests.push(desc(b"a"));
+        assert!(select_entry(&idx, None).is_ok());
+        let mut t = desc(b"b");
+        t.annotations = Some([(REF_NAME.to_string(), "v9".to_string())].into());
+        idx.manifests.push(t);
+        let e = format!("{:#}", select_entry(&idx, None).unwrap_err());
+        assert!(e.contains("v9") && e.contains("1 untagged"), "{e}");
+        let e = format!("{:#}", select_entry(&idx, Some("nope")).unwrap_err());
+        assert!(e.contains("\"nope\" not found") && e.contains("v9"), "{e}");
+    }
+}

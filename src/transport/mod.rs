@@ -1,0 +1,143 @@
+//! The transport model: an [`ImageSource`] yields manifests and blobs, an
+//! [`ImageDestination`] stages blobs and commits an image. Transports never verify what
+//! they serve: the copy pipeline (`copy/verify.rs`) checks every byte against its digest.
+//! Transports do refuse unsafe names (path traversal) and enforce document size limits.
+
+pub mod docker_archive;
+pub mod fs;
+pub mod layout;
+pub mod oci_archive;
+pub mod tarball;
+
+use std::io::{Read, Write};
+
+use anyhow::Result;
+
+use crate::manifest::Descriptor;
+use crate::media_type::Format;
+use crate::reference::ImageRef;
+
+/// A source of one selected image (a tag of a layout, an entry of an archive, ...).
+///
+/// Contract: nothing returned here has been verified. The caller checks every manifest
+/// against the descriptor that references it and every blob against its descriptor.
+pub trait ImageSource: Send + Sync {
+    /// The reference as the user would write it, for messages: `oci:/srv/layout:v1`.
+    fn describe(&self) -> String;
+
+    /// The top-level manifest: its raw bytes, its media type and, when the transport holds
+    /// one (an `index.json` entry), the descriptor that references it. Transports that
+    /// synthesise a manifest (docker-archive) return `None` for the descriptor.
+    fn top_manifest(&self) -> Result<TopManifest>;
+
+    /// A manifest referenced by `desc` (an instance of an index), as raw bytes.
+    fn manifest(&self, desc: &Descriptor) -> Result<Vec<u8>>;
+
+    /// Opens a blob for streaming. The caller verifies size and digest while reading.
+    fn blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>>;
+
+    /// Names the source knows this image by (`RepoTags` of a docker-archive).
+    fn repo_tags(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// The top-level manifest of a source.
+pub struct TopManifest {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub descriptor: Option<Descriptor>,
+}
+
+/// What layer compression a destination wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerPolicy {
+    /// Layers must be plain tars (docker-archive).
+    Uncompressed,
+    /// Compressed layers are kept; plain tars are gzipped (OCI layouts and archives).
+    Compressed,
+    /// Whatever the source has.
+    AsIs,
+}
+
+/// What a destination accepts, as data, so that the planner can decide before any I/O.
+#[derive(Debug, Clone)]
+pub struct DestCaps {
+    /// Manifest families the destination stores, the preferred one first.
+    pub formats: &'static [Format],
+    pub layers: LayerPolicy,
+    /// Whether it can hold an image index (multi-platform image).
+    pub stores_index: bool,
+}
+
+/// A destination for one image.
+///
+/// Contract: blobs are staged with [`ImageDestination::begin_blob`] and become visible under
+/// their digest only when [`BlobWriter::commit`] is called, which the pipeline does after
+/// verifying them. Nothing is tagged, indexed or archived until [`ImageDestination::commit`].
+/// Dropping a destination without committing leaves what was there before, apart from
+/// verified blobs that nothing references yet.
+pub trait ImageDestination: Send + Sync {
+    fn describe(&self) -> String;
+    fn caps(&self) -> DestCaps;
+
+    /// Whether the destination already holds this blob, so that copying it can be skipped.
+    fn has_blob(&self, desc: &Descriptor) -> Result<bool>;
+
+    /// Starts staging a blob under a temporary name.
+    fn begin_blob(&self) -> Result<Box<dyn BlobWriter + '_>>;
+
+    /// Stores a small blob (config, manifest) whose bytes the caller already verified.
+    fn put_bytes(&self, bytes: &[u8], desc: &Descriptor) -> Result<()> {
+        if self.has_blob(desc)? {
+            return Ok(());
+        }
+        let mut w = self.begin_blob()?;
+        w.write_all(bytes)?;
+        w.commit(desc)
+    }
+
+    /// Makes the image visible: writes the top-level manifest and tags it, writes
+    /// `index.json` or the archive file. The manifest bytes match `desc`.
+    fn commit(self: Box<Self>, manifest: &[u8], desc: &Descriptor) -> Result<()>;
+}
+
+/// A blob being staged. Dropping it without [`BlobWriter::commit`] deletes the staged bytes.
+pub trait BlobWriter: Write + Send {
+    /// Moves the verified bytes to their final name; `desc` gives their digest and size.
+    fn commit(self: Box<Self>, desc: &Descriptor) -> Result<()>;
+}
+
+/// Opens the image `r` names for reading.
+pub fn open_source(r: &ImageRef) -> Result<Box<dyn ImageSource>> {
+    Ok(match r {
+        ImageRef::Layout { dir, tag } => Box::new(layout::open_layout_source(dir, tag.as_deref())?),
+        ImageRef::OciArchive { file, tag } => {
+            Box::new(oci_archive::open_source(file, tag.as_deref())?)
+        }
+        ImageRef::DockerArchive { file, selector } => Box::new(
+            docker_archive::DockerArchiveSource::open(file, selector.as_ref())?,
+        ),
+        ImageRef::Registry(_) => {
+            anyhow::bail!("registry transport (docker://) is not available yet")
+        }
+    })
+}
+
+/// Opens `r` for writing.
+pub fn open_destination(r: &ImageRef) -> Result<Box<dyn ImageDestination>> {
+    Ok(match r {
+        ImageRef::Layout { dir, tag } => {
+            Box::new(layout::LayoutDestination::open(dir, tag.clone())?)
+        }
+        ImageRef::OciArchive { file, tag } => {
+            Box::new(oci_archive::OciArchiveDestination::open(file, tag.clone())?)
+        }
+        ImageRef::DockerArchive { file, selector } => Box::new(
+            docker_archive::DockerArchiveDestination::open(file, selector.as_ref())?,
+        ),
+        ImageRef::Registry(_) => {
+            anyhow::bail!("registry transport (docker://) is not available yet")
+        }
+    })
+}

@@ -1,0 +1,138 @@
+//! `oci-archive:FILE[:TAG]`: an OCI layout inside a tar. Reading indexes the tar and reads
+//! blobs in place through [`LayoutSource`]. Writing stages a layout in a temporary directory
+//! beside the file, then writes the whole tar under a temporary name and renames it.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::layout::{self, LayoutDestination, LayoutSource};
+use super::tarball::{append_dir, append_file, ArchiveTarget, TarTree};
+use super::{BlobWriter, DestCaps, ImageDestination};
+use crate::manifest::Descriptor;
+
+/// Opens `oci-archive:FILE[:TAG]` for reading.
+pub fn open_source(file: &Path, tag: Option<&str>) -> Result<LayoutSource<TarTree>> {
+    let name = layout::describe("oci-archive", file, tag);
+    let tree = TarTree::open(file).with_context(|| name.clone())?;
+    LayoutSource::new(tree, name.clone(), tag).with_context(|| name)
+}
+
+/// A directory to stage an archive's content in: beside the archive when possible, so that
+/// no other filesystem fills up, else in the system's temporary directory.
+pub fn staging_dir(file: &Path) -> Result<tempfile::TempDir> {
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".oci-copy-stage-")
+        .tempdir_in(&parent)
+        .or_else(|_| tempfile::Builder::new().prefix("oci-copy-stage-").tempdir())
+        .context("creating a staging directory")
+}
+
+/// Writes an OCI archive.
+pub struct OciArchiveDestination {
+    file: PathBuf,
+    name: String,
+    layout: LayoutDestination,
+    _stage: tempfile::TempDir,
+}
+
+impl OciArchiveDestination {
+    pub fn open(file: &Path, tag: Option<String>) -> Result<OciArchiveDestination> {
+        let name = layout::describe("oci-archive", file, tag.as_deref());
+        let stage = staging_dir(file).with_context(|| name.clone())?;
+        let layout = LayoutDestination::open(stage.path(), tag)?;
+        Ok(OciArchiveDestination {
+            file: file.to_path_buf(),
+            name,
+            layout,
+            _stage: stage,
+        })
+    }
+}
+
+impl ImageDestination for OciArchiveDestination {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn caps(&self) -> DestCaps {
+        self.layout.caps()
+    }
+
+    fn has_blob(&self, desc: &Descriptor) -> Result<bool> {
+        self.layout.has_blob(desc)
+    }
+
+    fn begin_blob(&self) -> Result<Box<dyn BlobWriter + '_>> {
+        self.layout.begin_blob()
+    }
+
+    fn commit(self: Box<Self>, manifest: &[u8], desc: &Descriptor) -> Result<()> {
+        self.layout.commit_in_place(manifest, desc)?;
+        let target = ArchiveTarget::create(&self.file)?;
+        write_tree_as_tar(self.layout.work_dir(), target, &[])
+            .with_context(|| format!("writing {}", self.name))
+    }
+}
+
+/// Writes the files under `dir` into a tar, in a stable order: the top-level files first,
+/// then `blobs/` with its algorithm directories, then `extra` (name, bytes) entries.
+pub fn write_tree_as_tar(
+    dir: &Path,
+    mut target: ArchiveTarget,
+    extra: &[(&str, &[u8])],
+) -> Result<()> {
+    {
+        let out = std::io::BufWriter::with_capacity(1 << 20, target.file());
+        let mut tar = tar::Builder::new(out);
+        for name in ["oci-layout", "index.json"] {
+            let bytes = fs::read(dir.join(name))?;
+            append_file(&mut tar, name, bytes.len() as u64, bytes.as_slice())?;
+        }
+        for (name, bytes) in extra {
+            append_file(&mut tar, name, bytes.len() as u64, *bytes)?;
+        }
+        append_dir(&mut tar, "blobs/")?;
+        for alg in sorted_entries(&dir.join("blobs"))? {
+            let alg_name = alg
+                .file_name()
+                .expect("a directory entry has a name")
+                .to_string_lossy()
+                .into_owned();
+            append_dir(&mut tar, &format!("blobs/{alg_name}/"))?;
+            for blob in sorted_entries(&alg)? {
+                let file = fs::File::open(&blob)?;
+                let size = file.metadata()?.len();
+                let blob_name = blob
+                    .file_name()
+                    .expect("a directory entry has a name")
+                    .to_string_lossy()
+                    .into_owned();
+                append_file(
+                    &mut tar,
+                    &format!("blobs/{alg_name}/{blob_name}"),
+                    size,
+                    file.take(size),
+                )?;
+            }
+        }
+        let mut out = tar.into_inner()?;
+        std::io::Write::flush(&mut out)?;
+    }
+    target.finish()
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    v.sort();
+    Ok(v)
+}

@@ -1,0 +1,370 @@
+//! Tar helpers shared by the archive transports. [`TarTree`] indexes a tar file once and
+//! then reads entries in place by offset, so an archive is never unpacked to disk. A gzip
+//! compressed archive is first decompressed to a temporary file, since gzip cannot seek.
+//! Entries with unsafe names, sparse entries and links that escape the archive are refused.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use tar::EntryType;
+
+use super::fs::{safe_path, FileTree};
+
+#[derive(Debug, Clone)]
+enum Entry {
+    File {
+        offset: u64,
+        size: u64,
+    },
+    /// A symbolic or hard link, resolved to the archive path it points at.
+    Link(String),
+    Dir,
+}
+
+/// The index of a tar archive's entries, read in place.
+pub struct TarTree {
+    file: File,
+    entries: HashMap<String, Entry>,
+    /// Keeps the decompressed copy of a gzip archive alive while it is read.
+    _spool: Option<tempfile::NamedTempFile>,
+}
+
+impl TarTree {
+    /// Opens and indexes `path`. Fails on a file that is not a tar, a truncated tar, and
+    /// entries that are unsafe.
+    pub fn open(path: &Path) -> Result<TarTree> {
+        let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut magic = [0u8; 2];
+        let n = read_up_to(&mut file, &mut magic)?;
+        file.seek(SeekFrom::Start(0))?;
+        let spool = if n == 2 && magic == [0x1f, 0x8b] {
+            let spool = decompress_to_temp(&file)
+                .with_context(|| format!("decompressing {}", path.display()))?;
+            file = spool.reopen()?;
+            Some(spool)
+        } else {
+            None
+        };
+        let entries = index_entries(&file)?;
+        Ok(TarTree {
+            file,
+            entries,
+            _spool: spool,
+        })
+    }
+
+    fn resolve(&self, path: &str) -> Result<(u64, u64)> {
+        let mut p = safe_path(path)?;
+        for _ in 0..16 {
+            match self.entries.get(&p) {
+                None => bail!("{path} is missing from the archive"),
+                Some(Entry::File { offset, size }) => return Ok((*offset, *size)),
+                Some(Entry::Dir) => bail!("{path} is a directory, not a file"),
+                Some(Entry::Link(target)) => p = target.clone(),
+            }
+        }
+        bail!("{path}: too many levels of links")
+    }
+
+    /// All regular-file and link paths in the archive.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+}
+
+impl FileTree for TarTree {
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send + '_>> {
+        let (offset, size) = self.resolve(path)?;
+        Ok(Box::new(BufReader::with_capacity(
+            256 * 1024,
+            EntryReader {
+                file: &self.file,
+                offset,
+                remaining: size,
+            },
+        )))
+    }
+
+    fn size(&self, path: &str) -> Result<Option<u64>> {
+        match self.resolve(path) {
+            Ok((_, size)) => Ok(Some(size)),
+            Err(_) if !self.entries.contains_key(&safe_path(path)?) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Reads one entry's bytes with positioned reads, so several entries can be read at once.
+struct EntryReader<'a> {
+    file: &'a File,
+    offset: u64,
+    remaining: u64,
+}
+
+impl Read for EntryReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf
+            .len()
+            .min(self.remaining.min(usize::MAX as u64) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.offset)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the archive ends inside an entry (truncated)",
+            ));
+        }
+        self.offset += n as u64;
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+fn read_up_to(f: &mut File, buf: &mut [u8]) -> Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+fn decompress_to_temp(file: &File) -> Result<tempfile::NamedTempFile> {
+    let mut spool = tempfile::Builder::new()
+        .prefix(".oci-copy-archive-")
+        .tempfile()?;
+    let mut dec = flate2::read::MultiGzDecoder::new(BufReader::new(file));
+    io::copy(&mut dec, spool.as_file_mut()).context("invalid gzip data")?;
+    Ok(spool)
+}
+
+fn index_entries(file: &File) -> Result<HashMap<String, Entry>> {
+    let len = file.metadata()?.len();
+    if len < 512 {
+        bail!("not a tar archive: only {len} bytes");
+    }
+    let mut archive = tar::Archive::new(BufReader::new(file));
+    let mut entries = HashMap::new();
+    let iter = archive.entries().map_err(not_a_tar)?;
+    for entry in iter {
+        let entry = entry.map_err(not_a_tar)?;
+        let raw = entry
+            .path()
+            .map_err(not_a_tar)?
+            .to_string_lossy()
+            .into_owned();
+        let path = safe_path(&raw).with_context(|| format!("archive entry {raw:?}"))?;
+        let header = entry.header();
+        let kind = match header.entry_type() {
+            EntryType::Regular | EntryType::Continuous => {
+                let offset = entry.raw_file_position();
+                let size = entry.size();
+                if offset + size > len {
+                    bail!("the archive is truncated: entry {path} needs {} bytes past the end of the file", offset + size - len);
+                }
+                Entry::File { offset, size }
+            }
+            EntryType::Directory => Entry::Dir,
+            EntryType::Symlink => Entry::Link(link_target(&path, &entry, true)?),
+            EntryType::Link => Entry::Link(link_target(&path, &entry, false)?),
+            EntryType::GNUSparse => {
+                bail!("archive entry {path} is a sparse file, which is not supported")
+            }
+            EntryType::XGlobalHeader | EntryType::XHeader => continue,
+            other => bail!("archive entry {path} has unsupported type {other:?}"),
+        };
+        entries.insert(path, kind);
+    }
+    if entries.is_empty() {
+        bail!("not a tar archive, or an empty one");
+    }
+    Ok(entries)
+}
+
+fn not_a_tar(e: io::Error) -> anyhow::Error {
+    anyhow::anyhow!("not a valid tar archive ({e})")
+}
+
+/// Resolves a link target to an archive path. Symlink targets are relative to the link's
+/// directory; hard-link targets are archive paths. Targets outside the archive are refused.
+fn link_target<R: Read>(path: &str, entry: &tar::Entry<'_, R>, symbolic: bool) -> Result<String> {
+    let target = entry
+        .link_name()
+        .map_err(not_a_tar)?
+        .ok_or_else(|| anyhow::anyhow!("archive entry {path} is a link without a target"))?;
+    let target = target.to_string_lossy();
+    let joined = if symbolic {
+        let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        normalise_join(dir, &target)
+    } else {
+        Some(target.to_string())
+    };
+    match joined.map(|j| safe_path(&j)) {
+        Some(Ok(p)) => Ok(p),
+        _ => bail!("archive entry {path} links to {target:?}, outside the archive"),
+    }
+}
+
+/// Joins a relative link target onto a directory, resolving `..` without leaving the root.
+fn normalise_join(dir: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = dir.split('/').filter(|c| !c.is_empty()).collect();
+    for comp in target.split('/') {
+        match comp {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// Where a finished archive is written: a temporary file beside the destination, renamed
+/// into place on success. A destination that is not a regular file (`/dev/stdout`, a FIFO)
+/// is written directly, since it cannot be renamed over.
+pub enum ArchiveTarget {
+    Staged {
+        temp: tempfile::NamedTempFile,
+        dest: PathBuf,
+    },
+    Direct(File),
+}
+
+impl ArchiveTarget {
+    pub fn create(dest: &Path) -> Result<ArchiveTarget> {
+        if let Ok(m) = std::fs::metadata(dest) {
+            if !m.is_file() && !m.is_dir() {
+                let f = std::fs::OpenOptions::new().write(true).open(dest)?;
+                return Ok(ArchiveTarget::Direct(f));
+            }
+            if m.is_dir() {
+                bail!("{} is a directory, not an archive file", dest.display());
+            }
+        }
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let temp = tempfile::Builder::new()
+            .prefix(".oci-copy-")
+            .suffix(".tmp")
+            .tempfile_in(&parent)
+            .with_context(|| format!("creating a temporary file in {}", parent.display()))?;
+        Ok(ArchiveTarget::Staged {
+            temp,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        match self {
+            ArchiveTarget::Staged { temp, .. } => temp.as_file_mut(),
+            ArchiveTarget::Direct(f) => f,
+        }
+    }
+
+    /// Flushes and moves the archive into place.
+    pub fn finish(self) -> Result<()> {
+        match self {
+            ArchiveTarget::Staged { temp, dest } => {
+                temp.as_file().sync_all()?;
+                super::layout::set_readable(temp.as_file())?;
+                temp.persist(&dest)
+                    .with_context(|| format!("renaming the archive to {}", dest.display()))?;
+                Ok(())
+            }
+            ArchiveTarget::Direct(mut f) => Ok(std::io::Write::flush(&mut f)?),
+        }
+    }
+}
+
+/// Appends a regular file to a tar being written, with fixed metadata so that the same
+/// image always gives the same archive bytes.
+pub fn append_file<W: std::io::Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    size: u64,
+    data: impl Read,
+) -> Result<()> {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(size);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    tar.append_data(&mut h, path, data)
+        .with_context(|| format!("writing {path} into the archive"))
+}
+
+/// Appends a directory entry, with fixed metadata.
+pub fn append_dir<W: std::io::Write>(tar: &mut tar::Builder<W>, path: &str) -> Result<()> {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    h.set_mtime(0);
+    tar.append_data(&mut h, path, io::empty())
+        .with_context(|| format!("writing {path} into the archive"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_targets_stay_inside() {
+        assert_eq!(
+            normalise_join("a/b", "../c/layer.tar").as_deref(),
+            Some("a/c/layer.tar")
+        );
+        assert_eq!(normalise_join("a", "../../etc/passwd"), None);
+        assert_eq!(normalise_join("a", "/etc/passwd"), None);
+    }
+
+    fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (p, d) in entries {
+            append_file(&mut b, p, d.len() as u64, *d).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn reads_entries_in_place_and_refuses_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.tar");
+        let bytes = tar_of(&[("x/one", b"hello"), ("two", &[7u8; 3000])]);
+        std::fs::write(&p, &bytes).unwrap();
+        let t = TarTree::open(&p).unwrap();
+        let mut s = String::new();
+        t.open("./x/one").unwrap().read_to_string(&mut s).unwrap();
+        assert_eq!(s, "hello");
+        assert_eq!(t.size("two").unwrap(), Some(3000));
+        assert_eq!(t.size("three").unwrap(), None);
+        std::fs::write(&p, &bytes[..1536]).unwrap();
+        let err = TarTree::open(&p).err().expect("truncated tar must fail");
+        assert!(format!("{err:#}").contains("truncated"), "{err:#}");
+    }
+
+    #[test]
+    fn refuses_non_tar() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.tar");
+        std::fs::write(&p, vec![b'x'; 4096]).unwrap();
+        let err = TarTree::open(&p).err().expect("must fail");
+        assert!(format!("{err:#}").contains("not a"), "{err:#}");
+    }
+}
