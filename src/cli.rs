@@ -211,6 +211,23 @@ mod tests {
         assert_eq!(with_default_command(v(&["x"])), v(&["x"]));
     }
 
+    /// `man/oci-copy.1` must be what the clap definitions render. Regenerate it with
+    /// `OCI_COPY_UPDATE_MAN=1 cargo test --lib man_page`.
+    #[test]
+    fn man_page_is_in_sync() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man/oci-copy.1");
+        let want = render_man();
+        if std::env::var_os("OCI_COPY_UPDATE_MAN").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "man/oci-copy.1 is out of date with the CLI: run `OCI_COPY_UPDATE_MAN=1 cargo test --lib man_page`"
+        );
+    }
+
     #[test]
     fn cli_is_consistent() {
         command().debug_assert();

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Sets up and runs every test of oci-copy on a fresh Debian machine: installs the
+# independent judges (skopeo, umoci) and the real registry (docker-registry) with apt-get
+# when they are missing, then runs `cargo test`. Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+for tool in skopeo umoci docker-registry; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  echo "installing ${missing[*]} with apt-get" >&2
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+cargo test "$@"
