@@ -7,7 +7,7 @@ use std::io::{self, BufReader, Read, Write};
 
 use anyhow::{bail, Context, Result};
 
-use super::verify::{HashingReader, HashingWriter, VerifyingReader};
+use super::verify::{HashingReader, HashingWriter, VerifyError, VerifyingReader};
 use crate::convert::{LayerAction, LayerPlan};
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
@@ -100,7 +100,10 @@ fn copy_stream(r: &mut impl Read, w: &mut impl Write) -> io::Result<u64> {
     }
 }
 
-fn decoder<'a>(from: Compression, r: impl Read + Send + 'a) -> Result<Box<dyn Read + Send + 'a>> {
+fn decoder<'a>(
+    from: Compression,
+    r: impl Read + Send + 'a,
+) -> io::Result<Box<dyn Read + Send + 'a>> {
     Ok(match from {
         Compression::None => Box::new(r),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
@@ -123,13 +126,20 @@ fn transform(
     let mut verifying = VerifyingReader::new(src.blob(desc)?, &desc.digest, desc.size);
     let w = dst.begin_blob()?;
     let out = HashingWriter::new(w);
-    let (plain_digest, out) = {
+    let converted = (|| {
         let mut plain = HashingReader::new(decoder(from, &mut verifying)?);
-        let out = encode(&mut plain, out, to)
-            .with_context(|| format!("{} → {}", from.name(), to.name()))?;
-        (plain.finish().0, out)
+        let out = encode(&mut plain, out, to)?;
+        Ok::<_, io::Error>((plain.finish().0, out))
+    })();
+    // A source that is not what its digest says usually breaks the decoder first; report
+    // the digest mismatch, which is the cause, rather than the decoder's complaint.
+    let verified = verifying.finish();
+    let (plain_digest, out) = match (converted, verified) {
+        (_, Err(e)) if e.get_ref().is_some_and(|i| i.is::<VerifyError>()) => return Err(e.into()),
+        (Err(e), _) => return Err(e).with_context(|| format!("{} → {}", from.name(), to.name())),
+        (Ok(_), Err(e)) => return Err(e.into()),
+        (Ok(v), Ok(())) => v,
     };
-    verifying.finish()?;
     if let Some(want) = diff_id {
         if &plain_digest != want {
             bail!("diff_id mismatch: the config says {want}, but the uncompressed layer is {plain_digest}");

@@ -47,6 +47,8 @@ pub struct VerifyingReader<R> {
     expected_size: u64,
     read: u64,
     verified: bool,
+    /// Set once the check failed; every later read repeats the failure.
+    failed: Option<VerifyError>,
 }
 
 impl<R: Read> VerifyingReader<R> {
@@ -58,6 +60,7 @@ impl<R: Read> VerifyingReader<R> {
             expected_size,
             read: 0,
             verified: false,
+            failed: None,
         }
     }
 
@@ -78,26 +81,46 @@ impl<R: Read> VerifyingReader<R> {
     }
 
     fn check_end(&mut self) -> io::Result<()> {
+        let result = self.end_result();
+        match result {
+            Ok(()) => self.verified = true,
+            Err(ref e) => self.failed = Some(e.clone()),
+        }
+        result.map_err(io_err)
+    }
+
+    fn end_result(&mut self) -> Result<(), VerifyError> {
         if self.read != self.expected_size {
-            return Err(io_err(VerifyError::TooShort {
+            return Err(VerifyError::TooShort {
                 expected: self.expected_size,
                 actual: self.read,
-            }));
+            });
         }
-        let actual = self.hasher.take().expect("checked once").finish();
+        let actual = self
+            .hasher
+            .take()
+            .expect("the end is checked once")
+            .finish();
         if actual != self.expected {
-            return Err(io_err(VerifyError::Digest {
+            return Err(VerifyError::Digest {
                 expected: self.expected.clone(),
                 actual,
-            }));
+            });
         }
-        self.verified = true;
         Ok(())
+    }
+
+    fn fail(&mut self, e: VerifyError) -> io::Error {
+        self.failed = Some(e.clone());
+        io_err(e)
     }
 }
 
 impl<R: Read> Read for VerifyingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = &self.failed {
+            return Err(io_err(e.clone()));
+        }
         if self.verified || buf.is_empty() {
             return Ok(0);
         }
@@ -107,7 +130,7 @@ impl<R: Read> Read for VerifyingReader<R> {
             match self.inner.read(&mut probe)? {
                 0 => 0,
                 _ => {
-                    return Err(io_err(VerifyError::TooLong {
+                    return Err(self.fail(VerifyError::TooLong {
                         expected: self.expected_size,
                     }))
                 }
@@ -233,6 +256,16 @@ mod tests {
                 actual: 4
             }
         );
+    }
+
+    #[test]
+    fn a_failure_repeats_instead_of_panicking() {
+        let d = Digest::sha256_of(b"hello");
+        let mut r = VerifyingReader::new(&b"hellx"[..], &d, 5);
+        let mut out = Vec::new();
+        assert!(r.read_to_end(&mut out).is_err());
+        assert!(r.read(&mut [0u8; 4]).is_err());
+        assert!(r.finish().is_err());
     }
 
     #[test]
