@@ -1,0 +1,10 @@
+//! The single integration test binary for oci-copy (ripgrep and uv style): one module per
+//! area, sharing the `support` harness (runner, invariant checker, skopeo/umoci judges).
+
+mod bad_input;
+mod checker;
+mod inspect;
+mod local_copy;
+mod round_trip;
+mod selection;
+mod support;

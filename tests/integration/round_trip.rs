@@ -1,0 +1,110 @@
+//! Round trips end in equality: A -> B -> A' gives a byte-identical manifest where no
+//! conversion happens, and the same config digest and diff_ids where one does.
+
+use crate::support::check::{check_docker_archive, check_oci_layout};
+use crate::support::layout::{config_digest, diff_ids, manifest_bytes};
+use crate::support::{assert_success, oci_copy, p, tempdir, testdata};
+
+fn copy(src: &str, dst: &str) {
+    assert_success(&oci_copy([src, dst]));
+}
+
+#[test]
+fn oci_to_oci_archive_and_back_is_byte_identical() {
+    let tmp = tempdir();
+    let layout = testdata("oci-layout");
+    let archive = tmp.path().join("a.tar");
+    let back = tmp.path().join("back");
+    copy(
+        &format!("oci:{}:latest", p(&layout)),
+        &format!("oci-archive:{}:mid", p(&archive)),
+    );
+    copy(
+        &format!("oci-archive:{}:mid", p(&archive)),
+        &format!("oci:{}:latest", p(&back)),
+    );
+    check_oci_layout(&back);
+    assert_eq!(
+        manifest_bytes(&layout, "latest"),
+        manifest_bytes(&back, "latest")
+    );
+}
+
+#[test]
+fn oci_to_docker_archive_and_back_keeps_config_and_diff_ids() {
+    let tmp = tempdir();
+    let layout = testdata("oci-layout");
+    let archive = tmp.path().join("d.tar");
+    let back = tmp.path().join("back");
+    copy(
+        &format!("oci:{}:latest", p(&layout)),
+        &format!("docker-archive:{}:lab/rt:1", p(&archive)),
+    );
+    check_docker_archive(&archive);
+    copy(
+        &format!("docker-archive:{}", p(&archive)),
+        &format!("oci:{}:latest", p(&back)),
+    );
+    check_oci_layout(&back);
+    assert_eq!(
+        config_digest(&layout, "latest"),
+        config_digest(&back, "latest")
+    );
+    assert_eq!(diff_ids(&layout, "latest"), diff_ids(&back, "latest"));
+}
+
+#[test]
+fn docker_archive_to_oci_and_back_keeps_config_and_diff_ids() {
+    let tmp = tempdir();
+    let original = testdata("docker-legacy.tar");
+    let layout = tmp.path().join("mid");
+    let back = tmp.path().join("back.tar");
+    copy(
+        &format!("docker-archive:{}", p(&original)),
+        &format!("oci:{}:mid", p(&layout)),
+    );
+    check_oci_layout(&layout);
+    copy(
+        &format!("oci:{}:mid", p(&layout)),
+        &format!("docker-archive:{}:lab/app:1", p(&back)),
+    );
+    let before = check_docker_archive(&original);
+    let after = check_docker_archive(&back);
+    assert_eq!(
+        before.only().config_digest,
+        after.only().config_digest,
+        "image ID must survive"
+    );
+    assert_eq!(before.only().diff_ids, after.only().diff_ids);
+}
+
+#[test]
+fn oci_to_oci_keeps_every_blob() {
+    let tmp = tempdir();
+    let layout = testdata("oci-layout");
+    let out = tmp.path().join("out");
+    copy(
+        &format!("oci:{}:latest", p(&layout)),
+        &format!("oci:{}:latest", p(&out)),
+    );
+    let report = check_oci_layout(&out);
+    let original = check_oci_layout(&layout);
+    assert_eq!(
+        manifest_bytes(&layout, "latest"),
+        manifest_bytes(&out, "latest")
+    );
+    assert_eq!(
+        (
+            &report.manifest_digest,
+            &report.media_type,
+            &report.config_digest,
+            &report.diff_ids
+        ),
+        (
+            &original.manifest_digest,
+            &original.media_type,
+            &original.config_digest,
+            &original.diff_ids
+        )
+    );
+}
