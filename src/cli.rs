@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::media_type::{Compression, Format};
+use crate::transport::registry::{Credentials, RegistryOptions};
 
 const TRANSPORT_HELP: &str = "\
 Image references:
-  docker://HOST[:PORT]/REPO[:TAG|@DIGEST]   a registry (not available yet)
+  docker://HOST[:PORT]/REPO[:TAG|@DIGEST]   a registry; `alpine` means docker.io/library/alpine:latest
   oci:DIR[:TAG]                             an OCI image layout directory
   oci-archive:FILE[:TAG]                    a tar of an OCI image layout
   docker-archive:FILE[:NAME:TAG|:@N]        a `docker save` / `docker load` tarball
@@ -24,7 +25,13 @@ Examples:
   oci-copy docker-archive:app.tar oci:layout:app        # docker save tarball → OCI layout
   oci-copy oci:layout:app docker-archive:app.tar:lab/app:1
   oci-copy oci:layout:app oci-archive:app-oci.tar:v1
-  oci-copy docker-archive:multi.tar:@1 oci:layout:second";
+  oci-copy docker-archive:multi.tar:@1 oci:layout:second
+  oci-copy docker://alpine:3.20 oci:layout:alpine         # pull from Docker Hub
+  oci-copy oci:layout:app docker://registry.example:5000/lab/app:1 --dest-creds me:secret
+  oci-copy --tls-verify=false docker://127.0.0.1:5000/a:1 docker://127.0.0.1:5000/b:1
+Credentials: --src-creds/--dest-creds/--creds, then --authfile or $REGISTRY_AUTH_FILE, then
+containers auth.json, then $DOCKER_CONFIG/config.json or ~/.docker/config.json (with
+credHelpers and credsStore).";
 
 /// Copy container images between registries, OCI layouts and docker archives, checking
 /// every digest on the way.
@@ -58,6 +65,11 @@ pub enum Command {
         after_help = "Examples:\n  oci-copy inspect oci:layout:app\n  oci-copy inspect --raw docker-archive:app.tar\n  oci-copy inspect --config oci-archive:app.tar | jq .config.Env"
     )]
     Inspect(InspectArgs),
+    /// List the tags of a registry repository, as JSON.
+    #[command(
+        after_help = "Examples:\n  oci-copy list-tags docker://quay.io/podman/stable\n  oci-copy list-tags --tls-verify=false docker://127.0.0.1:5000/lab/app"
+    )]
+    ListTags(ListTagsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +98,116 @@ pub struct CopyArgs {
     /// Write the digest of the manifest written to FILE.
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: CopyRegistryArgs,
+}
+
+/// Registry options of `copy`: per side, and shared ones that apply to both.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Registry options")]
+pub struct CopyRegistryArgs {
+    /// Credentials for the source registry.
+    #[arg(long, value_name = "USER[:PASS]")]
+    pub src_creds: Option<Credentials>,
+    /// Credentials for the destination registry.
+    #[arg(long, value_name = "USER[:PASS]")]
+    pub dest_creds: Option<Credentials>,
+    /// Credentials for both registries (when --src-creds or --dest-creds is not given).
+    #[arg(long, value_name = "USER[:PASS]")]
+    pub creds: Option<Credentials>,
+    /// Auth file to read credentials from (default: $REGISTRY_AUTH_FILE, then containers'
+    /// auth.json, then docker's config.json).
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// Verify the source registry's TLS certificate; =false also allows plain HTTP.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub src_tls_verify: Option<bool>,
+    /// Verify the destination registry's TLS certificate; =false also allows plain HTTP.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub dest_tls_verify: Option<bool>,
+    /// Verify both registries' TLS certificates (default true); =false also allows plain HTTP.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+    /// Certificates for the source registry: CAs (*.crt), client certificate (*.cert, *.key).
+    #[arg(long, value_name = "DIR")]
+    pub src_cert_dir: Option<PathBuf>,
+    /// Certificates for the destination registry: CAs (*.crt), client certificate (*.cert, *.key).
+    #[arg(long, value_name = "DIR")]
+    pub dest_cert_dir: Option<PathBuf>,
+    /// Certificates for both registries (when --src-cert-dir or --dest-cert-dir is not given).
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+}
+
+impl CopyRegistryArgs {
+    /// The options for the source registry.
+    pub fn source(&self) -> RegistryOptions {
+        self.side(&self.src_creds, "--src-creds", self.src_tls_verify, &self.src_cert_dir)
+    }
+
+    /// The options for the destination registry.
+    pub fn destination(&self) -> RegistryOptions {
+        self.side(&self.dest_creds, "--dest-creds", self.dest_tls_verify, &self.dest_cert_dir)
+    }
+
+    fn side(
+        &self,
+        creds: &Option<Credentials>,
+        flag: &str,
+        tls: Option<bool>,
+        cert_dir: &Option<PathBuf>,
+    ) -> RegistryOptions {
+        RegistryOptions {
+            creds_flag: if creds.is_some() { flag } else { "--creds" }.to_string(),
+            creds: creds.clone().or_else(|| self.creds.clone()),
+            authfile: self.authfile.clone(),
+            tls_verify: tls.or(self.tls_verify),
+            cert_dir: cert_dir.clone().or_else(|| self.cert_dir.clone()),
+        }
+    }
+}
+
+/// Registry options of `inspect` and `list-tags`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Registry options")]
+pub struct RegistryArgs {
+    /// Credentials for the registry.
+    #[arg(long, value_name = "USER[:PASS]")]
+    pub creds: Option<Credentials>,
+    /// Auth file to read credentials from (default: $REGISTRY_AUTH_FILE, then containers'
+    /// auth.json, then docker's config.json).
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// Verify the registry's TLS certificate (default true); =false also allows plain HTTP.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+    /// Certificates for the registry: CAs (*.crt), client certificate (*.cert, *.key).
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+}
+
+impl RegistryArgs {
+    pub fn options(&self) -> RegistryOptions {
+        RegistryOptions {
+            creds: self.creds.clone(),
+            creds_flag: "--creds".to_string(),
+            authfile: self.authfile.clone(),
+            tls_verify: self.tls_verify,
+            cert_dir: self.cert_dir.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ListTagsArgs {
+    /// Repository to list: docker://HOST[:PORT]/REPO.
+    #[arg(value_name = "REPO")]
+    pub repository: String,
+    /// Tags to ask for per request (the registry's pagination).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: u32,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +224,8 @@ pub struct InspectArgs {
     /// With an index, describe the instance for OS/ARCH[/VARIANT] (default: this machine's).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -138,7 +262,7 @@ impl From<CompressArg> for Compression {
     }
 }
 
-const SUBCOMMANDS: &[&str] = &["copy", "inspect", "help"];
+const SUBCOMMANDS: &[&str] = &["copy", "inspect", "list-tags", "help"];
 const GLOBAL_FLAGS: &[&str] = &["--debug", "--quiet", "-q"];
 
 /// Inserts the default `copy` command where the user left it out: before the first

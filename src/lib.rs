@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Copy(args) => run_copy(args, cli.quiet),
         Command::Inspect(args) => run_inspect(args),
+        Command::ListTags(args) => run_list_tags(args),
     }
 }
 
@@ -41,8 +42,12 @@ fn run_copy(args: CopyArgs, quiet: bool) -> Result<()> {
         jobs: args.jobs as usize,
         platform: args.platform.as_deref().map(parse_platform).transpose()?,
     };
-    let src = transport::open_source(&src_ref)?;
-    let dst = transport::open_destination(&dst_ref)?;
+    let src = transport::open_source_with(&src_ref, &args.registry.source())?;
+    let dst = transport::open_destination_with(
+        &dst_ref,
+        &args.registry.destination(),
+        Some(&src_ref),
+    )?;
     let dst_name = dst.describe();
     let report = copy::copy_image(src.as_ref(), dst, &opts)
         .with_context(|| format!("copying {} to {dst_name}", src.describe()))?;
@@ -98,7 +103,7 @@ pub fn human_bytes(n: u64) -> String {
 
 fn run_inspect(args: InspectArgs) -> Result<()> {
     let r = ImageRef::parse(&args.image)?;
-    let src = transport::open_source(&r)?;
+    let src = transport::open_source_with(&r, &args.registry.options())?;
     let mode = match (args.raw, args.config) {
         (true, _) => inspect::InspectMode::Raw,
         (_, true) => inspect::InspectMode::Config,
@@ -109,6 +114,26 @@ fn run_inspect(args: InspectArgs) -> Result<()> {
         .with_context(|| format!("inspecting {}", src.describe()))?;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&out)?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// `list-tags docker://HOST/REPO`: every tag, following pagination, as skopeo prints them.
+fn run_list_tags(args: cli::ListTagsArgs) -> Result<()> {
+    let r = ImageRef::parse(&args.repository)?;
+    let ImageRef::Registry(d) = r else {
+        bail!("list-tags reads a registry: use docker://HOST[:PORT]/REPO");
+    };
+    let name = args.repository.trim_start_matches("docker://");
+    if name.contains('@') || name.rsplit('/').next().is_some_and(|last| last.contains(':')) {
+        bail!("list-tags takes a repository without a tag or digest: docker://{}", d.repository());
+    }
+    let tags = transport::registry::list_tags(&d, &args.registry.options(), args.page_size as usize)
+        .with_context(|| format!("listing the tags of docker://{}", d.repository()))?;
+    let out = serde_json::json!({ "Repository": d.repository(), "Tags": tags });
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, &out)?;
+    writeln!(stdout)?;
     stdout.flush()?;
     Ok(())
 }

@@ -74,7 +74,7 @@ pub fn copy_verbatim(
         });
     }
     let mut reader = VerifyingReader::new(src.blob(desc)?, &desc.digest, desc.size);
-    let mut w = dst.begin_blob()?;
+    let mut w = dst.begin_blob(Some(&out))?;
     copy_stream(&mut reader, &mut w)?;
     reader.finish()?;
     w.commit(&out)?;
@@ -124,7 +124,7 @@ fn transform(
     diff_id: Option<&Digest>,
 ) -> Result<BlobOutcome> {
     let mut verifying = VerifyingReader::new(src.blob(desc)?, &desc.digest, desc.size);
-    let w = dst.begin_blob()?;
+    let w = dst.begin_blob(None)?;
     let out = HashingWriter::new(w);
     let converted = (|| {
         let mut plain = HashingReader::new(decoder(from, &mut verifying)?);

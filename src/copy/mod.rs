@@ -4,6 +4,7 @@
 //! streams through the verifying reader.
 
 pub mod blob;
+pub mod negotiate;
 pub mod verify;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -224,10 +225,14 @@ pub fn copy_image(
     } else {
         (img.raw.clone(), img.descriptor.clone())
     };
-    let desc = Descriptor {
-        media_type: manifest_desc.media_type.clone(),
-        ..manifest_desc
-    };
+    let (bytes, desc) = negotiate::put_manifest(
+        dst.as_ref(),
+        &img,
+        &plan,
+        &outcomes,
+        (bytes, manifest_desc),
+        &opts.plan,
+    )?;
     dst.commit(&bytes, &desc)?;
     let changed = img
         .manifest
@@ -358,6 +363,7 @@ fn copy_artifact(
                 .with_context(|| format!("blob {} of {}", d.digest, src.describe()))?,
         );
     }
+    dst.put_manifest(&img.raw, &img.descriptor)?;
     dst.commit(&img.raw, &img.descriptor)?;
     Ok(CopyReport {
         source_manifest: img.descriptor.clone(),

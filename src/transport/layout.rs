@@ -266,7 +266,7 @@ impl ImageDestination for LayoutDestination {
         Ok(matches!(fs::metadata(p), Ok(m) if m.is_file() && m.len() == desc.size))
     }
 
-    fn begin_blob(&self) -> Result<Box<dyn BlobWriter + '_>> {
+    fn begin_blob(&self, _expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
         let temp = tempfile::Builder::new()
             .prefix(".oci-copy-blob-")
             .tempfile_in(&self.work)

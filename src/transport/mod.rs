@@ -7,6 +7,7 @@ pub mod docker_archive;
 pub mod fs;
 pub mod layout;
 pub mod oci_archive;
+pub mod registry;
 pub mod tarball;
 
 use std::io::{Read, Write};
@@ -84,22 +85,42 @@ pub trait ImageDestination: Send + Sync {
     /// Whether the destination already holds this blob, so that copying it can be skipped.
     fn has_blob(&self, desc: &Descriptor) -> Result<bool>;
 
-    /// Starts staging a blob under a temporary name.
-    fn begin_blob(&self) -> Result<Box<dyn BlobWriter + '_>>;
+    /// Starts staging a blob under a temporary name. `expected` is the descriptor of the
+    /// blob when the caller knows it before the bytes (a verbatim copy), so that a registry
+    /// can push it in one request; it is `None` for a transformed layer. Either way, the
+    /// bytes are unverified until [`BlobWriter::commit`].
+    fn begin_blob(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>>;
 
     /// Stores a small blob (config, manifest) whose bytes the caller already verified.
     fn put_bytes(&self, bytes: &[u8], desc: &Descriptor) -> Result<()> {
         if self.has_blob(desc)? {
             return Ok(());
         }
-        let mut w = self.begin_blob()?;
+        let mut w = self.begin_blob(Some(desc))?;
         w.write_all(bytes)?;
         w.commit(desc)
+    }
+
+    /// Offers the top-level manifest in one candidate format, before [`Self::commit`].
+    /// A destination that can refuse a manifest type (a registry's PUT) writes it here and
+    /// fails with [`ManifestRejected`] when the type is refused, so that the pipeline can
+    /// convert to the next candidate and try again. Local destinations accept every format
+    /// their [`DestCaps`] list, and write in `commit`: the default does nothing.
+    fn put_manifest(&self, _manifest: &[u8], _desc: &Descriptor) -> Result<()> {
+        Ok(())
     }
 
     /// Makes the image visible: writes the top-level manifest and tags it, writes
     /// `index.json` or the archive file. The manifest bytes match `desc`.
     fn commit(self: Box<Self>, manifest: &[u8], desc: &Descriptor) -> Result<()>;
+}
+
+/// The destination refused a manifest because of its type (a registry answering
+/// `MANIFEST_INVALID`, or 400/415 to the manifest PUT). Another format may be accepted.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct ManifestRejected {
+    pub reason: String,
 }
 
 /// A blob being staged. Dropping it without [`BlobWriter::commit`] deletes the staged bytes.
@@ -108,8 +129,16 @@ pub trait BlobWriter: Write + Send {
     fn commit(self: Box<Self>, desc: &Descriptor) -> Result<()>;
 }
 
-/// Opens the image `r` names for reading.
+/// Opens the image `r` names for reading, with default registry options.
 pub fn open_source(r: &ImageRef) -> Result<Box<dyn ImageSource>> {
+    open_source_with(r, &registry::RegistryOptions::default())
+}
+
+/// Opens the image `r` names for reading; `reg` applies when `r` is a registry.
+pub fn open_source_with(
+    r: &ImageRef,
+    reg: &registry::RegistryOptions,
+) -> Result<Box<dyn ImageSource>> {
     Ok(match r {
         ImageRef::Layout { dir, tag } => Box::new(layout::open_layout_source(dir, tag.as_deref())?),
         ImageRef::OciArchive { file, tag } => {
@@ -118,14 +147,22 @@ pub fn open_source(r: &ImageRef) -> Result<Box<dyn ImageSource>> {
         ImageRef::DockerArchive { file, selector } => Box::new(
             docker_archive::DockerArchiveSource::open(file, selector.as_ref())?,
         ),
-        ImageRef::Registry(_) => {
-            anyhow::bail!("registry transport (docker://) is not available yet")
-        }
+        ImageRef::Registry(d) => Box::new(registry::RegistrySource::open(d, reg)?),
     })
 }
 
-/// Opens `r` for writing.
+/// Opens `r` for writing, with default registry options.
 pub fn open_destination(r: &ImageRef) -> Result<Box<dyn ImageDestination>> {
+    open_destination_with(r, &registry::RegistryOptions::default(), None)
+}
+
+/// Opens `r` for writing; `reg` applies when `r` is a registry, and `source` (the image
+/// being copied) lets a registry mount blobs from another repository of the same registry.
+pub fn open_destination_with(
+    r: &ImageRef,
+    reg: &registry::RegistryOptions,
+    source: Option<&ImageRef>,
+) -> Result<Box<dyn ImageDestination>> {
     Ok(match r {
         ImageRef::Layout { dir, tag } => {
             Box::new(layout::LayoutDestination::open(dir, tag.clone())?)
@@ -136,8 +173,12 @@ pub fn open_destination(r: &ImageRef) -> Result<Box<dyn ImageDestination>> {
         ImageRef::DockerArchive { file, selector } => Box::new(
             docker_archive::DockerArchiveDestination::open(file, selector.as_ref())?,
         ),
-        ImageRef::Registry(_) => {
-            anyhow::bail!("registry transport (docker://) is not available yet")
+        ImageRef::Registry(d) => {
+            let from = match source {
+                Some(ImageRef::Registry(s)) => Some(s),
+                _ => None,
+            };
+            Box::new(registry::RegistryDestination::open(d, reg, from)?)
         }
     })
 }

@@ -69,8 +69,8 @@ impl ImageDestination for OciArchiveDestination {
         self.layout.has_blob(desc)
     }
 
-    fn begin_blob(&self) -> Result<Box<dyn BlobWriter + '_>> {
-        self.layout.begin_blob()
+    fn begin_blob(&self, _expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
+        self.layout.begin_blob(None)
     }
 
     fn commit(self: Box<Self>, manifest: &[u8], desc: &Descriptor) -> Result<()> {

@@ -1,0 +1,565 @@
+//! The only file that uses oci-client (its API changes between versions). It owns the tokio
+//! runtime and bridges to the synchronous transport traits: a blob read is a `Read` that
+//! pulls the next chunk of the response stream, and a blob write is a bounded channel that
+//! the upload future consumes as its body stream. Errors leave here classified as
+//! [`RegistryError`], named by registry, repository and the registry's own error code.
+
+use std::io::{self, Read, Write};
+use std::sync::OnceLock;
+
+use anyhow::{anyhow, Context, Result};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::auth::Found;
+use super::errors::{self, RegistryError};
+use super::tls::TlsSettings;
+use crate::digest::Digest;
+use crate::manifest::{Descriptor, MAX_DOCUMENT_SIZE};
+use crate::media_type as mt;
+use crate::transport::ManifestRejected;
+
+/// The manifest types we ask for: every image manifest and index type we can read.
+const ACCEPTED: &[&str] = &[
+    mt::OCI_MANIFEST,
+    mt::OCI_INDEX,
+    mt::DOCKER_MANIFEST,
+    mt::DOCKER_LIST,
+];
+
+/// The one runtime for every registry connection in the process.
+fn rt() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("oci-copy-registry")
+            .enable_all()
+            .build()
+            .expect("the tokio runtime can start")
+    })
+}
+
+/// Names for errors: which registry and repository, and whose credentials were sent.
+#[derive(Debug, Clone)]
+struct ErrCtx {
+    host: String,
+    repo: String,
+    creds_origin: Option<String>,
+}
+
+impl ErrCtx {
+    fn classify(&self, action: &str, e: OciDistributionError) -> RegistryError {
+        let (status, code, message) = match e {
+            OciDistributionError::RegistryError { envelope, .. } => {
+                let first = envelope.errors.first();
+                let code = first
+                    .and_then(|e| serde_json::to_value(&e.code).ok())
+                    .and_then(|v| v.as_str().map(str::to_string));
+                let msg = first.map(|e| e.message.clone()).unwrap_or_default();
+                (None, code, msg)
+            }
+            OciDistributionError::ServerError { code, message, .. } => {
+                match errors::parse_envelope(&message) {
+                    Some((c, m)) => (Some(code), Some(c), m),
+                    None if code == 401 => (
+                        Some(code),
+                        Some("UNAUTHORIZED".into()),
+                        "authentication required".into(),
+                    ),
+                    None => (Some(code), None, message),
+                }
+            }
+            OciDistributionError::UnauthorizedError { .. } => (
+                Some(401),
+                Some("UNAUTHORIZED".into()),
+                "authentication required".into(),
+            ),
+            OciDistributionError::AuthenticationFailure(reason) => (
+                None,
+                Some("UNAUTHORIZED".into()),
+                format!("the token server refused: {reason}"),
+            ),
+            OciDistributionError::ImageManifestNotFoundError(m) => {
+                (Some(404), Some("MANIFEST_UNKNOWN".into()), m)
+            }
+            other => (None, None, error_chain(&other)),
+        };
+        RegistryError {
+            registry: self.host.clone(),
+            repository: self.repo.clone(),
+            action: action.to_string(),
+            hint: errors::hint(code.as_deref(), &message, self.creds_origin.as_deref()),
+            status,
+            code,
+            message,
+        }
+    }
+}
+
+/// `outer: inner: innermost`, without repeats (reqwest nests the TLS failure deep).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+/// A connection to one repository of one registry.
+pub struct RegistryClient {
+    /// Chunked uploads (the digest is computed as the bytes go).
+    client: Client,
+    /// Monolithic uploads (the digest is known up front).
+    mono: Client,
+    reference: Reference,
+    ctx: ErrCtx,
+}
+
+/// How to reach a repository.
+pub struct Target<'a> {
+    /// The registry as the user wrote it: `docker.io`, `127.0.0.1:5000`.
+    pub host: &'a str,
+    pub repo: &'a str,
+    pub tag: Option<&'a str>,
+    pub digest: Option<&'a Digest>,
+}
+
+/// docker.io's registry API lives at registry-1.docker.io.
+fn api_host(host: &str) -> &str {
+    match host {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        h => h,
+    }
+}
+
+fn reference(host: &str, repo: &str, tag: Option<&str>, digest: Option<&Digest>) -> Reference {
+    let (h, r) = (api_host(host).to_string(), repo.to_string());
+    match (tag, digest) {
+        (_, Some(d)) => Reference::with_digest(h, r, d.to_string()),
+        (Some(t), None) => Reference::with_tag(h, r, t.to_string()),
+        (None, None) => Reference::with_tag(h, r, "latest".to_string()),
+    }
+}
+
+fn config(tls: &TlsSettings, http: bool, monolithic: bool) -> Result<ClientConfig> {
+    let mut extra = Vec::new();
+    for (path, pem) in &tls.extra_cas {
+        let text = String::from_utf8_lossy(pem);
+        let certs: Vec<&str> = text
+            .split_inclusive("-----END CERTIFICATE-----")
+            .filter(|c| c.contains("-----BEGIN CERTIFICATE-----"))
+            .collect();
+        if certs.is_empty() {
+            anyhow::bail!("{} holds no PEM certificate", path.display());
+        }
+        for c in certs {
+            extra.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: c.trim().as_bytes().to_vec(),
+            });
+        }
+    }
+    Ok(ClientConfig {
+        protocol: if http {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        },
+        accept_invalid_certificates: !tls.verify,
+        use_monolithic_push: monolithic,
+        extra_root_certificates: extra,
+        connect_timeout: Some(std::time::Duration::from_secs(30)),
+        user_agent: concat!("oci-copy/", env!("CARGO_PKG_VERSION")),
+        ..Default::default()
+    })
+}
+
+fn make_client(cfg: ClientConfig) -> Result<Client> {
+    Client::try_from(cfg).map_err(|e| anyhow!("setting up the HTTP client: {}", error_chain(&e)))
+}
+
+impl RegistryClient {
+    /// Sets up a client for `t`. With `tls.verify` false, HTTPS is tried first (accepting
+    /// any certificate) and plain HTTP when the registry does not speak TLS.
+    pub fn connect(t: &Target, tls: &TlsSettings, creds: Option<Found>) -> Result<RegistryClient> {
+        if let Some((cert, _)) = &tls.client_cert {
+            // oci-client builds its own reqwest client and offers no way to add a TLS
+            // client identity, so a client certificate cannot be presented yet.
+            tracing::warn!(
+                "client certificates are not supported yet; ignoring {}",
+                cert.display()
+            );
+        }
+        let auth = match &creds {
+            Some(f) => RegistryAuth::Basic(
+                f.creds.username.clone(),
+                f.creds.password.expose().to_string(),
+            ),
+            None => RegistryAuth::Anonymous,
+        };
+        let reference = reference(t.host, t.repo, t.tag, t.digest);
+        let ctx = ErrCtx {
+            host: t.host.to_string(),
+            repo: t.repo.to_string(),
+            creds_origin: creds.map(|f| f.origin),
+        };
+        let http = !tls.verify && !speaks_https(&reference, tls, &auth)?;
+        let client = make_client(config(tls, http, false)?)?;
+        let mono = make_client(config(tls, http, true)?)?;
+        let registry = reference.resolve_registry().to_string();
+        rt().block_on(async {
+            client.store_auth_if_needed(&registry, &auth).await;
+            mono.store_auth_if_needed(&registry, &auth).await;
+        });
+        tracing::debug!(
+            "registry {} ({}://{}), repository {}",
+            t.host,
+            if http { "http" } else { "https" },
+            registry,
+            t.repo
+        );
+        Ok(RegistryClient {
+            client,
+            mono,
+            reference,
+            ctx,
+        })
+    }
+
+    fn err(&self, action: &str, e: OciDistributionError) -> anyhow::Error {
+        anyhow::Error::new(self.ctx.classify(action, e))
+    }
+
+    fn at_digest(&self, digest: &str) -> Reference {
+        self.reference.clone_with_digest(digest.to_string())
+    }
+
+    /// The manifest the reference names, exactly as served.
+    pub fn manifest(&self) -> Result<Vec<u8>> {
+        let what = match (self.reference.digest(), self.reference.tag()) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.to_string(),
+            (None, None) => "latest".to_string(),
+        };
+        self.pull_manifest(&self.reference.clone(), &what)
+    }
+
+    /// The manifest `digest` (an instance of an index), exactly as served.
+    pub fn manifest_by_digest(&self, digest: &Digest) -> Result<Vec<u8>> {
+        self.pull_manifest(&self.at_digest(&digest.to_string()), &digest.to_string())
+    }
+
+    fn pull_manifest(&self, r: &Reference, what: &str) -> Result<Vec<u8>> {
+        tracing::debug!("GET manifest {what} from {}/{}", self.ctx.host, self.ctx.repo);
+        let action = format!("pulling the manifest {what}");
+        let (bytes, _) = rt()
+            .block_on(self.client.pull_manifest_raw(r, &RegistryAuth::Anonymous, ACCEPTED))
+            .map_err(|e| self.err(&action, e))?;
+        if bytes.len() as u64 > MAX_DOCUMENT_SIZE {
+            anyhow::bail!("{action}: the manifest is over the 4 MiB limit");
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// Opens a blob for streaming. The pipeline verifies it.
+    pub fn blob(&self, digest: &Digest) -> Result<BlobReader> {
+        let d = digest.to_string();
+        tracing::debug!("GET blob {d} from {}/{}", self.ctx.host, self.ctx.repo);
+        let sized = rt()
+            .block_on(self.client.pull_blob_stream(&self.reference, d.as_str()))
+            .map_err(|e| self.err(&format!("pulling the blob {d}"), e))?;
+        Ok(BlobReader {
+            stream: sized.stream,
+            current: Bytes::new(),
+        })
+    }
+
+    /// Whether the repository has the blob (HEAD).
+    pub fn blob_exists(&self, digest: &Digest) -> Result<bool> {
+        let d = digest.to_string();
+        let found = rt()
+            .block_on(self.client.blob_exists(&self.reference, &d))
+            .map_err(|e| self.err(&format!("checking for the blob {d}"), e))?;
+        tracing::debug!(
+            "HEAD blob {d} in {}/{}: {}",
+            self.ctx.host,
+            self.ctx.repo,
+            if found { "present" } else { "absent" }
+        );
+        Ok(found)
+    }
+
+    /// Tries to mount `digest` from repository `from` of the same registry. A refusal is
+    /// not an error: the caller uploads the blob instead.
+    pub fn mount(&self, from: &str, digest: &Digest) -> bool {
+        let d = digest.to_string();
+        let source = Reference::with_tag(
+            self.reference.registry().to_string(),
+            from.to_string(),
+            "latest".to_string(),
+        );
+        match rt().block_on(self.mono.mount_blob(&self.reference, &source, &d)) {
+            Ok(()) => {
+                tracing::debug!("mounted blob {d} from {from} into {}", self.ctx.repo);
+                true
+            }
+            Err(e) => {
+                let e = self.ctx.classify("mounting", e);
+                tracing::debug!("mounting blob {d} from {from} failed ({e}); uploading it");
+                false
+            }
+        }
+    }
+
+    /// Starts an upload. With `expected` (digest and size known) the blob goes in one
+    /// monolithic PUT; without, in chunks whose digest is computed on the way. Either way
+    /// the final request is only made by [`Upload::finish`].
+    pub fn begin_upload(&self, expected: Option<&Descriptor>) -> Upload {
+        let (tx, rx) = mpsc::channel::<ChunkResult>(2);
+        let body = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        let reference = self.reference.clone();
+        let (task, chunk) = match expected {
+            Some(d) => {
+                let client = self.mono.clone();
+                let (digest, size) = (d.digest.to_string(), d.size);
+                tracing::debug!(
+                    "monolithic upload of {digest} to {}/{}",
+                    self.ctx.host,
+                    self.ctx.repo
+                );
+                let task = rt().spawn(async move {
+                    client
+                        .push_blob_stream(&reference, body, &digest, Some(size))
+                        .await
+                        .map(|_| digest)
+                });
+                (task, 256 * 1024)
+            }
+            None => {
+                let client = self.client.clone();
+                tracing::debug!("chunked upload to {}/{}", self.ctx.host, self.ctx.repo);
+                let task = rt().spawn(async move {
+                    client
+                        .push_blob_stream_chunked(&reference, body)
+                        .await
+                        .map(|r| r.blob_digest)
+                });
+                (task, 4 * 1024 * 1024)
+            }
+        };
+        Upload {
+            tx: Some(tx),
+            task: Some(task),
+            buf: Vec::with_capacity(chunk),
+            chunk,
+            ctx: self.ctx.clone(),
+        }
+    }
+
+    /// PUTs the manifest. A refusal of its type is a [`ManifestRejected`].
+    pub fn put_manifest(&self, bytes: &[u8], media_type: &str) -> Result<()> {
+        tracing::debug!(
+            "PUT manifest ({media_type}, {} bytes) to {}",
+            bytes.len(),
+            self.reference.whole()
+        );
+        let content_type = media_type
+            .parse()
+            .map_err(|_| anyhow!("media type {media_type:?} is not a valid header value"))?;
+        let r = rt().block_on(self.mono.push_manifest_raw(
+            &self.reference,
+            bytes.to_vec(),
+            content_type,
+        ));
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = self.ctx.classify(&format!("pushing the {media_type} manifest"), e);
+                if errors::is_manifest_type_rejection(e.status, e.code.as_deref()) {
+                    Err(anyhow::Error::new(ManifestRejected {
+                        reason: e.to_string(),
+                    }))
+                } else {
+                    Err(anyhow::Error::new(e))
+                }
+            }
+        }
+    }
+
+    /// Every tag of the repository, following pagination `page` tags at a time.
+    pub fn list_tags(&self, page: usize) -> Result<Vec<String>> {
+        let mut tags: Vec<String> = Vec::new();
+        loop {
+            let last = tags.last().cloned();
+            tracing::debug!(
+                "GET tags of {}/{} (n={page}, last={last:?})",
+                self.ctx.host,
+                self.ctx.repo
+            );
+            let resp = rt()
+                .block_on(self.client.list_tags(
+                    &self.reference,
+                    &RegistryAuth::Anonymous,
+                    Some(page),
+                    last.as_deref(),
+                ))
+                .map_err(|e| self.err("listing tags", e))?;
+            let n = resp.tags.len();
+            let new: Vec<String> = resp
+                .tags
+                .into_iter()
+                .filter(|t| last.as_deref().is_none_or(|l| t.as_str() > l))
+                .collect();
+            let progressed = !new.is_empty();
+            tags.extend(new);
+            if n < page || !progressed {
+                return Ok(tags);
+            }
+        }
+    }
+}
+
+/// Decides whether a registry speaks HTTPS, for `--tls-verify=false`: a request that fails
+/// below HTTP (the TLS handshake) means plain HTTP.
+fn speaks_https(r: &Reference, tls: &TlsSettings, auth: &RegistryAuth) -> Result<bool> {
+    let probe = make_client(config(tls, false, false)?)?;
+    match rt().block_on(probe.auth(r, auth, RegistryOperation::Pull)) {
+        Err(OciDistributionError::RequestError(e)) => {
+            tracing::debug!(
+                "HTTPS to {} failed ({}); using plain HTTP",
+                r.resolve_registry(),
+                error_chain(&e)
+            );
+            Ok(false)
+        }
+        _ => Ok(true),
+    }
+}
+
+type ChunkResult = std::result::Result<Bytes, OciDistributionError>;
+
+/// A blob response as a synchronous reader: each `read` waits for the next chunk.
+pub struct BlobReader {
+    stream: futures_util::stream::BoxStream<'static, io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match rt().block_on(self.stream.next()) {
+                None => return Ok(0),
+                Some(Ok(b)) => self.current = b,
+                Some(Err(e)) => return Err(e),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
+/// An upload in progress: bytes written here become the body stream of the upload future.
+/// The stream ends (and the registry commits the blob) only in [`Upload::finish`];
+/// dropping an unfinished upload sends an error into the stream, which aborts it.
+pub struct Upload {
+    tx: Option<mpsc::Sender<ChunkResult>>,
+    task: Option<JoinHandle<oci_client::errors::Result<String>>>,
+    buf: Vec<u8>,
+    chunk: usize,
+    ctx: ErrCtx,
+}
+
+impl Upload {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let data = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(self.chunk),
+        ));
+        let tx = self.tx.as_ref().expect("not finished");
+        if tx.blocking_send(Ok(data)).is_err() {
+            // The upload future stopped early: report why.
+            let why = match self.join() {
+                Err(e) => format!("{e:#}"),
+                Ok(_) => "the upload ended early".to_string(),
+            };
+            return Err(io::Error::other(why));
+        }
+        Ok(())
+    }
+
+    fn join(&mut self) -> Result<String> {
+        let task = self.task.take().ok_or_else(|| anyhow!("the upload already ended"))?;
+        match rt().block_on(task) {
+            Ok(Ok(digest)) => Ok(digest),
+            Ok(Err(e)) => Err(anyhow::Error::new(self.ctx.classify("uploading a blob", e))),
+            Err(e) => Err(anyhow!("the upload task failed: {e}")),
+        }
+    }
+
+    /// Ends the body stream, so that the registry commits the blob, and checks that it
+    /// stored it under `desc.digest`.
+    pub fn finish(mut self, desc: &Descriptor) -> Result<()> {
+        self.send()?;
+        drop(self.tx.take());
+        let digest = self
+            .join()
+            .with_context(|| format!("uploading the blob {}", desc.digest))?;
+        if digest != desc.digest.to_string() {
+            anyhow::bail!(
+                "uploading the blob {}: the registry stored it as {digest}",
+                desc.digest
+            );
+        }
+        tracing::debug!("uploaded blob {} ({} bytes)", desc.digest, desc.size);
+        Ok(())
+    }
+}
+
+impl Write for Upload {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = self.chunk - self.buf.len();
+        let n = room.min(data.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= self.chunk {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            // An error item ends the body stream before any final request is made.
+            let abort = OciDistributionError::GenericError(Some("upload aborted".into()));
+            let _ = tx.blocking_send(Err(abort));
+            drop(tx);
+            if let Some(task) = self.task.take() {
+                task.abort();
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! TLS settings for one registry, as skopeo reads them: `--tls-verify` and a certificate
+//! directory (`--cert-dir`, else `/etc/containers/certs.d/HOST` or `/etc/docker/certs.d/HOST`)
+//! whose `*.crt` files are extra trusted CAs and whose `*.cert` + `*.key` pair is a client
+//! certificate.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// What the client needs to know about TLS for one registry.
+#[derive(Debug, Clone, Default)]
+pub struct TlsSettings {
+    /// False: accept any certificate, and fall back to plain HTTP.
+    pub verify: bool,
+    /// PEM bundles of extra trusted CAs.
+    pub extra_cas: Vec<(PathBuf, Vec<u8>)>,
+    /// A client certificate and key (PEM), when the directory has one.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+/// Reads the TLS settings for `host`.
+pub fn settings(host: &str, verify: bool, cert_dir: Option<&Path>) -> Result<TlsSettings> {
+    let dir = match cert_dir {
+        Some(d) => Some(d.to_path_buf()),
+        None => ["/etc/containers/certs.d", "/etc/docker/certs.d"]
+            .iter()
+            .map(|base| Path::new(base).join(host))
+            .find(|d| d.is_dir()),
+    };
+    let mut out = TlsSettings {
+        verify,
+        ..Default::default()
+    };
+    let Some(dir) = dir else {
+        return Ok(out);
+    };
+    let entries = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading the certificate directory {}", dir.display()))?;
+    let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    names.sort();
+    for path in names {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("crt") => {
+                let pem = std::fs::read(&path)
+                    .with_context(|| format!("reading the CA certificate {}", path.display()))?;
+                tracing::debug!("trusting the CA certificates in {}", path.display());
+                out.extra_cas.push((path, pem));
+            }
+            Some("cert") => {
+                let key = path.with_extension("key");
+                if key.is_file() {
+                    out.client_cert = Some((path, key));
+                } else {
+                    anyhow::bail!(
+                        "the client certificate {} has no key {}",
+                        path.display(),
+                        key.display()
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
