@@ -142,12 +142,22 @@ pub struct CopyRegistryArgs {
 impl CopyRegistryArgs {
     /// The options for the source registry.
     pub fn source(&self) -> RegistryOptions {
-        self.side(&self.src_creds, "--src-creds", self.src_tls_verify, &self.src_cert_dir)
+        self.side(
+            &self.src_creds,
+            "--src-creds",
+            self.src_tls_verify,
+            &self.src_cert_dir,
+        )
     }
 
     /// The options for the destination registry.
     pub fn destination(&self) -> RegistryOptions {
-        self.side(&self.dest_creds, "--dest-creds", self.dest_tls_verify, &self.dest_cert_dir)
+        self.side(
+            &self.dest_creds,
+            "--dest-creds",
+            self.dest_tls_verify,
+            &self.dest_cert_dir,
+        )
     }
 
     fn side(

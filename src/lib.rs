@@ -43,11 +43,8 @@ fn run_copy(args: CopyArgs, quiet: bool) -> Result<()> {
         platform: args.platform.as_deref().map(parse_platform).transpose()?,
     };
     let src = transport::open_source_with(&src_ref, &args.registry.source())?;
-    let dst = transport::open_destination_with(
-        &dst_ref,
-        &args.registry.destination(),
-        Some(&src_ref),
-    )?;
+    let dst =
+        transport::open_destination_with(&dst_ref, &args.registry.destination(), Some(&src_ref))?;
     let dst_name = dst.describe();
     let report = copy::copy_image(src.as_ref(), dst, &opts)
         .with_context(|| format!("copying {} to {dst_name}", src.describe()))?;
@@ -125,11 +122,20 @@ fn run_list_tags(args: cli::ListTagsArgs) -> Result<()> {
         bail!("list-tags reads a registry: use docker://HOST[:PORT]/REPO");
     };
     let name = args.repository.trim_start_matches("docker://");
-    if name.contains('@') || name.rsplit('/').next().is_some_and(|last| last.contains(':')) {
-        bail!("list-tags takes a repository without a tag or digest: docker://{}", d.repository());
+    if name.contains('@')
+        || name
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
+    {
+        bail!(
+            "list-tags takes a repository without a tag or digest: docker://{}",
+            d.repository()
+        );
     }
-    let tags = transport::registry::list_tags(&d, &args.registry.options(), args.page_size as usize)
-        .with_context(|| format!("listing the tags of docker://{}", d.repository()))?;
+    let tags =
+        transport::registry::list_tags(&d, &args.registry.options(), args.page_size as usize)
+            .with_context(|| format!("listing the tags of docker://{}", d.repository()))?;
     let out = serde_json::json!({ "Repository": d.repository(), "Tags": tags });
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut stdout, &out)?;

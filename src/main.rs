@@ -26,7 +26,7 @@ fn init_logging(debug: bool) {
     let filter = if debug {
         EnvFilter::new("oci_copy=debug")
     } else {
-        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"))
+        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("oci_copy=warn"))
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -5,6 +5,7 @@ mod bad_input;
 mod checker;
 mod inspect;
 mod local_copy;
+mod registry;
 mod round_trip;
 mod selection;
 mod support;

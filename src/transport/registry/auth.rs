@@ -108,9 +108,16 @@ pub fn lookup(
 
 /// The files to read, in order.
 fn auth_files(authfile: Option<&Path>) -> Vec<PathBuf> {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let mut out = Vec::new();
-    match authfile.map(Path::to_path_buf).or_else(|| env("REGISTRY_AUTH_FILE")) {
+    match authfile
+        .map(Path::to_path_buf)
+        .or_else(|| env("REGISTRY_AUTH_FILE"))
+    {
         Some(f) => out.push(f),
         None => {
             if let Some(d) = env("XDG_RUNTIME_DIR") {

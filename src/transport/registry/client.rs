@@ -87,6 +87,20 @@ impl ErrCtx {
                 Some("UNAUTHORIZED".into()),
                 format!("the token server refused: {reason}"),
             ),
+            OciDistributionError::RequestError(e) if e.status().is_some() => {
+                let status = e.status().map(|s| s.as_u16());
+                let code = match status {
+                    Some(401) => Some("UNAUTHORIZED".to_string()),
+                    Some(403) => Some("DENIED".to_string()),
+                    Some(429) => Some("TOOMANYREQUESTS".to_string()),
+                    _ => None,
+                };
+                let msg = match status {
+                    Some(401) => "authentication required".to_string(),
+                    _ => error_chain(&e),
+                };
+                (status, code, msg)
+            }
             OciDistributionError::ImageManifestNotFoundError(m) => {
                 (Some(404), Some("MANIFEST_UNKNOWN".into()), m)
             }
@@ -263,10 +277,17 @@ impl RegistryClient {
     }
 
     fn pull_manifest(&self, r: &Reference, what: &str) -> Result<Vec<u8>> {
-        tracing::debug!("GET manifest {what} from {}/{}", self.ctx.host, self.ctx.repo);
+        tracing::debug!(
+            "GET manifest {what} from {}/{}",
+            self.ctx.host,
+            self.ctx.repo
+        );
         let action = format!("pulling the manifest {what}");
         let (bytes, _) = rt()
-            .block_on(self.client.pull_manifest_raw(r, &RegistryAuth::Anonymous, ACCEPTED))
+            .block_on(
+                self.client
+                    .pull_manifest_raw(r, &RegistryAuth::Anonymous, ACCEPTED),
+            )
             .map_err(|e| self.err(&action, e))?;
         if bytes.len() as u64 > MAX_DOCUMENT_SIZE {
             anyhow::bail!("{action}: the manifest is over the 4 MiB limit");
@@ -389,7 +410,9 @@ impl RegistryClient {
         match r {
             Ok(_) => Ok(()),
             Err(e) => {
-                let e = self.ctx.classify(&format!("pushing the {media_type} manifest"), e);
+                let e = self
+                    .ctx
+                    .classify(&format!("pushing the {media_type} manifest"), e);
                 if errors::is_manifest_type_rejection(e.status, e.code.as_deref()) {
                     Err(anyhow::Error::new(ManifestRejected {
                         reason: e.to_string(),
@@ -404,6 +427,7 @@ impl RegistryClient {
     /// Every tag of the repository, following pagination `page` tags at a time.
     pub fn list_tags(&self, page: usize) -> Result<Vec<String>> {
         let mut tags: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         loop {
             let last = tags.last().cloned();
             tracing::debug!(
@@ -420,10 +444,11 @@ impl RegistryClient {
                 ))
                 .map_err(|e| self.err("listing tags", e))?;
             let n = resp.tags.len();
+            // Registries need not sort; never repeat a tag, and stop when a page adds none.
             let new: Vec<String> = resp
                 .tags
                 .into_iter()
-                .filter(|t| last.as_deref().is_none_or(|l| t.as_str() > l))
+                .filter(|t| seen.insert(t.clone()))
                 .collect();
             let progressed = !new.is_empty();
             tags.extend(new);
@@ -507,7 +532,10 @@ impl Upload {
     }
 
     fn join(&mut self) -> Result<String> {
-        let task = self.task.take().ok_or_else(|| anyhow!("the upload already ended"))?;
+        let task = self
+            .task
+            .take()
+            .ok_or_else(|| anyhow!("the upload already ended"))?;
         match rt().block_on(task) {
             Ok(Ok(digest)) => Ok(digest),
             Ok(Err(e)) => Err(anyhow::Error::new(self.ctx.classify("uploading a blob", e))),

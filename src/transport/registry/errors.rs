@@ -145,9 +145,15 @@ mod tests {
 
     #[test]
     fn manifest_rejections() {
-        assert!(is_manifest_type_rejection(Some(400), Some("MANIFEST_INVALID")));
+        assert!(is_manifest_type_rejection(
+            Some(400),
+            Some("MANIFEST_INVALID")
+        ));
         assert!(is_manifest_type_rejection(Some(415), None));
-        assert!(!is_manifest_type_rejection(Some(400), Some("MANIFEST_BLOB_UNKNOWN")));
+        assert!(!is_manifest_type_rejection(
+            Some(400),
+            Some("MANIFEST_BLOB_UNKNOWN")
+        ));
         assert!(!is_manifest_type_rejection(Some(401), Some("UNAUTHORIZED")));
     }
 }

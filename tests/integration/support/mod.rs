@@ -8,6 +8,7 @@ pub mod fixtures;
 pub mod judges;
 pub mod layout;
 pub mod mutate;
+pub mod registry;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
