@@ -12,6 +12,11 @@ fn main() -> ExitCode {
     let args = with_default_command(std::env::args().collect());
     let cli = Cli::parse_from(args);
     init_logging(cli.debug);
+    if let Err(e) = oci_copy::cleanup::install_signal_handlers() {
+        tracing::warn!(
+            "cannot install the signal handler (temporaries may be left on Ctrl-C): {e}"
+        );
+    }
     match oci_copy::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

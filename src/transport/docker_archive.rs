@@ -246,7 +246,7 @@ pub struct DockerArchiveDestination {
     name: String,
     repo_tag: Option<DockerRef>,
     layout: LayoutDestination,
-    _stage: tempfile::TempDir,
+    _stage: crate::cleanup::Tracked<tempfile::TempDir>,
 }
 
 impl DockerArchiveDestination {

@@ -11,6 +11,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use super::fs::{read_small, DirTree, FileTree};
 use super::{BlobWriter, DestCaps, ImageDestination, ImageSource, LayerPolicy, TopManifest};
+use crate::cleanup::{self, Tracked};
 use crate::manifest::{Descriptor, Index, MAX_DOCUMENT_SIZE};
 use crate::media_type::{self as mt, Format};
 
@@ -171,7 +172,7 @@ pub struct LayoutDestination {
     dir: PathBuf,
     /// Where blobs go: `dir` itself, or the staging directory.
     work: PathBuf,
-    staging: Option<tempfile::TempDir>,
+    staging: Option<Tracked<tempfile::TempDir>>,
     tag: Option<String>,
     name: String,
 }
@@ -214,7 +215,7 @@ impl LayoutDestination {
 }
 
 /// Checks the destination directory. Returns a staging directory when `dir` is missing.
-fn prepare_dir(dir: &Path) -> Result<Option<tempfile::TempDir>> {
+fn prepare_dir(dir: &Path) -> Result<Option<Tracked<tempfile::TempDir>>> {
     match fs::metadata(dir) {
         Ok(m) if !m.is_dir() => bail!("{} exists and is not a directory", dir.display()),
         Ok(_) => {
@@ -231,10 +232,11 @@ fn prepare_dir(dir: &Path) -> Result<Option<tempfile::TempDir>> {
             let parent = parent_of(dir);
             fs::create_dir_all(&parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
-            let t = tempfile::Builder::new()
-                .prefix(".oci-copy-layout-")
-                .tempdir_in(&parent)
-                .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
+            let t = cleanup::temp_dir_in(
+                tempfile::Builder::new().prefix(".oci-copy-layout-"),
+                &parent,
+            )
+            .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
             Ok(Some(t))
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", dir.display())),
@@ -267,10 +269,11 @@ impl ImageDestination for LayoutDestination {
     }
 
     fn begin_blob(&self, _expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
-        let temp = tempfile::Builder::new()
-            .prefix(".oci-copy-blob-")
-            .tempfile_in(&self.work)
-            .with_context(|| format!("creating a temporary blob in {}", self.work.display()))?;
+        let temp = cleanup::temp_file_in(
+            tempfile::Builder::new().prefix(".oci-copy-blob-"),
+            &self.work,
+        )
+        .with_context(|| format!("creating a temporary blob in {}", self.work.display()))?;
         Ok(Box::new(LayoutBlobWriter {
             root: &self.work,
             temp,
@@ -301,6 +304,8 @@ impl LayoutDestination {
             .staging
             .take()
             .expect("commit_staged is called with a staging dir");
+        // Stays registered for removal on a signal until the rename below.
+        let (staging, _registered) = staging.into_parts();
         let path = staging.keep();
         {
             use std::os::unix::fs::PermissionsExt;
@@ -341,7 +346,7 @@ fn merge_into(staged: &Path, dir: &Path, desc: &Descriptor, tag: Option<&str>) -
 /// A blob staged in the layout directory under a temporary name.
 struct LayoutBlobWriter<'a> {
     root: &'a Path,
-    temp: tempfile::NamedTempFile,
+    temp: Tracked<tempfile::NamedTempFile>,
 }
 
 impl Write for LayoutBlobWriter<'_> {
@@ -358,10 +363,10 @@ impl BlobWriter for LayoutBlobWriter<'_> {
         let dest = self.root.join(desc.digest.blob_path());
         let dir = dest.parent().expect("a blob path has a directory");
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        self.temp.as_file().sync_data()?;
-        set_readable(self.temp.as_file())?;
-        self.temp
-            .persist(&dest)
+        let (temp, _registered) = self.temp.into_parts();
+        temp.as_file().sync_data()?;
+        set_readable(temp.as_file())?;
+        temp.persist(&dest)
             .with_context(|| format!("storing blob {}", desc.digest))?;
         Ok(())
     }
@@ -434,10 +439,12 @@ fn empty_index() -> Index {
 
 /// Writes `dir/name` whole under a temporary name, syncs it and renames it into place.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let mut t = tempfile::Builder::new()
-        .prefix(&format!(".{name}.tmp-"))
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let (mut t, _registered) = cleanup::temp_file_in(
+        tempfile::Builder::new().prefix(&format!(".{name}.tmp-")),
+        dir,
+    )
+    .with_context(|| format!("creating a temporary file in {}", dir.display()))?
+    .into_parts();
     t.write_all(bytes)?;
     set_readable(t.as_file())?;
     t.as_file().sync_all()?;

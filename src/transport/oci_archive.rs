@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use super::layout::{self, LayoutDestination, LayoutSource};
 use super::tarball::{append_dir, append_file, ArchiveTarget, TarTree};
 use super::{BlobWriter, DestCaps, ImageDestination};
+use crate::cleanup::{self, Tracked};
 use crate::manifest::Descriptor;
 
 /// Opens `oci-archive:FILE[:TAG]` for reading.
@@ -22,15 +23,13 @@ pub fn open_source(file: &Path, tag: Option<&str>) -> Result<LayoutSource<TarTre
 
 /// A directory to stage an archive's content in: beside the archive when possible, so that
 /// no other filesystem fills up, else in the system's temporary directory.
-pub fn staging_dir(file: &Path) -> Result<tempfile::TempDir> {
+pub fn staging_dir(file: &Path) -> Result<Tracked<tempfile::TempDir>> {
     let parent = match file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    tempfile::Builder::new()
-        .prefix(".oci-copy-stage-")
-        .tempdir_in(&parent)
-        .or_else(|_| tempfile::Builder::new().prefix("oci-copy-stage-").tempdir())
+    cleanup::temp_dir_in(tempfile::Builder::new().prefix(".oci-copy-stage-"), &parent)
+        .or_else(|_| cleanup::temp_dir(tempfile::Builder::new().prefix("oci-copy-stage-")))
         .context("creating a staging directory")
 }
 
@@ -39,7 +38,7 @@ pub struct OciArchiveDestination {
     file: PathBuf,
     name: String,
     layout: LayoutDestination,
-    _stage: tempfile::TempDir,
+    _stage: Tracked<tempfile::TempDir>,
 }
 
 impl OciArchiveDestination {

@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use tar::EntryType;
 
 use super::fs::{safe_path, FileTree};
+use crate::cleanup::{self, Tracked};
 
 #[derive(Debug, Clone)]
 enum Entry {
@@ -30,7 +31,7 @@ pub struct TarTree {
     file: File,
     entries: HashMap<String, Entry>,
     /// Keeps the decompressed copy of a gzip archive alive while it is read.
-    _spool: Option<tempfile::NamedTempFile>,
+    _spool: Option<Tracked<tempfile::NamedTempFile>>,
 }
 
 impl TarTree {
@@ -137,10 +138,8 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> Result<usize> {
     Ok(n)
 }
 
-fn decompress_to_temp(file: &File) -> Result<tempfile::NamedTempFile> {
-    let mut spool = tempfile::Builder::new()
-        .prefix(".oci-copy-archive-")
-        .tempfile()?;
+fn decompress_to_temp(file: &File) -> Result<Tracked<tempfile::NamedTempFile>> {
+    let mut spool = cleanup::temp_file(tempfile::Builder::new().prefix(".oci-copy-archive-"))?;
     let mut dec = flate2::read::MultiGzDecoder::new(BufReader::new(file));
     io::copy(&mut dec, spool.as_file_mut()).context("invalid gzip data")?;
     Ok(spool)
@@ -236,7 +235,7 @@ fn normalise_join(dir: &str, target: &str) -> Option<String> {
 /// is written directly, since it cannot be renamed over.
 pub enum ArchiveTarget {
     Staged {
-        temp: tempfile::NamedTempFile,
+        temp: Tracked<tempfile::NamedTempFile>,
         dest: PathBuf,
     },
     Direct(File),
@@ -257,11 +256,11 @@ impl ArchiveTarget {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let temp = tempfile::Builder::new()
-            .prefix(".oci-copy-")
-            .suffix(".tmp")
-            .tempfile_in(&parent)
-            .with_context(|| format!("creating a temporary file in {}", parent.display()))?;
+        let temp = cleanup::temp_file_in(
+            tempfile::Builder::new().prefix(".oci-copy-").suffix(".tmp"),
+            &parent,
+        )
+        .with_context(|| format!("creating a temporary file in {}", parent.display()))?;
         Ok(ArchiveTarget::Staged {
             temp,
             dest: dest.to_path_buf(),
@@ -279,6 +278,7 @@ impl ArchiveTarget {
     pub fn finish(self) -> Result<()> {
         match self {
             ArchiveTarget::Staged { temp, dest } => {
+                let (temp, _registered) = temp.into_parts();
                 temp.as_file().sync_all()?;
                 super::layout::set_readable(temp.as_file())?;
                 temp.persist(&dest)

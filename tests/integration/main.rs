@@ -8,4 +8,5 @@ mod local_copy;
 mod registry;
 mod round_trip;
 mod selection;
+mod signals;
 mod support;
