@@ -315,6 +315,10 @@ impl LayoutDestination {
         match fs::rename(&path, &self.dir) {
             Ok(()) => sync_dir(&parent_of(&self.dir)),
             Err(_) if self.dir.is_dir() => {
+                tracing::debug!(
+                    "{} was created by another writer; merging into it",
+                    self.name
+                );
                 let merged = merge_into(&path, &self.dir, desc, self.tag.as_deref());
                 let _ = fs::remove_dir_all(&path);
                 merged
@@ -339,6 +343,8 @@ fn merge_into(staged: &Path, dir: &Path, desc: &Descriptor, tag: Option<&str>) -
             let blob = blob?;
             fs::rename(blob.path(), target.join(blob.file_name()))?;
         }
+        // The moved blobs must be durable before index.json refers to them.
+        sync_dir(&target)?;
     }
     update_index_file(dir, desc, tag)
 }

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod checker;
+mod concurrency;
 mod inspect;
 mod local_copy;
 mod registry;
