@@ -65,6 +65,9 @@ pub enum Command {
         after_help = "Examples:\n  oci-copy inspect oci:layout:app\n  oci-copy inspect --raw docker-archive:app.tar\n  oci-copy inspect --config oci-archive:app.tar | jq .config.Env"
     )]
     Inspect(InspectArgs),
+    /// Check an image like fsck: re-hash every blob it reaches, check sizes and diff_ids.
+    #[command(after_help = VERIFY_HELP)]
+    Verify(VerifyArgs),
     /// List the tags of a registry repository, as JSON.
     #[command(
         after_help = "Examples:\n  oci-copy list-tags docker://quay.io/podman/stable\n  oci-copy list-tags --tls-verify=false docker://127.0.0.1:5000/lab/app"
@@ -220,6 +223,30 @@ pub struct ListTagsArgs {
     pub registry: RegistryArgs,
 }
 
+const VERIFY_HELP: &str = "\
+Reads every manifest, config and layer the image reaches (every instance of an index),
+re-hashes each blob, checks its size, and decompresses each layer (gzip, zstd or none)
+to check it against the config's diff_id. Prints one line per image, each problem below
+it naming the blob by digest, and a summary. Exit status: 0 clean, 1 any problem.
+
+Examples:
+  oci-copy verify oci:layout              # every image of the layout
+  oci-copy verify oci:layout:app          # one tag (--all: every image)
+  oci-copy verify docker-archive:app.tar
+  oci-copy verify docker://registry.example/lab/app:1";
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Image to check; a layout or archive named without a tag means all its images.
+    #[arg(value_name = "REF")]
+    pub image: String,
+    /// Check every image of the layout or archive, not only the one REF names.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// Image to inspect.
@@ -272,7 +299,7 @@ impl From<CompressArg> for Compression {
     }
 }
 
-const SUBCOMMANDS: &[&str] = &["copy", "inspect", "list-tags", "help"];
+const SUBCOMMANDS: &[&str] = &["copy", "inspect", "verify", "list-tags", "help"];
 const GLOBAL_FLAGS: &[&str] = &["--debug", "--quiet", "-q"];
 
 /// Inserts the default `copy` command where the user left it out: before the first

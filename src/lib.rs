@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod media_type;
 pub mod reference;
 pub mod transport;
+pub mod verify_cmd;
 
 use std::io::Write;
 
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Copy(args) => run_copy(args, cli.quiet),
         Command::Inspect(args) => run_inspect(args),
         Command::ListTags(args) => run_list_tags(args),
+        Command::Verify(args) => run_verify(args, cli.quiet),
     }
 }
 
@@ -143,6 +145,41 @@ fn run_list_tags(args: cli::ListTagsArgs) -> Result<()> {
     writeln!(stdout)?;
     stdout.flush()?;
     Ok(())
+}
+
+/// `verify`: prints the report (problems only with `--quiet`) and fails on any problem.
+fn run_verify(args: cli::VerifyArgs, quiet: bool) -> Result<()> {
+    let r = ImageRef::parse(&args.image)?;
+    let report = verify_cmd::verify_reference(&r, args.all, &args.registry.options())?;
+    let problems = report.problems();
+    let mut stdout = std::io::stdout().lock();
+    if !quiet {
+        stdout.write_all(report.render().as_bytes())?;
+    } else {
+        for p in &problems {
+            writeln!(stdout, "{p}")?;
+        }
+    }
+    stdout.flush()?;
+    match problems.as_slice() {
+        [] => Ok(()),
+        [one] => bail!("{}: {one}", args.image),
+        many if many.len() <= 3 => {
+            bail!(
+                "{}: {} problems: {}",
+                args.image,
+                many.len(),
+                many.join("; ")
+            )
+        }
+        many => bail!(
+            "{}: {} problems: {}; and {} more (listed on stdout)",
+            args.image,
+            many.len(),
+            many[..3].join("; "),
+            many.len() - 3
+        ),
+    }
 }
 
 /// Parses `OS/ARCH[/VARIANT]`.

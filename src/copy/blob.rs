@@ -100,7 +100,8 @@ fn copy_stream(r: &mut impl Read, w: &mut impl Write) -> io::Result<u64> {
     }
 }
 
-fn decoder<'a>(
+/// A decompressing reader for `from`; `verify` uses it too.
+pub(crate) fn decoder<'a>(
     from: Compression,
     r: impl Read + Send + 'a,
 ) -> io::Result<Box<dyn Read + Send + 'a>> {

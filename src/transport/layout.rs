@@ -111,6 +111,12 @@ impl<T: FileTree> LayoutSource<T> {
         let entry = select_entry(&index, tag)?;
         Ok(LayoutSource { tree, name, entry })
     }
+
+    /// Reads the image that `entry`, one entry of the layout's `index.json`, names; for
+    /// callers that walk every entry (`verify`).
+    pub fn for_entry(tree: T, name: String, entry: Descriptor) -> LayoutSource<T> {
+        LayoutSource { tree, name, entry }
+    }
 }
 
 /// Opens `oci:DIR[:TAG]` for reading.

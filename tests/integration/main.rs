@@ -11,3 +11,4 @@ mod round_trip;
 mod selection;
 mod signals;
 mod support;
+mod verify;
