@@ -154,13 +154,18 @@ fn index_entries(file: &File) -> Result<HashMap<String, Entry>> {
     let mut entries = HashMap::new();
     let iter = archive.entries().map_err(not_a_tar)?;
     for entry in iter {
-        let entry = entry.map_err(not_a_tar)?;
+        let mut entry = entry.map_err(not_a_tar)?;
         let raw = entry
             .path()
             .map_err(not_a_tar)?
             .to_string_lossy()
             .into_owned();
         let path = safe_path(&raw).with_context(|| format!("archive entry {raw:?}"))?;
+        if has_pax_sparse_map(&mut entry)? {
+            // GNU sparse formats 0.x/1.0 hide a sparse map in a regular entry's data:
+            // reading it in place would return the map, not the file.
+            bail!("archive entry {path} is a sparse file (PAX GNU.sparse headers), which is not supported");
+        }
         let header = entry.header();
         let kind = match header.entry_type() {
             EntryType::Regular | EntryType::Continuous => {
@@ -186,6 +191,23 @@ fn index_entries(file: &File) -> Result<HashMap<String, Entry>> {
         bail!("not a tar archive, or an empty one");
     }
     Ok(entries)
+}
+
+/// Whether the entry's PAX headers describe a GNU sparse file.
+fn has_pax_sparse_map<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<bool> {
+    let Some(exts) = entry.pax_extensions().map_err(not_a_tar)? else {
+        return Ok(false);
+    };
+    for ext in exts {
+        if ext
+            .map_err(not_a_tar)?
+            .key_bytes()
+            .starts_with(b"GNU.sparse.")
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn not_a_tar(e: io::Error) -> anyhow::Error {

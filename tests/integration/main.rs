@@ -6,6 +6,7 @@ mod checker;
 mod concurrency;
 mod inspect;
 mod local_copy;
+mod malformed;
 mod registry;
 mod round_trip;
 mod selection;
