@@ -73,6 +73,36 @@ pub enum Command {
         after_help = "Examples:\n  oci-copy list-tags docker://quay.io/podman/stable\n  oci-copy list-tags --tls-verify=false docker://127.0.0.1:5000/lab/app"
     )]
     ListTags(ListTagsArgs),
+    /// Print a shell completion script (bash, zsh or fish) to stdout.
+    #[command(
+        after_help = "Examples:\n  oci-copy completions bash > /etc/bash_completion.d/oci-copy\n  oci-copy completions zsh > \"${fpath[1]}/_oci-copy\"\n  oci-copy completions fish > ~/.config/fish/completions/oci-copy.fish"
+    )]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write completions for.
+    #[arg(value_enum)]
+    pub shell: ShellArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// Writes the completion script for `shell` to `out`.
+pub fn write_completions(shell: ShellArg, out: &mut dyn std::io::Write) {
+    use clap_complete::Shell;
+    let shell = match shell {
+        ShellArg::Bash => Shell::Bash,
+        ShellArg::Zsh => Shell::Zsh,
+        ShellArg::Fish => Shell::Fish,
+    };
+    clap_complete::generate(shell, &mut command(), "oci-copy", out);
 }
 
 #[derive(Debug, Args)]
@@ -299,7 +329,14 @@ impl From<CompressArg> for Compression {
     }
 }
 
-const SUBCOMMANDS: &[&str] = &["copy", "inspect", "verify", "list-tags", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "copy",
+    "inspect",
+    "verify",
+    "list-tags",
+    "completions",
+    "help",
+];
 const GLOBAL_FLAGS: &[&str] = &["--debug", "--quiet", "-q"];
 
 /// Inserts the default `copy` command where the user left it out: before the first

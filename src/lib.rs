@@ -10,6 +10,7 @@ pub mod digest;
 pub mod inspect;
 pub mod manifest;
 pub mod media_type;
+pub mod progress;
 pub mod reference;
 pub mod transport;
 pub mod verify_cmd;
@@ -28,6 +29,12 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Copy(args) => run_copy(args, cli.quiet),
         Command::Inspect(args) => run_inspect(args),
+        Command::Completions(args) => {
+            let mut out = std::io::stdout().lock();
+            cli::write_completions(args.shell, &mut out);
+            out.flush()?;
+            Ok(())
+        }
         Command::ListTags(args) => run_list_tags(args),
         Command::Verify(args) => run_verify(args, cli.quiet),
     }
@@ -49,8 +56,10 @@ fn run_copy(args: CopyArgs, quiet: bool) -> Result<()> {
     let dst =
         transport::open_destination_with(&dst_ref, &args.registry.destination(), Some(&src_ref))?;
     let dst_name = dst.describe();
-    let report = copy::copy_image(src.as_ref(), dst, &opts)
-        .with_context(|| format!("copying {} to {dst_name}", src.describe()))?;
+    progress::init(quiet);
+    let result = copy::copy_image(src.as_ref(), dst, &opts);
+    progress::global().finish();
+    let report = result.with_context(|| format!("copying {} to {dst_name}", src.describe()))?;
     if let Some(path) = &args.digestfile {
         std::fs::write(path, report.written_manifest.digest.to_string())
             .with_context(|| format!("writing the digest file {}", path.display()))?;

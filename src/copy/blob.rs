@@ -12,6 +12,7 @@ use crate::convert::{LayerAction, LayerPlan};
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::media_type::Compression;
+use crate::progress;
 use crate::transport::{ImageDestination, ImageSource};
 
 const BUF_SIZE: usize = 1 << 20;
@@ -67,17 +68,23 @@ pub fn copy_verbatim(
             desc.digest,
             dst.describe()
         );
+        progress::global()
+            .start_blob("blob", &desc.digest, desc.size)
+            .done("skipped");
         return Ok(BlobOutcome {
             written: out,
             copied: false,
             bytes: 0,
         });
     }
-    let mut reader = VerifyingReader::new(src.blob(desc)?, &desc.digest, desc.size);
+    let progress = progress::global().start_blob("blob", &desc.digest, desc.size);
+    let mut reader =
+        VerifyingReader::new(progress.reader(src.blob(desc)?), &desc.digest, desc.size);
     let mut w = dst.begin_blob(Some(&out))?;
     copy_stream(&mut reader, &mut w)?;
     reader.finish()?;
     w.commit(&out)?;
+    progress.done("copied");
     Ok(BlobOutcome {
         written: out,
         copied: true,
@@ -124,7 +131,9 @@ fn transform(
     to: Compression,
     diff_id: Option<&Digest>,
 ) -> Result<BlobOutcome> {
-    let mut verifying = VerifyingReader::new(src.blob(desc)?, &desc.digest, desc.size);
+    let progress = progress::global().start_blob("blob", &desc.digest, desc.size);
+    let mut verifying =
+        VerifyingReader::new(progress.reader(src.blob(desc)?), &desc.digest, desc.size);
     let w = dst.begin_blob(None)?;
     let out = HashingWriter::new(w);
     let converted = (|| {
@@ -154,6 +163,7 @@ fn transform(
         ..desc.clone()
     };
     w.commit(&written)?;
+    progress.done("copied");
     Ok(BlobOutcome {
         written,
         copied: true,

@@ -265,6 +265,15 @@ pub enum ArchiveTarget {
 
 impl ArchiveTarget {
     pub fn create(dest: &Path) -> Result<ArchiveTarget> {
+        // /dev/stdout, /dev/fd/N, /proc/self/fd/N: write through, never rename over them,
+        // even when they resolve to a regular file (`> out.tar`).
+        if dest.starts_with("/dev") || dest.starts_with("/proc") {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(dest)
+                .with_context(|| format!("opening {}", dest.display()))?;
+            return Ok(ArchiveTarget::Direct(f));
+        }
         if let Ok(m) = std::fs::metadata(dest) {
             if !m.is_file() && !m.is_dir() {
                 let f = std::fs::OpenOptions::new().write(true).open(dest)?;

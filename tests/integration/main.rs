@@ -12,4 +12,5 @@ mod round_trip;
 mod selection;
 mod signals;
 mod support;
+mod ux;
 mod verify;

@@ -70,8 +70,18 @@ pub fn assert_success(out: &Output) {
     );
 }
 
-/// Asserts exit code `code`, a single stderr line starting with `oci-copy: `, and that the
-/// line contains every needle (case-insensitive). Returns the error line.
+/// Progress lines that precede an error when stderr is not a terminal (see
+/// `src/progress.rs`); everything else on stderr must be the one error line.
+const PROGRESS_PREFIXES: &[&str] = &[
+    "Copying blob ",
+    "Copied blob ",
+    "Skipped blob ",
+    "Progress: ",
+];
+
+/// Asserts exit code `code`, a single stderr line (besides progress lines) starting with
+/// `oci-copy: `, and that the line contains every needle (case-insensitive). Returns the
+/// error line.
 pub fn assert_failure(out: &Output, code: i32, needles: &[&str]) -> String {
     assert_no_panic(out);
     assert_eq!(
@@ -81,7 +91,11 @@ pub fn assert_failure(out: &Output, code: i32, needles: &[&str]) -> String {
         describe(out)
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !PROGRESS_PREFIXES.iter().any(|p| l.starts_with(p)))
+        .collect();
     assert_eq!(lines.len(), 1, "expected one error line\n{}", describe(out));
     let line = lines[0];
     assert!(
