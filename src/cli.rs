@@ -119,12 +119,19 @@ pub struct CopyArgs {
     /// Refuse the copy if any manifest digest would change.
     #[arg(long)]
     pub preserve_digests: bool,
-    /// Recompress every layer with this algorithm.
+    /// Recompress every layer with this algorithm (diff_ids stay the same).
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub dest_compress_format: Option<CompressArg>,
-    /// With an index as source, copy the instance for OS/ARCH[/VARIANT] (default: this machine's).
+    /// Compression level for layers this copy compresses (gzip 1-9, zstd 1-19).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub dest_compress_level: Option<i32>,
+    /// With an index as source, copy the instance for OS/ARCH[/VARIANT] (default: this
+    /// machine's). Repeat it to copy an index of just those platforms.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
+    pub platform: Vec<String>,
+    /// With an index as source, copy the whole index with every instance.
+    #[arg(long, short = 'a')]
+    pub all: bool,
     /// Number of blobs to copy at once.
     #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
@@ -282,12 +289,15 @@ pub struct InspectArgs {
     /// Image to inspect.
     #[arg(value_name = "REF")]
     pub image: String,
-    /// Print the top-level manifest exactly as stored.
-    #[arg(long, conflicts_with = "config")]
+    /// Print the top-level manifest exactly as stored (an index, for a multi-platform image).
+    #[arg(long, conflicts_with_all = ["config", "platforms"])]
     pub raw: bool,
     /// Print the image config exactly as stored.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "platforms")]
     pub config: bool,
+    /// List every platform of a multi-platform image (OS/ARCH[/VARIANT], digest, media type).
+    #[arg(long)]
+    pub platforms: bool,
     /// With an index, describe the instance for OS/ARCH[/VARIANT] (default: this machine's).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,

@@ -17,6 +17,8 @@ pub struct PlanOptions {
     pub format: Option<Format>,
     /// `--dest-compress-format`: recompress every layer to this.
     pub compress: Option<Compression>,
+    /// `--dest-compress-level`: the level for layers this copy compresses.
+    pub level: Option<i32>,
     /// `--preserve-digests`: refuse anything that changes a digest.
     pub preserve_digests: bool,
 }
@@ -45,6 +47,8 @@ impl LayerAction {
 pub struct LayerPlan {
     pub action: LayerAction,
     pub media_type: String,
+    /// The compression level, when this copy compresses the layer and the user chose one.
+    pub level: Option<i32>,
 }
 
 /// The plan for one image manifest.
@@ -137,7 +141,7 @@ fn cause_hint(source: Format, caps: &DestCaps, opts: &PlanOptions) -> String {
     "the destination needs different layer compression".to_string()
 }
 
-fn choose_format(source: Format, caps: &DestCaps, opts: &PlanOptions) -> Result<Format> {
+pub fn choose_format(source: Format, caps: &DestCaps, opts: &PlanOptions) -> Result<Format> {
     match opts.format {
         Some(f) if caps.formats.contains(&f) => Ok(f),
         Some(f) => bail!(
@@ -197,9 +201,19 @@ fn plan_layer(
             to.name()
         );
     };
+    if let (Compression::Gzip, Some(n)) = (to, opts.level) {
+        if !(1..=9).contains(&n) {
+            bail!("--dest-compress-level {n}: gzip levels are 1 to 9");
+        }
+    }
+    let level = match action {
+        LayerAction::Compress(_) | LayerAction::Recompress(..) => opts.level,
+        _ => None,
+    };
     Ok(LayerPlan {
         action,
         media_type: media_type.to_string(),
+        level,
     })
 }
 

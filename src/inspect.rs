@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::copy::{load_image, LoadedImage};
+use crate::copy::{image_from_top, load_image, load_top, LoadedImage};
 use crate::digest::Digest;
+use crate::manifest::Parsed;
 use crate::manifest::Platform;
 use crate::reference::{DockerRef, ImageRef};
 use crate::transport::ImageSource;
@@ -49,6 +50,18 @@ pub enum InspectMode {
     Summary,
     Raw,
     Config,
+    /// The platforms of an index (or the one platform of an image).
+    Platforms,
+}
+
+/// One line of `inspect --platforms`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PlatformEntry {
+    pub platform: String,
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
 }
 
 /// Inspects `r` and returns the bytes to print.
@@ -60,6 +73,11 @@ pub fn inspect(
 ) -> Result<Vec<u8>> {
     if mode == InspectMode::Raw {
         return Ok(src.top_manifest()?.bytes);
+    }
+    if mode == InspectMode::Platforms {
+        let mut out = serde_json::to_vec_pretty(&platforms(src)?)?;
+        out.push(b'\n');
+        return Ok(out);
     }
     let img = load_image(src, platform)?;
     match mode {
@@ -123,4 +141,36 @@ fn summary(r: &ImageRef, src: &dyn ImageSource, img: &LoadedImage) -> Summary {
             .collect(),
         env: run.env.unwrap_or_default(),
     }
+}
+
+/// Every platform the image offers: the entries of an index, or the image's own.
+fn platforms(src: &dyn ImageSource) -> Result<Vec<PlatformEntry>> {
+    let top = load_top(src)?;
+    if let Parsed::Index(_, idx) = &top.parsed {
+        return Ok(idx
+            .manifests
+            .iter()
+            .map(|d| PlatformEntry {
+                platform: d
+                    .platform
+                    .as_ref()
+                    .map_or_else(|| "unknown".to_string(), |p| p.to_string()),
+                digest: d.digest.clone(),
+                media_type: d.media_type.clone(),
+                size: d.size,
+            })
+            .collect());
+    }
+    let img = image_from_top(src, top, None)?;
+    let c = &img.config;
+    let mut platform = format!("{}/{}", c.os, c.architecture);
+    if let Some(v) = &c.variant {
+        platform = format!("{platform}/{v}");
+    }
+    Ok(vec![PlatformEntry {
+        platform,
+        digest: img.descriptor.digest.clone(),
+        media_type: img.descriptor.media_type.clone(),
+        size: img.descriptor.size,
+    }])
 }

@@ -47,10 +47,16 @@ fn run_copy(args: CopyArgs, quiet: bool) -> Result<()> {
         plan: convert::PlanOptions {
             format: args.format.map(Into::into),
             compress: args.dest_compress_format.map(Into::into),
+            level: args.dest_compress_level,
             preserve_digests: args.preserve_digests,
         },
         jobs: args.jobs as usize,
-        platform: args.platform.as_deref().map(parse_platform).transpose()?,
+        platforms: args
+            .platform
+            .iter()
+            .map(|p| parse_platform(p))
+            .collect::<Result<_>>()?,
+        all: args.all,
     };
     let src = transport::open_source_with(&src_ref, &args.registry.source())?;
     let dst =
@@ -114,6 +120,7 @@ fn run_inspect(args: InspectArgs) -> Result<()> {
     let r = ImageRef::parse(&args.image)?;
     let src = transport::open_source_with(&r, &args.registry.options())?;
     let mode = match (args.raw, args.config) {
+        _ if args.platforms => inspect::InspectMode::Platforms,
         (true, _) => inspect::InspectMode::Raw,
         (_, true) => inspect::InspectMode::Config,
         _ => inspect::InspectMode::Summary,

@@ -138,7 +138,7 @@ fn transform(
     let out = HashingWriter::new(w);
     let converted = (|| {
         let mut plain = HashingReader::new(decoder(from, &mut verifying)?);
-        let out = encode(&mut plain, out, to)?;
+        let out = encode(&mut plain, out, to, plan.level)?;
         Ok::<_, io::Error>((plain.finish().0, out))
     })();
     // A source that is not what its digest says usually breaks the decoder first; report
@@ -172,7 +172,12 @@ fn transform(
 }
 
 /// Compresses `r` into `out` with `to`, returning `out` once the stream is complete.
-fn encode<W: Write>(r: &mut impl Read, out: W, to: Compression) -> io::Result<W> {
+fn encode<W: Write>(
+    r: &mut impl Read,
+    out: W,
+    to: Compression,
+    level: Option<i32>,
+) -> io::Result<W> {
     match to {
         Compression::None => {
             let mut out = out;
@@ -180,12 +185,15 @@ fn encode<W: Write>(r: &mut impl Read, out: W, to: Compression) -> io::Result<W>
             Ok(out)
         }
         Compression::Gzip => {
-            let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+            let level = level.map_or(flate2::Compression::default(), |n| {
+                flate2::Compression::new(n.clamp(1, 9) as u32)
+            });
+            let mut enc = flate2::write::GzEncoder::new(out, level);
             copy_stream(r, &mut enc)?;
             enc.finish()
         }
         Compression::Zstd => {
-            let mut enc = zstd::Encoder::new(out, 3)?;
+            let mut enc = zstd::Encoder::new(out, level.unwrap_or(3))?;
             copy_stream(r, &mut enc)?;
             enc.finish()
         }

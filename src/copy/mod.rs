@@ -4,6 +4,7 @@
 //! streams through the verifying reader.
 
 pub mod blob;
+pub mod index;
 pub mod negotiate;
 pub mod verify;
 
@@ -16,7 +17,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::convert::{self, LayerAction, PlanOptions};
 use crate::digest::Digest;
 use crate::manifest::{
-    self, Descriptor, ImageConfig, ImageManifest, Parsed, Platform, MAX_DOCUMENT_SIZE,
+    self, Descriptor, ImageConfig, ImageManifest, Index, Parsed, Platform, MAX_DOCUMENT_SIZE,
 };
 use crate::media_type::{self as mt, Format};
 use crate::transport::{ImageDestination, ImageSource};
@@ -29,8 +30,11 @@ pub struct CopyOptions {
     pub plan: PlanOptions,
     /// How many blobs to copy at once.
     pub jobs: usize,
-    /// Which instance of an index to copy; this machine's platform when `None`.
-    pub platform: Option<Platform>,
+    /// Which instances of an index to copy: one gives a single image, several an index of
+    /// just those; none means this machine's platform.
+    pub platforms: Vec<Platform>,
+    /// Copy the whole index (`--all`).
+    pub all: bool,
 }
 
 /// What a copy did, for the summary and the conversion report.
@@ -100,11 +104,17 @@ fn platform_matches(have: &Platform, want: &Platform) -> bool {
         && (want.variant.is_none() || have.variant == want.variant)
 }
 
-/// Reads the source's image: the top manifest, the instance for `platform` when it is an
-/// index, and the config. Verifies all three.
-pub fn load_image(src: &dyn ImageSource, platform: Option<&Platform>) -> Result<LoadedImage> {
+/// The source's top-level manifest, verified against its descriptor and parsed.
+pub struct LoadedTop {
+    pub bytes: Vec<u8>,
+    pub descriptor: Descriptor,
+    pub parsed: Parsed,
+}
+
+/// Reads and verifies the source's top-level manifest (an image manifest or an index).
+pub fn load_top(src: &dyn ImageSource) -> Result<LoadedTop> {
     let top = src.top_manifest()?;
-    let desc = match &top.descriptor {
+    let descriptor = match &top.descriptor {
         Some(d) => {
             verify_bytes(&top.bytes, d, "manifest")?;
             d.clone()
@@ -112,39 +122,92 @@ pub fn load_image(src: &dyn ImageSource, platform: Option<&Platform>) -> Result<
         None => Descriptor::of_bytes(&top.media_type, &top.bytes),
     };
     let parsed = manifest::parse(&top.bytes, &top.media_type)
-        .with_context(|| format!("manifest {}", desc.digest))?;
-    let (format, m, raw, desc, index) = match parsed {
-        Parsed::Image(f, m) => (f, m, top.bytes, desc, None),
+        .with_context(|| format!("manifest {}", descriptor.digest))?;
+    Ok(LoadedTop {
+        bytes: top.bytes,
+        descriptor,
+        parsed,
+    })
+}
+
+/// The entry of `idx` for `want`, or an error that lists the platforms it has.
+pub fn select_platform<'a>(idx: &'a Index, want: &Platform) -> Result<&'a Descriptor> {
+    idx.manifests
+        .iter()
+        .find(|d| {
+            d.platform
+                .as_ref()
+                .is_some_and(|p| platform_matches(p, want))
+        })
+        .ok_or_else(|| {
+            anyhow!(
+                "the index has no image for {want}; it has: {}",
+                list_platforms(idx)
+            )
+        })
+}
+
+/// `linux/amd64, linux/arm64/v8`
+pub fn list_platforms(idx: &Index) -> String {
+    let have: Vec<String> = idx
+        .manifests
+        .iter()
+        .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
+        .collect();
+    have.join(", ")
+}
+
+/// Reads and verifies the image manifest an index entry names.
+pub fn load_child(
+    src: &dyn ImageSource,
+    child: &Descriptor,
+) -> Result<(Format, ImageManifest, Vec<u8>)> {
+    let bytes = src.manifest(child)?;
+    verify_bytes(&bytes, child, "manifest")?;
+    match manifest::parse(&bytes, &child.media_type)
+        .with_context(|| format!("manifest {}", child.digest))?
+    {
+        Parsed::Image(f, m) => Ok((f, m, bytes)),
+        Parsed::Index(..) => bail!(
+            "index entry {} is itself an index; nested indexes are not supported",
+            child.digest
+        ),
+    }
+}
+
+/// Reads the source's image: the top manifest, the instance for `platform` when it is an
+/// index, and the config. Verifies all three.
+pub fn load_image(src: &dyn ImageSource, platform: Option<&Platform>) -> Result<LoadedImage> {
+    image_from_top(src, load_top(src)?, platform)
+}
+
+/// Completes [`load_image`] from an already loaded top-level manifest.
+pub fn image_from_top(
+    src: &dyn ImageSource,
+    top: LoadedTop,
+    platform: Option<&Platform>,
+) -> Result<LoadedImage> {
+    let (format, m, raw, desc, index) = match top.parsed {
+        Parsed::Image(f, m) => (f, m, top.bytes, top.descriptor, None),
         Parsed::Index(_, idx) => {
             let want = platform.cloned().unwrap_or_else(host_platform);
-            let child = idx
-                .manifests
-                .iter()
-                .find(|d| {
-                    d.platform
-                        .as_ref()
-                        .is_some_and(|p| platform_matches(p, &want))
-                })
-                .ok_or_else(|| {
-                    let have: Vec<String> = idx
-                        .manifests
-                        .iter()
-                        .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
-                        .collect();
-                    anyhow!(
-                        "the index has no image for {want}; it has: {}",
-                        have.join(", ")
-                    )
-                })?
-                .clone();
-            let bytes = src.manifest(&child)?;
-            verify_bytes(&bytes, &child, "manifest")?;
-            let Parsed::Image(f, m) = manifest::parse(&bytes, &child.media_type)? else {
-                bail!("the index entry for {want} is itself an index; nested indexes are not supported");
-            };
-            (f, m, bytes, child, Some((desc, top.bytes)))
+            let child = select_platform(&idx, &want)?.clone();
+            let (f, m, bytes) = load_child(src, &child)?;
+            (f, m, bytes, child, Some((top.descriptor, top.bytes)))
         }
     };
+    image_with_config(src, format, m, raw, desc, index)
+}
+
+/// Reads and verifies the config of manifest `m`.
+pub fn image_with_config(
+    src: &dyn ImageSource,
+    format: Format,
+    m: ImageManifest,
+    raw: Vec<u8>,
+    descriptor: Descriptor,
+    index: Option<(Descriptor, Vec<u8>)>,
+) -> Result<LoadedImage> {
     let config_raw = read_config(src, &m.config)?;
     let config = if manifest::is_image(&m) {
         ImageConfig::parse(&config_raw).with_context(|| format!("config {}", m.config.digest))?
@@ -154,7 +217,7 @@ pub fn load_image(src: &dyn ImageSource, platform: Option<&Platform>) -> Result<
     Ok(LoadedImage {
         format,
         raw,
-        descriptor: desc,
+        descriptor,
         manifest: m,
         config_raw,
         config,
@@ -184,7 +247,13 @@ pub fn copy_image(
     opts: &CopyOptions,
 ) -> Result<CopyReport> {
     let start = Instant::now();
-    let img = load_image(src, opts.platform.as_ref())?;
+    let top = load_top(src)?;
+    if let Parsed::Index(format, idx) = &top.parsed {
+        if opts.all || opts.platforms.len() > 1 {
+            return index::copy_index(src, dst, &top, *format, idx, opts, start);
+        }
+    }
+    let img = image_from_top(src, top, opts.platforms.first())?;
     if !manifest::is_image(&img.manifest) {
         return copy_artifact(src, dst, &img, opts, start);
     }
@@ -261,7 +330,7 @@ pub fn copy_image(
 }
 
 /// An uncompressed layer's digest is its diff_id: check that before moving any bytes.
-fn check_plain_layers(img: &LoadedImage, plan: &convert::Plan) -> Result<()> {
+pub(super) fn check_plain_layers(img: &LoadedImage, plan: &convert::Plan) -> Result<()> {
     for (i, ((l, lp), diff_id)) in img
         .manifest
         .layers
@@ -279,7 +348,7 @@ fn check_plain_layers(img: &LoadedImage, plan: &convert::Plan) -> Result<()> {
 }
 
 /// Copies the layers, `jobs` at a time. Stops starting new ones after the first failure.
-fn copy_layers(
+pub(super) fn copy_layers(
     src: &dyn ImageSource,
     dst: &dyn ImageDestination,
     img: &LoadedImage,

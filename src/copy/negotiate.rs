@@ -98,7 +98,7 @@ pub fn put_manifest(
 }
 
 /// The manifest rewritten as `format`, provided every layer keeps its bytes.
-fn convert_to(
+pub(super) fn convert_to(
     format: Format,
     img: &LoadedImage,
     plan: &Plan,

@@ -110,6 +110,14 @@ pub trait ImageDestination: Send + Sync {
         Ok(())
     }
 
+    /// Stores a manifest that an index references (one instance of a multi-platform
+    /// image), by digest, before the index itself is offered with [`Self::put_manifest`].
+    /// Fails with [`ManifestRejected`] when the destination refuses the type. Local
+    /// destinations store it as a blob.
+    fn put_child_manifest(&self, manifest: &[u8], desc: &Descriptor) -> Result<()> {
+        self.put_bytes(manifest, desc)
+    }
+
     /// Makes the image visible: writes the top-level manifest and tags it, writes
     /// `index.json` or the archive file. The manifest bytes match `desc`.
     fn commit(self: Box<Self>, manifest: &[u8], desc: &Descriptor) -> Result<()>;

@@ -7,6 +7,7 @@ mod concurrency;
 mod inspect;
 mod local_copy;
 mod malformed;
+mod multiarch;
 mod registry;
 mod round_trip;
 mod selection;

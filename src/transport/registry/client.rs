@@ -394,19 +394,37 @@ impl RegistryClient {
 
     /// PUTs the manifest. A refusal of its type is a [`ManifestRejected`].
     pub fn put_manifest(&self, bytes: &[u8], media_type: &str) -> Result<()> {
+        self.put_manifest_at(&self.reference, bytes, media_type)
+    }
+
+    /// Puts a manifest by its digest (an instance of an index, pushed before the index).
+    pub fn put_manifest_by_digest(
+        &self,
+        bytes: &[u8],
+        media_type: &str,
+        digest: &Digest,
+    ) -> Result<()> {
+        let by_digest = Reference::with_digest(
+            self.reference.registry().to_string(),
+            self.reference.repository().to_string(),
+            digest.to_string(),
+        );
+        self.put_manifest_at(&by_digest, bytes, media_type)
+    }
+
+    fn put_manifest_at(&self, reference: &Reference, bytes: &[u8], media_type: &str) -> Result<()> {
         tracing::debug!(
             "PUT manifest ({media_type}, {} bytes) to {}",
             bytes.len(),
-            self.reference.whole()
+            reference.whole()
         );
         let content_type = media_type
             .parse()
             .map_err(|_| anyhow!("media type {media_type:?} is not a valid header value"))?;
-        let r = rt().block_on(self.mono.push_manifest_raw(
-            &self.reference,
-            bytes.to_vec(),
-            content_type,
-        ));
+        let r = rt().block_on(
+            self.mono
+                .push_manifest_raw(reference, bytes.to_vec(), content_type),
+        );
         match r {
             Ok(_) => Ok(()),
             Err(e) => {

@@ -168,6 +168,11 @@ impl ImageDestination for RegistryDestination {
         self.client.put_manifest(manifest, &desc.media_type)
     }
 
+    fn put_child_manifest(&self, manifest: &[u8], desc: &Descriptor) -> Result<()> {
+        self.client
+            .put_manifest_by_digest(manifest, &desc.media_type, &desc.digest)
+    }
+
     fn commit(self: Box<Self>, _manifest: &[u8], desc: &Descriptor) -> Result<()> {
         // put_manifest already made the image visible; there is nothing else to write.
         tracing::debug!("{} now points at {}", self.describe(), desc.digest);

@@ -1,0 +1,372 @@
+//! Copying a multi-platform image: the whole index (`--all`) or an index of just the
+//! platforms named (several `--platform`). Every instance is loaded, verified and planned
+//! before any byte moves, so `--preserve-digests` and impossible conversions fail first.
+//! An index whose instances did not change is written with its exact bytes and digest;
+//! otherwise a new index (or Docker manifest list) is written with the new descriptors.
+//! A destination that refuses the index's type gets the other family, as for one image.
+
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use super::blob::{copy_verbatim, BlobOutcome};
+use super::negotiate::{self, is_rejection};
+use super::{
+    check_plain_layers, copy_layers, image_with_config, list_platforms, load_child,
+    select_platform, CopyOptions, CopyReport, LoadedImage, LoadedTop,
+};
+use crate::convert::{self, Plan, PlanOptions};
+use crate::digest::Digest;
+use crate::manifest::{self, Descriptor, Index};
+use crate::media_type::Format;
+use crate::transport::{DestCaps, ImageDestination, ImageSource};
+
+/// One instance of the index being copied.
+struct Child {
+    /// The index entry (platform, annotations) as the source has it.
+    entry: Descriptor,
+    img: LoadedImage,
+    /// `None` for an artifact (signature, attestation), which is copied unchanged.
+    plan: Option<Plan>,
+    outcomes: Vec<BlobOutcome>,
+}
+
+/// Copies the index `idx` (of family `format`), or the instances `opts` selects.
+pub(super) fn copy_index(
+    src: &dyn ImageSource,
+    dst: Box<dyn ImageDestination>,
+    top: &LoadedTop,
+    format: Format,
+    idx: &Index,
+    opts: &CopyOptions,
+    start: Instant,
+) -> Result<CopyReport> {
+    let caps = dst.caps();
+    if !caps.stores_index {
+        bail!(
+            "{} holds a single image, not a multi-platform index; choose one platform with \
+             --platform OS/ARCH[/VARIANT] (the index has: {})",
+            dst.describe(),
+            list_platforms(idx)
+        );
+    }
+    let entries = select_entries(idx, opts)?;
+    let subset = entries.len() != idx.manifests.len();
+    let target = convert::choose_format(format, &caps, &opts.plan)?;
+    let mut children = entries
+        .into_iter()
+        .map(|e| load_instance(src, e, target, &caps, &opts.plan))
+        .collect::<Result<Vec<_>>>()?;
+    refuse_digest_changes(format, target, subset, opts)?;
+    tracing::debug!(
+        "copying {} of {} instances of the index as {}",
+        children.len(),
+        idx.manifests.len(),
+        target.name()
+    );
+    for child in &mut children {
+        child.outcomes = copy_instance_blobs(src, dst.as_ref(), child, opts.jobs)
+            .with_context(|| format!("instance {}", describe_entry(&child.entry)))?;
+    }
+    let (bytes, desc) = put_all(
+        dst.as_ref(),
+        top,
+        format,
+        idx,
+        &children,
+        subset,
+        &caps,
+        opts,
+    )?;
+    dst.commit(&bytes, &desc)?;
+    Ok(report(top, desc, &children, start))
+}
+
+/// The entries to copy, in index order: all of them, or those the platforms name.
+fn select_entries(idx: &Index, opts: &CopyOptions) -> Result<Vec<Descriptor>> {
+    if opts.platforms.is_empty() {
+        return Ok(idx.manifests.clone());
+    }
+    let mut chosen: Vec<&Descriptor> = Vec::new();
+    for want in &opts.platforms {
+        let d = select_platform(idx, want)?;
+        if !chosen.iter().any(|c| c.digest == d.digest) {
+            chosen.push(d);
+        }
+    }
+    Ok(idx
+        .manifests
+        .iter()
+        .filter(|d| chosen.iter().any(|c| c.digest == d.digest))
+        .cloned()
+        .collect())
+}
+
+fn describe_entry(d: &Descriptor) -> String {
+    match &d.platform {
+        Some(p) => format!("{p} ({})", d.digest),
+        None => d.digest.to_string(),
+    }
+}
+
+/// Loads, verifies and plans one instance, converting it to the family `target`.
+fn load_instance(
+    src: &dyn ImageSource,
+    entry: Descriptor,
+    target: Format,
+    caps: &DestCaps,
+    popts: &PlanOptions,
+) -> Result<Child> {
+    let what = describe_entry(&entry);
+    let (f, m, raw) = load_child(src, &entry).with_context(|| format!("instance {what}"))?;
+    let img = image_with_config(src, f, m, raw, entry.clone(), None)
+        .with_context(|| format!("instance {what}"))?;
+    let plan = if manifest::is_image(&img.manifest) {
+        let forced = PlanOptions {
+            format: Some(target),
+            ..popts.clone()
+        };
+        Some(
+            convert::plan(f, &img.manifest, caps, &forced)
+                .with_context(|| format!("instance {what}"))?,
+        )
+    } else if f != target {
+        bail!(
+            "instance {what} is an artifact (config type {:?}); artifacts are copied unchanged and \
+             cannot be converted to {}",
+            img.manifest.config.media_type,
+            target.name()
+        );
+    } else {
+        None
+    };
+    Ok(Child {
+        entry,
+        img,
+        plan,
+        outcomes: Vec::new(),
+    })
+}
+
+/// `--preserve-digests` with a copy that writes a different index: refuse before any I/O.
+/// (Instance conversions were refused by the planner already.)
+fn refuse_digest_changes(
+    format: Format,
+    target: Format,
+    subset: bool,
+    opts: &CopyOptions,
+) -> Result<()> {
+    if !opts.plan.preserve_digests {
+        return Ok(());
+    }
+    if subset {
+        bail!("--preserve-digests: copying only some platforms (--platform) writes a new index with a new digest; use --all");
+    }
+    if format != target {
+        bail!(
+            "--preserve-digests: the index would be converted from {} to {} ({}), which changes its digest",
+            format.name(),
+            target.name(),
+            match opts.plan.format {
+                Some(f) => format!("--format {} forces it", f.name()),
+                None => "the destination stores only that family".to_string(),
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Copies the config and layers of one instance.
+fn copy_instance_blobs(
+    src: &dyn ImageSource,
+    dst: &dyn ImageDestination,
+    child: &Child,
+    jobs: usize,
+) -> Result<Vec<BlobOutcome>> {
+    let img = &child.img;
+    let Some(plan) = &child.plan else {
+        let mut out = Vec::new();
+        for d in std::iter::once(&img.manifest.config).chain(&img.manifest.layers) {
+            out.push(copy_verbatim(src, dst, d, d.clone())?);
+        }
+        return Ok(out.split_off(1));
+    };
+    if img.config.diff_ids().len() != img.manifest.layers.len() {
+        bail!(
+            "the manifest has {} layers but the config has {} diff_ids",
+            img.manifest.layers.len(),
+            img.config.diff_ids().len()
+        );
+    }
+    check_plain_layers(img, plan)?;
+    let config = Descriptor {
+        media_type: plan.format.config_type().to_string(),
+        ..img.manifest.config.clone()
+    };
+    dst.put_bytes(&img.config_raw, &config)
+        .context("storing the config")?;
+    copy_layers(src, dst, img, plan, jobs)
+}
+
+/// Offers the instances and the index to the destination in each candidate family, until
+/// one is accepted. Returns the index written.
+#[allow(clippy::too_many_arguments)]
+fn put_all(
+    dst: &dyn ImageDestination,
+    top: &LoadedTop,
+    format: Format,
+    idx: &Index,
+    children: &[Child],
+    subset: bool,
+    caps: &DestCaps,
+    opts: &CopyOptions,
+) -> Result<(Vec<u8>, Descriptor)> {
+    let target = convert::choose_format(format, caps, &opts.plan)?;
+    let mut candidates = vec![target];
+    if opts.plan.format.is_none() && !opts.plan.preserve_digests {
+        candidates.extend(caps.formats.iter().copied().filter(|f| *f != target));
+    }
+    tracing::debug!(
+        "index candidates for {}: {}",
+        dst.describe(),
+        candidates
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut attempts = Vec::new();
+    for f in candidates {
+        let attempt = build_all(top, format, idx, children, subset, f, caps, &opts.plan).and_then(
+            |(instances, index)| {
+                for (bytes, desc) in &instances {
+                    dst.put_child_manifest(bytes, desc)?;
+                }
+                dst.put_manifest(&index.0, &index.1)?;
+                Ok(index)
+            },
+        );
+        match attempt {
+            Ok(index) => return Ok(index),
+            Err(e) if is_rejection(&e) => {
+                tracing::debug!("the destination refused the index as {}: {e:#}", f.name());
+                attempts.push(format!("{} rejected: {e:#}", f.name()));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    bail!(
+        "the destination refused every index type: {}",
+        attempts.join("; ")
+    )
+}
+
+type Written = (Vec<u8>, Descriptor);
+
+/// The instance manifests and the index, written as family `f`.
+#[allow(clippy::too_many_arguments)]
+fn build_all(
+    top: &LoadedTop,
+    format: Format,
+    idx: &Index,
+    children: &[Child],
+    subset: bool,
+    f: Format,
+    caps: &DestCaps,
+    popts: &PlanOptions,
+) -> Result<(Vec<Written>, Written)> {
+    let mut instances = Vec::new();
+    for c in children {
+        let (bytes, desc) = match &c.plan {
+            None => (c.img.raw.clone(), c.entry.clone()),
+            Some(plan) => {
+                let plan_opts = PlanOptions {
+                    format: Some(f),
+                    ..popts.clone()
+                };
+                negotiate::convert_to(f, &c.img, plan, &c.outcomes, caps, &plan_opts)?
+            }
+        };
+        instances.push((bytes, desc));
+    }
+    let unchanged = instances
+        .iter()
+        .zip(children)
+        .all(|((_, d), c)| d.digest == c.entry.digest);
+    if f == format && !subset && unchanged {
+        return Ok((instances, (top.bytes.clone(), top.descriptor.clone())));
+    }
+    let bytes = rewrite_index(idx, f, children, &instances)?;
+    let desc = Descriptor::of_bytes(f.index_type(), &bytes);
+    Ok((instances, (bytes, desc)))
+}
+
+/// A new index of family `f` whose entries describe the instances written.
+fn rewrite_index(
+    idx: &Index,
+    f: Format,
+    children: &[Child],
+    instances: &[Written],
+) -> Result<Vec<u8>> {
+    let mut out = idx.clone();
+    out.schema_version = 2;
+    out.media_type = Some(f.index_type().to_string());
+    out.manifests = children
+        .iter()
+        .zip(instances)
+        .map(|(c, (_, d))| Descriptor {
+            media_type: d.media_type.clone(),
+            digest: d.digest.clone(),
+            size: d.size,
+            ..c.entry.clone()
+        })
+        .collect();
+    if f == Format::V2s2 {
+        if out.annotations.take().is_some() || out.subject.take().is_some() {
+            tracing::warn!("a Docker manifest list has no annotations or subject; dropping them");
+        }
+        out.artifact_type = None;
+        for m in &mut out.manifests {
+            m.annotations = None;
+            m.artifact_type = None;
+        }
+    }
+    Ok(serde_json::to_vec(&out)?)
+}
+
+fn report(top: &LoadedTop, written: Descriptor, children: &[Child], start: Instant) -> CopyReport {
+    let outcomes = children.iter().flat_map(|c| &c.outcomes);
+    let changed: Vec<(String, Digest, Digest)> = children
+        .iter()
+        .flat_map(|c| {
+            let what = describe_entry(&c.entry);
+            c.img
+                .manifest
+                .layers
+                .iter()
+                .zip(&c.outcomes)
+                .enumerate()
+                .filter(|(_, (a, b))| a.digest != b.written.digest)
+                .map(move |(i, (a, b))| {
+                    (
+                        format!("{what} layer {}", i + 1),
+                        a.digest.clone(),
+                        b.written.digest.clone(),
+                    )
+                })
+        })
+        .collect();
+    CopyReport {
+        source_manifest: top.descriptor.clone(),
+        written_manifest: written,
+        copied: outcomes.clone().filter(|o| o.copied).count() + children.len(),
+        skipped: outcomes.clone().filter(|o| !o.copied).count(),
+        bytes: outcomes.map(|o| o.bytes).sum::<u64>()
+            + children
+                .iter()
+                .map(|c| c.img.config_raw.len() as u64)
+                .sum::<u64>(),
+        elapsed: start.elapsed(),
+        changed,
+    }
+}
