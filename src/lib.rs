@@ -92,9 +92,10 @@ fn print_report(r: &CopyReport, src: &str, dst: &str) {
     }
     let _ = writeln!(
         e,
-        "  {} blobs copied, {} skipped, {} in {:.2}s",
+        "  {} blobs copied, {} skipped, {} mounted, {} in {:.2}s",
         r.copied,
         r.skipped,
+        r.mounted,
         human_bytes(r.bytes),
         r.elapsed.as_secs_f64()
     );

@@ -11,7 +11,7 @@ use oci_copy::cli::{with_default_command, Cli};
 fn main() -> ExitCode {
     let args = with_default_command(std::env::args().collect());
     let cli = Cli::parse_from(args);
-    init_logging(cli.debug);
+    init_logging(cli.debug, cli.quiet);
     if let Err(e) = oci_copy::cleanup::install_signal_handlers() {
         tracing::warn!(
             "cannot install the signal handler (temporaries may be left on Ctrl-C): {e}"
@@ -27,9 +27,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(debug: bool) {
+/// `--debug` shows oci-copy's decisions; `--quiet` leaves only the error line (warnings
+/// are dropped too); otherwise `RUST_LOG`, defaulting to oci-copy's own warnings.
+fn init_logging(debug: bool, quiet: bool) {
     let filter = if debug {
         EnvFilter::new("oci_copy=debug")
+    } else if quiet {
+        EnvFilter::new("off")
     } else {
         EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("oci_copy=warn"))
     };

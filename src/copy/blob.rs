@@ -13,7 +13,7 @@ use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::media_type::Compression;
 use crate::progress;
-use crate::transport::{ImageDestination, ImageSource};
+use crate::transport::{ImageDestination, ImageSource, Reuse};
 
 const BUF_SIZE: usize = 1 << 20;
 
@@ -24,6 +24,8 @@ pub struct BlobOutcome {
     pub written: Descriptor,
     /// False when the destination already had it.
     pub copied: bool,
+    /// True when a registry mounted it from another repository.
+    pub mounted: bool,
     /// Bytes read from the source.
     pub bytes: u64,
 }
@@ -62,18 +64,25 @@ pub fn copy_verbatim(
     desc: &Descriptor,
     out: Descriptor,
 ) -> Result<BlobOutcome> {
-    if dst.has_blob(desc)? {
+    let reuse = dst.reuse_blob(desc)?;
+    if reuse != Reuse::Absent {
+        let how = if reuse == Reuse::Mounted {
+            "mounted"
+        } else {
+            "skipped"
+        };
         tracing::debug!(
-            "blob {} already present in {}; skipped",
+            "blob {} {how}: {} has it without a copy",
             desc.digest,
             dst.describe()
         );
         progress::global()
             .start_blob("blob", &desc.digest, desc.size)
-            .done("skipped");
+            .done(how);
         return Ok(BlobOutcome {
             written: out,
             copied: false,
+            mounted: reuse == Reuse::Mounted,
             bytes: 0,
         });
     }
@@ -88,6 +97,7 @@ pub fn copy_verbatim(
     Ok(BlobOutcome {
         written: out,
         copied: true,
+        mounted: false,
         bytes: desc.size,
     })
 }
@@ -167,6 +177,7 @@ fn transform(
     Ok(BlobOutcome {
         written,
         copied: true,
+        mounted: false,
         bytes: desc.size,
     })
 }

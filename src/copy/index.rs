@@ -360,7 +360,8 @@ fn report(top: &LoadedTop, written: Descriptor, children: &[Child], start: Insta
         source_manifest: top.descriptor.clone(),
         written_manifest: written,
         copied: outcomes.clone().filter(|o| o.copied).count() + children.len(),
-        skipped: outcomes.clone().filter(|o| !o.copied).count(),
+        skipped: outcomes.clone().filter(|o| !o.copied && !o.mounted).count(),
+        mounted: outcomes.clone().filter(|o| o.mounted).count(),
         bytes: outcomes.map(|o| o.bytes).sum::<u64>()
             + children
                 .iter()

@@ -44,6 +44,8 @@ pub struct CopyReport {
     pub written_manifest: Descriptor,
     pub copied: usize,
     pub skipped: usize,
+    /// Blobs a registry mounted from another repository instead of receiving them.
+    pub mounted: usize,
     pub bytes: u64,
     pub elapsed: Duration,
     /// (what, old digest, new digest) for every blob whose digest changed.
@@ -322,7 +324,8 @@ pub fn copy_image(
         source_manifest: img.descriptor.clone(),
         written_manifest: desc,
         copied: outcomes.iter().filter(|o| o.copied).count() + 1,
-        skipped: outcomes.iter().filter(|o| !o.copied).count(),
+        skipped: outcomes.iter().filter(|o| !o.copied && !o.mounted).count(),
+        mounted: outcomes.iter().filter(|o| o.mounted).count(),
         bytes: outcomes.iter().map(|o| o.bytes).sum::<u64>() + img.config_raw.len() as u64,
         elapsed: start.elapsed(),
         changed,
@@ -438,7 +441,8 @@ fn copy_artifact(
         source_manifest: img.descriptor.clone(),
         written_manifest: img.descriptor.clone(),
         copied: outcomes.iter().filter(|o| o.copied).count(),
-        skipped: outcomes.iter().filter(|o| !o.copied).count(),
+        skipped: outcomes.iter().filter(|o| !o.copied && !o.mounted).count(),
+        mounted: outcomes.iter().filter(|o| o.mounted).count(),
         bytes: outcomes.iter().map(|o| o.bytes).sum(),
         elapsed: start.elapsed(),
         changed: Vec::new(),

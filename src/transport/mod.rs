@@ -85,6 +85,16 @@ pub trait ImageDestination: Send + Sync {
     /// Whether the destination already holds this blob, so that copying it can be skipped.
     fn has_blob(&self, desc: &Descriptor) -> Result<bool>;
 
+    /// Whether the blob need not be copied: already present, or made present without moving
+    /// its bytes (a registry's cross-repository mount). The default asks [`Self::has_blob`].
+    fn reuse_blob(&self, desc: &Descriptor) -> Result<Reuse> {
+        Ok(if self.has_blob(desc)? {
+            Reuse::Present
+        } else {
+            Reuse::Absent
+        })
+    }
+
     /// Starts staging a blob under a temporary name. `expected` is the descriptor of the
     /// blob when the caller knows it before the bytes (a verbatim copy), so that a registry
     /// can push it in one request; it is `None` for a transformed layer. Either way, the
@@ -121,6 +131,17 @@ pub trait ImageDestination: Send + Sync {
     /// Makes the image visible: writes the top-level manifest and tags it, writes
     /// `index.json` or the archive file. The manifest bytes match `desc`.
     fn commit(self: Box<Self>, manifest: &[u8], desc: &Descriptor) -> Result<()>;
+}
+
+/// What [`ImageDestination::reuse_blob`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reuse {
+    /// The blob must be copied.
+    Absent,
+    /// The destination has it already.
+    Present,
+    /// The destination mounted it from another repository of the same registry.
+    Mounted,
 }
 
 /// The destination refused a manifest because of its type (a registry answering

@@ -135,6 +135,11 @@ fn registry_to_registry_keeps_the_digest_and_mounts_blobs() {
     assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("mounted blob"), "{}", describe(&out));
+    assert!(
+        stderr.contains("0 skipped, 2 mounted"),
+        "the summary counts mounts: {}",
+        describe(&out)
+    );
     let a = oci_copy(["inspect", "--raw", NO_TLS, &src]);
     let b = oci_copy(["inspect", "--raw", NO_TLS, &dst]);
     assert_eq!(a.stdout, b.stdout, "the manifest bytes must pass through");
@@ -147,6 +152,12 @@ fn registry_to_registry_keeps_the_digest_and_mounts_blobs() {
     // A second copy finds every blob present and skips it.
     let again = oci_copy([NO_TLS, &src, &reg.url("prod/app:3")]);
     assert_success(&again);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("2 skipped, 0 mounted"),
+        "{}",
+        describe(&again)
+    );
     skopeo_copies(&dst);
 }
 

@@ -68,6 +68,13 @@ fn quiet_prints_nothing_and_inspect_prints_only_json() {
         "{}",
         text(&out.stderr)
     );
+    // Not even the warning about dropped annotations (OCI → v2s2).
+    let archive = format!("docker-archive:{}:lab/q:1", p(&tmp.path().join("q.tar")));
+    let out = oci_copy(["--quiet", src.as_str(), &archive]);
+    assert_success(&out);
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let out = oci_copy([src.as_str(), &archive]);
+    assert!(text(&out.stderr).contains("dropping org.opencontainers.image.created"));
     let out = oci_copy(["inspect", src.as_str()]);
     assert_success(&out);
     assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
@@ -146,4 +153,33 @@ fn completions_are_generated_for_every_shell() {
             "{shell} completes options"
         );
     }
+}
+
+#[test]
+fn debug_shows_the_decisions() {
+    let tmp = tempdir();
+    let src = format!("docker-archive:{}", p(&testdata("docker-legacy.tar")));
+    let dst = format!("oci:{}:dbg", p(&tmp.path().join("l")));
+    let out = oci_copy(["--debug", src.as_str(), &dst]);
+    assert_success(&out);
+    let err = text(&out.stderr);
+    assert!(err.contains("converting v2s2 to oci"), "{err}");
+    assert!(err.contains("compressing layer 1 with gzip"), "{err}");
+    assert!(out.stdout.is_empty());
+    let again = oci_copy(["--debug", src.as_str(), &dst]);
+    let err = text(&again.stderr);
+    assert!(err.contains("skipped"), "{err}");
+    // RUST_LOG works as --debug does; without either, no DEBUG lines.
+    let quiet_log = oci_copy([src.as_str(), &dst]);
+    assert!(!text(&quiet_log.stderr).contains("DEBUG"));
+    let via_env = std::process::Command::new(env!("CARGO_BIN_EXE_oci-copy"))
+        .args([src.as_str(), &dst])
+        .env("RUST_LOG", "oci_copy=debug")
+        .output()
+        .unwrap();
+    assert!(
+        text(&via_env.stderr).contains("DEBUG"),
+        "{}",
+        text(&via_env.stderr)
+    );
 }

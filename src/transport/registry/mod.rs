@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use super::{BlobWriter, DestCaps, ImageDestination, ImageSource, LayerPolicy, TopManifest};
+use super::{BlobWriter, DestCaps, ImageDestination, ImageSource, LayerPolicy, Reuse, TopManifest};
 use crate::manifest::{guess_media_type, Descriptor};
 use crate::media_type::Format;
 use crate::reference::DockerRef;
@@ -149,12 +149,16 @@ impl ImageDestination for RegistryDestination {
     }
 
     fn has_blob(&self, desc: &Descriptor) -> Result<bool> {
+        Ok(self.reuse_blob(desc)? != Reuse::Absent)
+    }
+
+    fn reuse_blob(&self, desc: &Descriptor) -> Result<Reuse> {
         if self.client.blob_exists(&desc.digest)? {
-            return Ok(true);
+            return Ok(Reuse::Present);
         }
         Ok(match &self.mount_from {
-            Some(from) => self.client.mount(from, &desc.digest),
-            None => false,
+            Some(from) if self.client.mount(from, &desc.digest) => Reuse::Mounted,
+            _ => Reuse::Absent,
         })
     }
 
