@@ -53,7 +53,10 @@ impl ImageRef {
 
 fn parse_ref(s: &str) -> Result<ImageRef> {
     let Some((transport, rest)) = s.split_once(':') else {
-        bail!("expected TRANSPORT:REFERENCE, with a transport of {TRANSPORTS}");
+        bail!(
+            "expected TRANSPORT:REFERENCE, with a transport of {TRANSPORTS}{}",
+            suggest_transport(s)
+        );
     };
     match transport {
         "docker" => {
@@ -77,6 +80,21 @@ fn parse_ref(s: &str) -> Result<ImageRef> {
         }
         other => bail!("unknown transport {other:?}; use one of {TRANSPORTS}"),
     }
+}
+
+/// A hint for a reference written without a transport: what the path looks like it is.
+fn suggest_transport(s: &str) -> String {
+    let path = std::path::Path::new(s);
+    let guess = if path.join("oci-layout").is_file() || (s.ends_with('/') && !path.exists()) {
+        format!("oci:{s}")
+    } else if s.ends_with(".tar") || s.ends_with(".tar.gz") {
+        format!("docker-archive:{s} (or oci-archive:{s})")
+    } else if path.is_dir() {
+        format!("oci:{s}")
+    } else {
+        return String::new();
+    };
+    format!(" (did you mean {guess}?)")
 }
 
 /// Splits `PATH[:REST]` at the first colon, as skopeo does: the path cannot contain one,
@@ -346,6 +364,17 @@ mod tests {
             }
         ));
         assert!(ImageRef::parse("docker-archive:y.tar:@x").is_err());
+    }
+
+    #[test]
+    fn a_missing_transport_gets_a_suggestion() {
+        let e = format!("{:#}", ImageRef::parse("app.tar").unwrap_err());
+        assert!(e.contains("did you mean docker-archive:app.tar"), "{e}");
+        let layout = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/oci-layout");
+        let e = format!("{:#}", ImageRef::parse(layout).unwrap_err());
+        assert!(e.contains(&format!("did you mean oci:{layout}?")), "{e}");
+        let e = format!("{:#}", ImageRef::parse("plainword").unwrap_err());
+        assert!(!e.contains("did you mean"), "{e}");
     }
 
     #[test]

@@ -211,7 +211,21 @@ fn has_pax_sparse_map<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<bool> {
 }
 
 fn not_a_tar(e: io::Error) -> anyhow::Error {
-    anyhow::anyhow!("not a valid tar archive ({e})")
+    // The tar reader quotes header bytes in its messages: keep the message to printable
+    // characters, and short, so that a binary file cannot garble the one-line error.
+    let msg: String = e
+        .to_string()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(80)
+        .collect();
+    anyhow::anyhow!("not a valid tar archive ({msg})")
 }
 
 /// Resolves a link target to an archive path. Symlink targets are relative to the link's
