@@ -9,6 +9,8 @@ mod local_copy;
 mod malformed;
 mod multiarch;
 mod registry;
+mod registry_auth;
+mod registry_tags;
 mod round_trip;
 mod selection;
 mod signals;

@@ -191,9 +191,10 @@ fn list_tags_follows_pagination() {
     tags.sort();
     assert_eq!(tags, want);
     // Distribution 2.8 ignores `n` and answers with every tag at once; the client asks
-    // with n=3 and then for the tags after the last one, and stops on a page with no new tag.
+    // with n=3 and then for the tags after the last one, and stops on a page with no new
+    // tag. (registry_tags.rs pages for real, through a proxy.)
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("n=3, last=None"), "{}", describe(&out));
+    assert!(stderr.contains("tags/list?n=3"), "{}", describe(&out));
     let out = oci_copy(["list-tags", NO_TLS, &reg.url("lab/nothing")]);
     assert_failure(&out, 1, &["NAME_UNKNOWN", "lab/nothing"]);
     let out = oci_copy(["inspect", NO_TLS, &reg.url("lab/tags:missing")]);

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::auth::Found;
+use super::direct::Direct;
 use super::errors::{self, RegistryError};
 use super::tls::TlsSettings;
 use crate::digest::Digest;
@@ -138,6 +139,8 @@ pub struct RegistryClient {
     client: Client,
     /// Monolithic uploads (the digest is known up front).
     mono: Client,
+    /// Mounts and tag lists, which oci-client cannot do as the protocol wants.
+    direct: Direct,
     reference: Reference,
     ctx: ErrCtx,
 }
@@ -225,6 +228,7 @@ impl RegistryClient {
             None => RegistryAuth::Anonymous,
         };
         let reference = reference(t.host, t.repo, t.tag, t.digest);
+        let direct_creds = creds.as_ref().map(|f| (f.creds.clone(), f.origin.clone()));
         let ctx = ErrCtx {
             host: t.host.to_string(),
             repo: t.repo.to_string(),
@@ -234,6 +238,7 @@ impl RegistryClient {
         let client = make_client(config(tls, http, false)?)?;
         let mono = make_client(config(tls, http, true)?)?;
         let registry = reference.resolve_registry().to_string();
+        let direct = Direct::new(http, &registry, t.host, t.repo, tls, direct_creds)?;
         rt().block_on(async {
             client.store_auth_if_needed(&registry, &auth).await;
             mono.store_auth_if_needed(&registry, &auth).await;
@@ -248,6 +253,7 @@ impl RegistryClient {
         Ok(RegistryClient {
             client,
             mono,
+            direct,
             reference,
             ctx,
         })
@@ -324,22 +330,19 @@ impl RegistryClient {
     }
 
     /// Tries to mount `digest` from repository `from` of the same registry. A refusal is
-    /// not an error: the caller uploads the blob instead.
+    /// not an error: the caller uploads the blob instead. Not through oci-client: its
+    /// token would grant push on this repository only, and a registry with token auth
+    /// also wants pull on `from` (see `direct.rs`).
     pub fn mount(&self, from: &str, digest: &Digest) -> bool {
         let d = digest.to_string();
-        let source = Reference::with_tag(
-            self.reference.registry().to_string(),
-            from.to_string(),
-            "latest".to_string(),
-        );
-        match rt().block_on(self.mono.mount_blob(&self.reference, &source, &d)) {
-            Ok(()) => {
+        match rt().block_on(self.direct.mount(from, &d)) {
+            Ok(true) => {
                 tracing::debug!("mounted blob {d} from {from} into {}", self.ctx.repo);
                 true
             }
+            Ok(false) => false,
             Err(e) => {
-                let e = self.ctx.classify("mounting", e);
-                tracing::debug!("mounting blob {d} from {from} failed ({e}); uploading it");
+                tracing::debug!("mounting blob {d} from {from} failed ({e:#}); uploading it");
                 false
             }
         }
@@ -442,38 +445,10 @@ impl RegistryClient {
         }
     }
 
-    /// Every tag of the repository, following pagination `page` tags at a time.
+    /// Every tag of the repository, following pagination `page` tags at a time. Not
+    /// through oci-client: it hides the `Link` header that names the next page.
     pub fn list_tags(&self, page: usize) -> Result<Vec<String>> {
-        let mut tags: Vec<String> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        loop {
-            let last = tags.last().cloned();
-            tracing::debug!(
-                "GET tags of {}/{} (n={page}, last={last:?})",
-                self.ctx.host,
-                self.ctx.repo
-            );
-            let resp = rt()
-                .block_on(self.client.list_tags(
-                    &self.reference,
-                    &RegistryAuth::Anonymous,
-                    Some(page),
-                    last.as_deref(),
-                ))
-                .map_err(|e| self.err("listing tags", e))?;
-            let n = resp.tags.len();
-            // Registries need not sort; never repeat a tag, and stop when a page adds none.
-            let new: Vec<String> = resp
-                .tags
-                .into_iter()
-                .filter(|t| seen.insert(t.clone()))
-                .collect();
-            let progressed = !new.is_empty();
-            tags.extend(new);
-            if n < page || !progressed {
-                return Ok(tags);
-            }
-        }
+        rt().block_on(self.direct.list_tags(page))
     }
 }
 

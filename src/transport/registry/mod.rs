@@ -3,10 +3,11 @@
 //! has (HEAD), mounts them from the source repository when both are on one registry,
 //! streams uploads that complete only after the pipeline verified them, and PUTs the
 //! manifest, reporting a refused type as [`crate::transport::ManifestRejected`].
-//! Every use of oci-client is in `client.rs`.
+//! Every use of oci-client is in `client.rs`; `direct.rs` makes the few requests it cannot.
 
 pub mod auth;
 mod client;
+mod direct;
 pub mod errors;
 pub mod tls;
 

@@ -5,10 +5,12 @@
 
 pub mod check;
 pub mod fixtures;
+pub mod http;
 pub mod judges;
 pub mod layout;
 pub mod mutate;
 pub mod registry;
+pub mod token_server;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

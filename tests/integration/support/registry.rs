@@ -1,7 +1,8 @@
 //! A real registry for the tests: Debian's `docker-registry` (CNCF distribution 2.8) on a
 //! free loopback port with a temporary storage directory, killed on drop. It can run with
 //! TLS (a CA and server certificate the test generates with `openssl`) and htpasswd basic
-//! auth, and a fault proxy can stand in front of it to reject OCI manifest PUTs.
+//! auth, or bearer tokens from a test token server (`token_server.rs`), and a fault proxy
+//! can stand in front of it to reject OCI manifest PUTs.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -48,6 +49,16 @@ impl Registry {
     }
 
     pub fn start_with(opts: Options) -> Registry {
+        Registry::start_configured(opts, "")
+    }
+
+    /// A plain-HTTP registry whose bearer tokens come from `tokens` (`auth: token`).
+    pub fn start_with_tokens(tokens: &super::token_server::TokenServer) -> Registry {
+        Registry::start_configured(Options::default(), &tokens.registry_config())
+    }
+
+    /// `extra` is appended to the configuration (an `auth:` section, say).
+    fn start_configured(opts: Options, extra: &str) -> Registry {
         let dir = tempdir();
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
@@ -77,6 +88,7 @@ impl Registry {
                 file.display()
             );
         }
+        config += extra;
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
         let child = match Command::new("docker-registry")

@@ -1,0 +1,595 @@
+//! The requests oci-client 0.18 cannot make, sent with reqwest (the HTTP client under
+//! oci-client, with the same TLS settings): a cross-repository mount, whose bearer token
+//! must grant pull on the source repository as well as push on the destination (oci-client
+//! asks for one repository's scope), and tag lists that follow the `Link` header
+//! (oci-client hides response headers). Tokens are cached per scope set until shortly
+//! before they expire; neither they nor passwords are ever logged.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, LINK, LOCATION, WWW_AUTHENTICATE};
+use reqwest::{Client, Method, Response, StatusCode, Url};
+use tokio::sync::Mutex;
+
+use super::auth::{Credentials, Secret};
+use super::errors::{self, RegistryError};
+use super::tls::TlsSettings;
+
+/// A tag list or token reply larger than this is refused.
+const MAX_REPLY: usize = 16 << 20;
+
+/// How the registry wants requests authenticated, from the challenge of `GET /v2/`.
+#[derive(Debug, Clone)]
+enum Challenge {
+    Anonymous,
+    Basic,
+    Bearer { realm: Url, service: Option<String> },
+}
+
+#[derive(Default)]
+struct AuthState {
+    challenge: Option<Challenge>,
+    /// Scope set (space-separated) → token and when to stop using it.
+    tokens: HashMap<String, (Secret, Instant)>,
+}
+
+/// Direct requests to one repository of one registry.
+pub struct Direct {
+    http: OnceLock<Client>,
+    tls: TlsSettings,
+    /// `http://127.0.0.1:5000/`
+    base: Url,
+    /// The registry as the user wrote it, for errors.
+    host: String,
+    repo: String,
+    creds: Option<Credentials>,
+    creds_origin: Option<String>,
+    /// Held while the challenge is probed or a token fetched, so concurrent mounts share one.
+    auth: Mutex<AuthState>,
+}
+
+impl Direct {
+    /// `registry` is where the API lives (`registry-1.docker.io`), `host` what the user wrote.
+    pub fn new(
+        http: bool,
+        registry: &str,
+        host: &str,
+        repo: &str,
+        tls: &TlsSettings,
+        creds: Option<(Credentials, String)>,
+    ) -> Result<Direct> {
+        let scheme = if http { "http" } else { "https" };
+        let base = Url::parse(&format!("{scheme}://{registry}/"))
+            .map_err(|e| anyhow!("{registry:?} is not a registry address: {e}"))?;
+        let (creds, creds_origin) = creds.map_or((None, None), |(c, o)| (Some(c), Some(o)));
+        Ok(Direct {
+            http: OnceLock::new(),
+            tls: tls.clone(),
+            base,
+            host: host.to_string(),
+            repo: repo.to_string(),
+            creds,
+            creds_origin,
+            auth: Mutex::new(AuthState::default()),
+        })
+    }
+
+    /// The HTTP client, built on first use (most connections never need it).
+    fn client(&self) -> Result<&Client> {
+        if let Some(c) = self.http.get() {
+            return Ok(c);
+        }
+        let mut b = Client::builder()
+            .user_agent(concat!("oci-copy/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            .timeout(Duration::from_secs(300))
+            .danger_accept_invalid_certs(!self.tls.verify);
+        for (path, pem) in &self.tls.extra_cas {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| anyhow!("{} holds no usable PEM certificate: {e}", path.display()))?;
+            b = b.tls_certs_merge(certs);
+        }
+        let c = b
+            .build()
+            .map_err(|e| anyhow!("setting up the HTTP client: {}", chain(&e)))?;
+        Ok(self.http.get_or_init(|| c))
+    }
+
+    fn error(&self, action: &str, status: Option<u16>, body: &[u8]) -> RegistryError {
+        let text = String::from_utf8_lossy(body);
+        let (code, message) = match errors::parse_envelope(&text) {
+            Some((c, m)) => (Some(c), m),
+            None => {
+                let code = match status {
+                    Some(401) => Some("UNAUTHORIZED"),
+                    Some(403) => Some("DENIED"),
+                    Some(429) => Some("TOOMANYREQUESTS"),
+                    _ => None,
+                };
+                let msg = match status {
+                    Some(401) => "authentication required".to_string(),
+                    _ => text.trim().to_string(),
+                };
+                (code.map(str::to_string), msg)
+            }
+        };
+        RegistryError {
+            registry: self.host.clone(),
+            repository: self.repo.clone(),
+            action: action.to_string(),
+            hint: errors::hint(code.as_deref(), &message, self.creds_origin.as_deref()),
+            status,
+            code,
+            message,
+        }
+    }
+
+    fn transport_error(&self, action: &str, e: &reqwest::Error) -> anyhow::Error {
+        let message = chain(e);
+        anyhow::Error::new(RegistryError {
+            registry: self.host.clone(),
+            repository: self.repo.clone(),
+            action: action.to_string(),
+            hint: errors::hint(None, &message, self.creds_origin.as_deref()),
+            status: None,
+            code: None,
+            message,
+        })
+    }
+
+    /// The error for a response that is not a success.
+    async fn refused(&self, action: &str, resp: Response) -> anyhow::Error {
+        let status = resp.status().as_u16();
+        let body = read_capped(resp, 64 * 1024).await.unwrap_or_default();
+        anyhow::Error::new(self.error(action, Some(status), &body))
+    }
+
+    /// Whether `url` is on this registry (credentials and tokens go nowhere else).
+    fn same_origin(&self, url: &Url) -> bool {
+        url.scheme() == self.base.scheme()
+            && url.host_str() == self.base.host_str()
+            && url.port_or_known_default() == self.base.port_or_known_default()
+    }
+
+    /// What to send in `Authorization` for a request needing `scopes`.
+    async fn authorization(&self, scopes: &[String], action: &str) -> Result<Option<Secret>> {
+        let mut st = self.auth.lock().await;
+        if st.challenge.is_none() {
+            st.challenge = Some(self.probe(action).await?);
+        }
+        match st.challenge.clone().expect("probed above") {
+            Challenge::Anonymous => Ok(None),
+            Challenge::Basic => Ok(self.creds.as_ref().map(basic)),
+            Challenge::Bearer { realm, service } => {
+                let key = scopes.join(" ");
+                if let Some((token, until)) = st.tokens.get(&key) {
+                    if Instant::now() < *until {
+                        return Ok(Some(Secret::new(format!("Bearer {}", token.expose()))));
+                    }
+                }
+                let (token, ttl) = self
+                    .token(&realm, service.as_deref(), scopes, action)
+                    .await?;
+                let header = Secret::new(format!("Bearer {}", token.expose()));
+                st.tokens.insert(key, (token, Instant::now() + ttl));
+                Ok(Some(header))
+            }
+        }
+    }
+
+    /// `GET /v2/`: which authentication scheme the registry asks for.
+    async fn probe(&self, action: &str) -> Result<Challenge> {
+        let url = self.base.join("v2/").expect("a constant path");
+        let resp = self
+            .client()?
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(action, &e))?;
+        let header = resp
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|h| h.to_str().ok());
+        let challenge = match (resp.status(), header.and_then(parse_challenge)) {
+            (StatusCode::UNAUTHORIZED, Some((scheme, params))) if scheme == "bearer" => {
+                let realm = params.get("realm").map(String::as_str).unwrap_or("");
+                let realm = Url::parse(realm).map_err(|e| {
+                    anyhow!("{action}: the registry's token realm {realm:?} is not a URL: {e}")
+                })?;
+                Challenge::Bearer {
+                    realm,
+                    service: params.get("service").cloned(),
+                }
+            }
+            (StatusCode::UNAUTHORIZED, _) => Challenge::Basic,
+            _ => Challenge::Anonymous,
+        };
+        tracing::debug!(
+            "{} asks for {}",
+            self.host,
+            match &challenge {
+                Challenge::Anonymous => "no authentication".to_string(),
+                Challenge::Basic => "basic authentication".to_string(),
+                Challenge::Bearer { realm, service } => format!(
+                    "bearer tokens from {} (service {service:?})",
+                    realm.as_str()
+                ),
+            }
+        );
+        Ok(challenge)
+    }
+
+    /// Asks the token server for a token granting `scopes`; returns it and how long to use it.
+    async fn token(
+        &self,
+        realm: &Url,
+        service: Option<&str>,
+        scopes: &[String],
+        action: &str,
+    ) -> Result<(Secret, Duration)> {
+        let mut url = realm.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = service {
+                q.append_pair("service", s);
+            }
+            for s in scopes {
+                q.append_pair("scope", s);
+            }
+        }
+        tracing::debug!(
+            "requesting a bearer token from {} for {} ({})",
+            realm.as_str(),
+            scopes.join(" "),
+            match &self.creds {
+                Some(c) => format!("as {:?}", c.username),
+                None => "anonymously".to_string(),
+            }
+        );
+        let mut req = self.client()?.get(url);
+        if let Some(c) = &self.creds {
+            req = req.basic_auth(&c.username, Some(c.password.expose()));
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(action, &e))?;
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            let body = read_capped(resp, 64 * 1024).await.unwrap_or_default();
+            let mut e = self.error(action, Some(status), &body);
+            e.message = format!("the token server refused ({status}): {}", e.message);
+            return Err(anyhow::Error::new(e));
+        }
+        let body = read_capped(resp, MAX_REPLY)
+            .await
+            .map_err(|e| self.transport_error(action, &e))?;
+        #[derive(serde::Deserialize)]
+        struct Reply {
+            token: Option<String>,
+            access_token: Option<String>,
+            expires_in: Option<u64>,
+        }
+        let reply: Reply = serde_json::from_slice(&body)
+            .map_err(|_| anyhow!("{action}: the token server's reply is not a token"))?;
+        let token = reply
+            .token
+            .or(reply.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| anyhow!("{action}: the token server's reply holds no token"))?;
+        // The spec's default lifetime is 60 s; stop using a token a little before it ends.
+        let life = reply.expires_in.unwrap_or(60).max(60);
+        Ok((Secret::new(token), Duration::from_secs(life - 10)))
+    }
+
+    /// Sends a request needing `scopes`. A 401 with a cached token drops it and tries once
+    /// more with a fresh one.
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        scopes: &[String],
+        action: &str,
+    ) -> Result<Response> {
+        debug_assert!(self.same_origin(&url), "credentials stay on the registry");
+        for attempt in 0..2 {
+            let authz = self.authorization(scopes, action).await?;
+            let mut req = self.client()?.request(method.clone(), url.clone());
+            if let Some(a) = &authz {
+                let mut v = HeaderValue::from_str(a.expose())
+                    .map_err(|_| anyhow!("{action}: the token is not a valid header value"))?;
+                v.set_sensitive(true);
+                req = req.header(AUTHORIZATION, v);
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| self.transport_error(action, &e))?;
+            if resp.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
+                let mut st = self.auth.lock().await;
+                if st.tokens.remove(&scopes.join(" ")).is_some() {
+                    continue;
+                }
+            }
+            return Ok(resp);
+        }
+        unreachable!("the loop returns on its second pass")
+    }
+
+    /// Mounts `digest` from repository `from` of this registry, with a token for both
+    /// repositories. `Ok(false)` when the registry declined (it then opened an upload
+    /// session, which is cancelled).
+    pub async fn mount(&self, from: &str, digest: &str) -> Result<bool> {
+        let action = format!("mounting the blob {digest} from {from}");
+        let mut url = self
+            .base
+            .join(&format!("v2/{}/blobs/uploads/", self.repo))
+            .map_err(|e| anyhow!("{action}: {e}"))?;
+        url.query_pairs_mut()
+            .append_pair("mount", digest)
+            .append_pair("from", from);
+        let scopes = [
+            format!("repository:{}:pull,push", self.repo),
+            format!("repository:{from}:pull"),
+        ];
+        let resp = self.send(Method::POST, url, &scopes, &action).await?;
+        match resp.status() {
+            StatusCode::CREATED => Ok(true),
+            StatusCode::ACCEPTED => {
+                tracing::debug!("{action}: the registry declined and opened an upload");
+                self.cancel_upload(resp.headers(), &scopes, &action).await;
+                Ok(false)
+            }
+            _ => Err(self.refused(&action, resp).await),
+        }
+    }
+
+    /// Deletes the upload session a declined mount opened; a failure only leaves it to expire.
+    async fn cancel_upload(&self, headers: &HeaderMap, scopes: &[String], action: &str) {
+        let Some(loc) = headers.get(LOCATION).and_then(|h| h.to_str().ok()) else {
+            return;
+        };
+        let Ok(url) = self.base.join(loc) else { return };
+        if !self.same_origin(&url) {
+            return;
+        }
+        if let Err(e) = self.send(Method::DELETE, url, scopes, action).await {
+            tracing::debug!("{action}: cancelling the upload failed: {e:#}");
+        }
+    }
+
+    /// Every tag of the repository, `page` at a time: follows `Link: <...>; rel="next"`
+    /// when the registry sends one, else asks for the tags after the last one while pages
+    /// come back full. A tag is listed once, and a page that adds none ends the list.
+    pub async fn list_tags(&self, page: usize) -> Result<Vec<String>> {
+        let action = "listing tags";
+        let scopes = [format!("repository:{}:pull", self.repo)];
+        let first = self
+            .base
+            .join(&format!("v2/{}/tags/list", self.repo))
+            .map_err(|e| anyhow!("{action}: {e}"))?;
+        let mut url = first.clone();
+        url.query_pairs_mut().append_pair("n", &page.to_string());
+        let (mut tags, mut seen, mut visited) = (Vec::new(), HashSet::new(), HashSet::new());
+        loop {
+            tracing::debug!("GET {}{}", url.path(), query_of(&url));
+            visited.insert(url.clone());
+            let resp = self.send(Method::GET, url.clone(), &scopes, action).await?;
+            if !resp.status().is_success() {
+                return Err(self.refused(action, resp).await);
+            }
+            let next = link_next(resp.headers());
+            let body = read_capped(resp, MAX_REPLY)
+                .await
+                .map_err(|e| self.transport_error(action, &e))?;
+            let page_tags = parse_tag_list(&body)
+                .ok_or_else(|| anyhow!("{action}: the registry's reply is not a tag list"))?;
+            let (n, last) = (page_tags.len(), page_tags.last().cloned());
+            let before = tags.len();
+            tags.extend(page_tags.into_iter().filter(|t| seen.insert(t.clone())));
+            if tags.len() == before {
+                return Ok(tags);
+            }
+            url = match (next, last) {
+                (Some(link), _) => {
+                    let u = url
+                        .join(&link)
+                        .map_err(|e| anyhow!("{action}: the Link {link:?} is not a URL: {e}"))?;
+                    if !self.same_origin(&u) {
+                        anyhow::bail!("{action}: the registry's next page {u} is on another host");
+                    }
+                    if visited.contains(&u) {
+                        return Ok(tags);
+                    }
+                    u
+                }
+                (None, Some(last)) if n >= page => {
+                    let mut u = first.clone();
+                    u.query_pairs_mut()
+                        .append_pair("n", &page.to_string())
+                        .append_pair("last", &last);
+                    u
+                }
+                _ => return Ok(tags),
+            };
+        }
+    }
+}
+
+fn basic(c: &Credentials) -> Secret {
+    use base64::Engine;
+    let raw = format!("{}:{}", c.username, c.password.expose());
+    Secret::new(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    ))
+}
+
+fn query_of(url: &Url) -> String {
+    url.query().map(|q| format!("?{q}")).unwrap_or_default()
+}
+
+/// `outer: inner: innermost`, without repeats (reqwest nests the TLS failure deep).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+/// The body, refused past `limit` bytes.
+async fn read_capped(mut resp: Response, limit: usize) -> reqwest::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if out.len() + chunk.len() > limit {
+            break;
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// `{"name": ..., "tags": [...]}`; `tags` may be null on an empty repository.
+fn parse_tag_list(body: &[u8]) -> Option<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct TagList {
+        tags: Option<Vec<String>>,
+    }
+    let list: TagList = serde_json::from_slice(body).ok()?;
+    Some(list.tags.unwrap_or_default())
+}
+
+/// The `rel="next"` target of the `Link` headers (RFC 8288), as written.
+fn link_next(headers: &HeaderMap) -> Option<String> {
+    for value in headers.get_all(LINK) {
+        let mut rest = value.to_str().ok()?;
+        while let Some(open) = rest.find('<') {
+            let close = open + rest[open..].find('>')?;
+            let target = &rest[open + 1..close];
+            let params_end = rest[close..].find('<').map_or(rest.len(), |i| close + i);
+            let params = &rest[close + 1..params_end];
+            let is_next = params.split(';').any(|p| {
+                let Some((k, v)) = p.split_once('=') else {
+                    return false;
+                };
+                k.trim().eq_ignore_ascii_case("rel")
+                    && v.trim()
+                        .trim_matches('"')
+                        .split_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case("next"))
+            });
+            if is_next {
+                return Some(target.to_string());
+            }
+            rest = &rest[params_end..];
+        }
+    }
+    None
+}
+
+/// `Bearer realm="...",service="..."` → (`bearer`, params). Quoted values may hold commas
+/// and backslash escapes.
+fn parse_challenge(header: &str) -> Option<(String, HashMap<String, String>)> {
+    let header = header.trim();
+    let (scheme, mut rest) = header
+        .split_once(char::is_whitespace)
+        .unwrap_or((header, ""));
+    let mut params = HashMap::new();
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        let Some(eq) = rest.find('=') else { break };
+        let key = rest[..eq].trim().to_ascii_lowercase();
+        rest = &rest[eq + 1..];
+        let mut value = String::new();
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            value.push(n);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            rest = &quoted[end.min(quoted.len())..];
+        } else {
+            let end = rest.find(',').unwrap_or(rest.len());
+            value = rest[..end].trim().to_string();
+            rest = &rest[end..];
+        }
+        params.insert(key, value);
+    }
+    Some((scheme.to_ascii_lowercase(), params))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bearer_challenges() {
+        let (scheme, p) = parse_challenge(
+            r#"Bearer realm="https://auth.example/token",service="reg.example",scope="repository:a/b:pull,push repository:c:pull""#,
+        )
+        .unwrap();
+        assert_eq!(scheme, "bearer");
+        assert_eq!(p["realm"], "https://auth.example/token");
+        assert_eq!(p["service"], "reg.example");
+        assert_eq!(p["scope"], "repository:a/b:pull,push repository:c:pull");
+        let (scheme, p) = parse_challenge(r#"Basic realm="a \"q\", b""#).unwrap();
+        assert_eq!(
+            (scheme.as_str(), p["realm"].as_str()),
+            ("basic", r#"a "q", b"#)
+        );
+        let (_, p) = parse_challenge("Bearer realm=https://x/t, service=s").unwrap();
+        assert_eq!(
+            (p["realm"].as_str(), p["service"].as_str()),
+            ("https://x/t", "s")
+        );
+    }
+
+    #[test]
+    fn finds_the_next_link() {
+        let mut h = HeaderMap::new();
+        h.append(
+            LINK,
+            HeaderValue::from_static(
+                r#"</v2/a/tags/list?n=2&last=b>; rel="prev", </v2/a/tags/list?last=d&n=2>; rel="next""#,
+            ),
+        );
+        assert_eq!(link_next(&h).as_deref(), Some("/v2/a/tags/list?last=d&n=2"));
+        let mut h = HeaderMap::new();
+        h.append(LINK, HeaderValue::from_static("</x>; rel=next"));
+        assert_eq!(link_next(&h).as_deref(), Some("/x"));
+        let mut h = HeaderMap::new();
+        h.append(LINK, HeaderValue::from_static(r#"</x>; rel="prev""#));
+        assert_eq!(link_next(&h), None);
+        assert_eq!(link_next(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn tag_lists_may_be_null() {
+        assert_eq!(
+            parse_tag_list(br#"{"name":"a","tags":["x","y"]}"#),
+            Some(vec!["x".to_string(), "y".to_string()])
+        );
+        assert_eq!(parse_tag_list(br#"{"name":"a","tags":null}"#), Some(vec![]));
+        assert_eq!(parse_tag_list(b"<html>"), None);
+    }
+}
