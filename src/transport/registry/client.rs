@@ -212,12 +212,14 @@ impl RegistryClient {
     /// Sets up a client for `t`. With `tls.verify` false, HTTPS is tried first (accepting
     /// any certificate) and plain HTTP when the registry does not speak TLS.
     pub fn connect(t: &Target, tls: &TlsSettings, creds: Option<Found>) -> Result<RegistryClient> {
-        if let Some((cert, _)) = &tls.client_cert {
-            // oci-client builds its own reqwest client and offers no way to add a TLS
-            // client identity, so a client certificate cannot be presented yet.
+        if let Some((cert, key)) = &tls.client_cert {
+            // oci-client 0.18 builds its reqwest client itself from a ClientConfig that has
+            // no field for a TLS client identity, and offers no way to pass in a client of
+            // ours, so no request through it can present a certificate.
             tracing::warn!(
-                "client certificates are not supported yet; ignoring {}",
-                cert.display()
+                "ignoring the client certificate {} and key {}: oci-copy cannot present TLS client certificates yet, so a registry that requires one will refuse the connection",
+                cert.display(),
+                key.display()
             );
         }
         let auth = match &creds {
