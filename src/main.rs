@@ -31,7 +31,8 @@ fn main() -> ExitCode {
 /// are dropped too); otherwise `RUST_LOG`, defaulting to oci-copy's own warnings.
 fn init_logging(debug: bool, quiet: bool) {
     let filter = if debug {
-        EnvFilter::new("oci_copy=debug")
+        // oci-client logs each request it makes (method, URL, status), never credentials.
+        EnvFilter::new("oci_copy=debug,oci_client=debug")
     } else if quiet {
         EnvFilter::new("off")
     } else {
