@@ -11,12 +11,19 @@ use crate::transport::registry::{Credentials, RegistryOptions};
 
 const TRANSPORT_HELP: &str = "\
 Image references:
-  docker://HOST[:PORT]/REPO[:TAG|@DIGEST]   a registry; `alpine` means docker.io/library/alpine:latest
-  oci:DIR[:TAG]                             an OCI image layout directory
-  oci-archive:FILE[:TAG]                    a tar of an OCI image layout
-  docker-archive:FILE[:NAME:TAG|:@N]        a `docker save` / `docker load` tarball
+  docker://HOST[:PORT]/REPO[:TAG|@DIGEST]  a registry (`alpine`: docker.io/library/alpine)
+  oci:DIR[:TAG]                            an OCI image layout directory
+  oci-archive:FILE[:TAG]                   a tar of an OCI image layout
+  docker-archive:FILE[:NAME:TAG|:@N]       a `docker save` / `docker load` tarball
 
 A path ends at its first ':'; what follows is the tag or the image name.
+
+Examples:
+  oci-copy docker-archive:app.tar oci:layouts/app:1          # docker save → OCI layout
+  oci-copy oci:layouts/app:1 docker://registry.example/lab/app:1
+  oci-copy --all docker://quay.io/lab/app:1 oci-archive:app-all.tar:1
+  oci-copy inspect docker-archive:app.tar
+  oci-copy verify oci:layouts/app
 
 Exit status: 0 success, 1 failure, 2 usage error.";
 
@@ -46,7 +53,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// Log every decision and request (same as RUST_LOG=oci_copy=debug).
+    /// Log every decision and request (RUST_LOG=oci_copy=debug,oci_client=debug does the same).
     #[arg(long, global = true)]
     pub debug: bool,
 
