@@ -25,7 +25,16 @@ Examples:
   oci-copy inspect docker-archive:app.tar
   oci-copy verify oci:layouts/app
 
-Exit status: 0 success, 1 failure, 2 usage error.";
+Exit status: 0 success; 1 failure; 2 usage error; 75 temporary failure, worth retrying
+later (the registry or network was unavailable and retries ran out, or the registry kept
+losing upload sessions).
+
+Registry requests that fail for a transient reason (connection refused or reset, timeout,
+HTTP 408, 429, 500, 502, 503, 504) are retried --retry-times times, with exponential backoff
+from 0.5s capped at 10s and jitter, or a fixed --retry-delay; --debug logs each retry and
+why. A download that breaks resumes with a Range request; an upload whose session the
+registry lost restarts in a fresh session. 401, 403, 404 and digest mismatches are not
+retried.";
 
 const COPY_EXAMPLES: &str = "\
 Examples:
@@ -186,6 +195,8 @@ pub struct CopyRegistryArgs {
     /// Certificates for both registries (when --src-cert-dir or --dest-cert-dir is not given).
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub retry: RetryArgs,
 }
 
 impl CopyRegistryArgs {
@@ -222,11 +233,34 @@ impl CopyRegistryArgs {
             authfile: self.authfile.clone(),
             tls_verify: tls.or(self.tls_verify),
             cert_dir: cert_dir.clone().or_else(|| self.cert_dir.clone()),
+            retry: self.retry.policy(),
         }
     }
 }
 
-/// Registry options of `inspect` and `list-tags`.
+/// `--retry-times` and `--retry-delay`, for every command that talks to a registry.
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// Retries after a transient registry failure (connection refused or reset, timeout,
+    /// 408, 429, 5xx) or a lost upload session.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retry_times: u32,
+    /// Fixed delay between retries: 500ms, 2s, 1m (default: exponential backoff from 0.5s,
+    /// capped at 10s, with jitter).
+    #[arg(long, value_name = "DURATION", value_parser = crate::retry::parse_duration)]
+    pub retry_delay: Option<std::time::Duration>,
+}
+
+impl RetryArgs {
+    pub fn policy(&self) -> crate::retry::RetryPolicy {
+        crate::retry::RetryPolicy {
+            times: self.retry_times,
+            delay: self.retry_delay,
+        }
+    }
+}
+
+/// Registry options of `inspect`, `verify` and `list-tags`.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Registry options")]
 pub struct RegistryArgs {
@@ -244,6 +278,8 @@ pub struct RegistryArgs {
     /// supported yet: they are ignored, with a warning.
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub retry: RetryArgs,
 }
 
 impl RegistryArgs {
@@ -254,6 +290,7 @@ impl RegistryArgs {
             authfile: self.authfile.clone(),
             tls_verify: self.tls_verify,
             cert_dir: self.cert_dir.clone(),
+            retry: self.retry.policy(),
         }
     }
 }
@@ -274,7 +311,8 @@ const VERIFY_HELP: &str = "\
 Reads every manifest, config and layer the image reaches (every instance of an index),
 re-hashes each blob, checks its size, and decompresses each layer (gzip, zstd or none)
 to check it against the config's diff_id. Prints one line per image, each problem below
-it naming the blob by digest, and a summary. Exit status: 0 clean, 1 any problem.
+it naming the blob by digest, and a summary. Exit status: 0 clean, 1 any problem, 75 the
+registry was unavailable (retries ran out).
 
 Examples:
   oci-copy verify oci:layout              # every image of the layout

@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod media_type;
 pub mod progress;
 pub mod reference;
+pub mod retry;
 pub mod transport;
 pub mod verify_cmd;
 

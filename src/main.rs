@@ -22,7 +22,11 @@ fn main() -> ExitCode {
         Err(e) => {
             let msg = format!("{e:#}").replace('\n', " ");
             eprintln!("oci-copy: {msg}");
-            ExitCode::from(1)
+            if oci_copy::retry::is_temporary(&e) {
+                ExitCode::from(oci_copy::retry::EXIT_TEMPFAIL)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

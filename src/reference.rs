@@ -37,7 +37,10 @@ pub const TRANSPORTS: &str = "docker://, oci:, oci-archive:, docker-archive:";
 
 impl ImageRef {
     pub fn parse(s: &str) -> Result<ImageRef> {
-        parse_ref(s).with_context(|| format!("invalid image reference {s:?}"))
+        parse_ref(s).with_context(|| {
+            let shown = crate::transport::registry::errors::redact(s);
+            format!("invalid image reference {shown:?}")
+        })
     }
 
     /// The transport's name, as written before the colon.
@@ -63,6 +66,10 @@ fn parse_ref(s: &str) -> Result<ImageRef> {
             let Some(name) = rest.strip_prefix("//") else {
                 bail!("a registry reference is written docker://HOST/REPO[:TAG]");
             };
+            let host = name.split('/').next().unwrap_or_default();
+            if host.contains('@') && name.contains('/') {
+                bail!("credentials cannot be part of a reference: give them with --creds (or --src-creds, --dest-creds) or an auth file");
+            }
             Ok(ImageRef::Registry(DockerRef::parse(name)?))
         }
         "oci" => {

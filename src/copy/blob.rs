@@ -64,6 +64,31 @@ pub fn copy_verbatim(
     desc: &Descriptor,
     out: Descriptor,
 ) -> Result<BlobOutcome> {
+    with_upload_retries(dst, desc, || {
+        copy_verbatim_once(src, dst, desc, out.clone())
+    })
+}
+
+/// Runs one whole blob copy, and again from a re-opened source when the upload failed for
+/// a transient reason or the destination lost the upload session: a stream cannot be
+/// replayed into a new session, so the retry lives here, around the whole copy. A download
+/// that broke was already resumed below the verifying reader; a digest mismatch is never
+/// retried.
+fn with_upload_retries(
+    dst: &dyn ImageDestination,
+    desc: &Descriptor,
+    copy: impl FnMut() -> Result<BlobOutcome>,
+) -> Result<BlobOutcome> {
+    let what = format!("the copy of blob {}", desc.digest);
+    crate::retry::run(&dst.upload_retries(), &what, copy)
+}
+
+fn copy_verbatim_once(
+    src: &dyn ImageSource,
+    dst: &dyn ImageDestination,
+    desc: &Descriptor,
+    out: Descriptor,
+) -> Result<BlobOutcome> {
     let reuse = dst.reuse_blob(desc)?;
     if reuse != Reuse::Absent {
         let how = if reuse == Reuse::Mounted {
@@ -131,8 +156,23 @@ pub(crate) fn decoder<'a>(
     })
 }
 
-/// Streams source → verify → decompress → hash (diff_id) → compress → hash → staged blob.
+/// [`transform_once`], restarted whole when the upload fails for a transient reason.
 fn transform(
+    src: &dyn ImageSource,
+    dst: &dyn ImageDestination,
+    desc: &Descriptor,
+    plan: &LayerPlan,
+    from: Compression,
+    to: Compression,
+    diff_id: Option<&Digest>,
+) -> Result<BlobOutcome> {
+    with_upload_retries(dst, desc, || {
+        transform_once(src, dst, desc, plan, from, to, diff_id)
+    })
+}
+
+/// Streams source → verify → decompress → hash (diff_id) → compress → hash → staged blob.
+fn transform_once(
     src: &dyn ImageSource,
     dst: &dyn ImageDestination,
     desc: &Descriptor,

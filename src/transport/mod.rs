@@ -101,6 +101,13 @@ pub trait ImageDestination: Send + Sync {
     /// bytes are unverified until [`BlobWriter::commit`].
     fn begin_blob(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>>;
 
+    /// How an upload that fails for a transient reason, or whose session the destination
+    /// lost, is retried: the pipeline restarts the whole blob, re-opening the source.
+    /// Local destinations do not retry.
+    fn upload_retries(&self) -> crate::retry::RetryPolicy {
+        crate::retry::RetryPolicy::never()
+    }
+
     /// Stores a small blob (config, manifest) whose bytes the caller already verified.
     fn put_bytes(&self, bytes: &[u8], desc: &Descriptor) -> Result<()> {
         if self.has_blob(desc)? {

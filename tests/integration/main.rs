@@ -11,6 +11,7 @@ mod multiarch;
 mod registry;
 mod registry_auth;
 mod registry_tags;
+mod reliability_registry;
 mod round_trip;
 mod selection;
 mod signals;

@@ -10,8 +10,10 @@ use std::sync::OnceLock;
 use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
+use oci_client::client::{
+    BlobResponse, Certificate, CertificateEncoding, ClientConfig, ClientProtocol,
+};
+use oci_client::errors::{DigestError, OciDistributionError};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use tokio::runtime::Runtime;
@@ -25,6 +27,7 @@ use super::tls::TlsSettings;
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, MAX_DOCUMENT_SIZE};
 use crate::media_type as mt;
+use crate::retry::RetryPolicy;
 use crate::transport::ManifestRejected;
 
 /// The manifest types we ask for: every image manifest and index type we can read.
@@ -58,6 +61,7 @@ struct ErrCtx {
 
 impl ErrCtx {
     fn classify(&self, action: &str, e: OciDistributionError) -> RegistryError {
+        let mut network = false;
         let (status, code, message) = match e {
             OciDistributionError::RegistryError { envelope, .. } => {
                 let first = envelope.errors.first();
@@ -88,6 +92,16 @@ impl ErrCtx {
                 Some("UNAUTHORIZED".into()),
                 format!("the token server refused: {reason}"),
             ),
+            OciDistributionError::RequestError(e) if e.status().is_none() => {
+                let chain = error_chain(&e);
+                let below_http = e.is_connect() || e.is_timeout() || e.is_request() || e.is_body();
+                network = below_http && !errors::is_tls_failure(&chain);
+                (None, None, chain)
+            }
+            OciDistributionError::IoError(e) => {
+                network = crate::retry::transient_io(&e).is_some();
+                (None, None, error_chain(&e))
+            }
             OciDistributionError::RequestError(e) if e.status().is_some() => {
                 let status = e.status().map(|s| s.as_u16());
                 let code = match status {
@@ -114,7 +128,8 @@ impl ErrCtx {
             hint: errors::hint(code.as_deref(), &message, self.creds_origin.as_deref()),
             status,
             code,
-            message,
+            message: errors::redact(&message),
+            network,
         }
     }
 }
@@ -143,6 +158,8 @@ pub struct RegistryClient {
     direct: Direct,
     reference: Reference,
     ctx: ErrCtx,
+    /// How requests that fail for a transient reason are retried.
+    retry: RetryPolicy,
 }
 
 /// How to reach a repository.
@@ -258,6 +275,28 @@ impl RegistryClient {
             direct,
             reference,
             ctx,
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// Sets how requests that fail for a transient reason are retried.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The retry policy, for the uploads that the pipeline restarts whole.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// Runs one request with retries; `action` names it in errors and `--debug` logs.
+    fn request<T, F>(&self, action: &str, op: impl Fn() -> F) -> Result<T>
+    where
+        F: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
+    {
+        crate::retry::run(&self.retry, action, || {
+            rt().block_on(op()).map_err(|e| self.err(action, e))
         })
     }
 
@@ -291,37 +330,44 @@ impl RegistryClient {
             self.ctx.repo
         );
         let action = format!("pulling the manifest {what}");
-        let (bytes, _) = rt()
-            .block_on(
-                self.client
-                    .pull_manifest_raw(r, &RegistryAuth::Anonymous, ACCEPTED),
-            )
-            .map_err(|e| self.err(&action, e))?;
+        let (bytes, _) = self.request(&action, || {
+            self.client
+                .pull_manifest_raw(r, &RegistryAuth::Anonymous, ACCEPTED)
+        })?;
         if bytes.len() as u64 > MAX_DOCUMENT_SIZE {
             anyhow::bail!("{action}: the manifest is over the 4 MiB limit");
         }
         Ok(bytes.to_vec())
     }
 
-    /// Opens a blob for streaming. The pipeline verifies it.
+    /// Opens a blob for streaming. The pipeline verifies it. A download that breaks
+    /// part-way resumes from the last byte received (see [`BlobReader`]).
     pub fn blob(&self, digest: &Digest) -> Result<BlobReader> {
         let d = digest.to_string();
         tracing::debug!("GET blob {d} from {}/{}", self.ctx.host, self.ctx.repo);
-        let sized = rt()
-            .block_on(self.client.pull_blob_stream(&self.reference, d.as_str()))
-            .map_err(|e| self.err(&format!("pulling the blob {d}"), e))?;
+        let sized = self.request(&format!("pulling the blob {d}"), || {
+            self.client.pull_blob_stream(&self.reference, d.as_str())
+        })?;
         Ok(BlobReader {
             stream: sized.stream,
             current: Bytes::new(),
+            client: self.client.clone(),
+            reference: self.reference.clone(),
+            digest: d,
+            ctx: self.ctx.clone(),
+            retry: self.retry.clone(),
+            received: 0,
+            skip: 0,
+            retries: 0,
         })
     }
 
     /// Whether the repository has the blob (HEAD).
     pub fn blob_exists(&self, digest: &Digest) -> Result<bool> {
         let d = digest.to_string();
-        let found = rt()
-            .block_on(self.client.blob_exists(&self.reference, &d))
-            .map_err(|e| self.err(&format!("checking for the blob {d}"), e))?;
+        let found = self.request(&format!("checking for the blob {d}"), || {
+            self.client.blob_exists(&self.reference, &d)
+        })?;
         tracing::debug!(
             "HEAD blob {d} in {}/{}: {}",
             self.ctx.host,
@@ -423,34 +469,34 @@ impl RegistryClient {
             bytes.len(),
             reference.whole()
         );
-        let content_type = media_type
+        let content_type: reqwest::header::HeaderValue = media_type
             .parse()
             .map_err(|_| anyhow!("media type {media_type:?} is not a valid header value"))?;
-        let r = rt().block_on(
+        let action = format!("pushing the {media_type} manifest");
+        let r = self.request(&action, || {
             self.mono
-                .push_manifest_raw(reference, bytes.to_vec(), content_type),
-        );
+                .push_manifest_raw(reference, bytes.to_vec(), content_type.clone())
+        });
         match r {
             Ok(_) => Ok(()),
-            Err(e) => {
-                let e = self
-                    .ctx
-                    .classify(&format!("pushing the {media_type} manifest"), e);
-                if errors::is_manifest_type_rejection(e.status, e.code.as_deref()) {
+            Err(e) => match e.downcast::<RegistryError>() {
+                Ok(e) if errors::is_manifest_type_rejection(e.status, e.code.as_deref()) => {
                     Err(anyhow::Error::new(ManifestRejected {
                         reason: e.to_string(),
                     }))
-                } else {
-                    Err(anyhow::Error::new(e))
                 }
-            }
+                Ok(e) => Err(anyhow::Error::new(e)),
+                Err(e) => Err(e),
+            },
         }
     }
 
     /// Every tag of the repository, following pagination `page` tags at a time. Not
     /// through oci-client: it hides the `Link` header that names the next page.
     pub fn list_tags(&self, page: usize) -> Result<Vec<String>> {
-        rt().block_on(self.direct.list_tags(page))
+        crate::retry::run(&self.retry, "listing tags", || {
+            rt().block_on(self.direct.list_tags(page))
+        })
     }
 }
 
@@ -473,10 +519,93 @@ fn speaks_https(r: &Reference, tls: &TlsSettings, auth: &RegistryAuth) -> Result
 
 type ChunkResult = std::result::Result<Bytes, OciDistributionError>;
 
-/// A blob response as a synchronous reader: each `read` waits for the next chunk.
+/// A blob response as a synchronous reader: each `read` waits for the next chunk. When the
+/// response breaks part-way (connection reset, early close), it asks again with
+/// `Range: bytes=N-` from the last byte received, up to the retry policy's limit of
+/// consecutive failures; a registry that ignores the range sends the whole blob again, and
+/// the bytes already delivered are skipped. Whatever happens here, the verifying reader
+/// above checks the whole blob's size and digest.
 pub struct BlobReader {
     stream: futures_util::stream::BoxStream<'static, io::Result<Bytes>>,
     current: Bytes,
+    client: Client,
+    reference: Reference,
+    digest: String,
+    ctx: ErrCtx,
+    retry: RetryPolicy,
+    /// Bytes delivered to the reader so far.
+    received: u64,
+    /// Bytes still to drop from a full response to a range request.
+    skip: u64,
+    /// Consecutive failures without progress.
+    retries: u32,
+}
+
+impl BlobReader {
+    /// Handles a broken stream: waits, then reopens the blob from `received`. Gives up with
+    /// [`crate::retry::Exhausted`] after the policy's retries without progress.
+    fn resume(&mut self, broke: String) -> io::Result<()> {
+        let mut why = broke;
+        loop {
+            if self.retries >= self.retry.times {
+                return Err(io::Error::other(crate::retry::Exhausted {
+                    attempts: self.retries + 1,
+                    last: format!(
+                        "registry {}, repository {}: pulling the blob {}: the download broke after {} bytes: {why}",
+                        self.ctx.host, self.ctx.repo, self.digest, self.received
+                    ),
+                }));
+            }
+            self.retries += 1;
+            let transient = crate::retry::Transient {
+                reason: why.clone(),
+                session_lost: false,
+                rate_limited: false,
+                retry_after: None,
+            };
+            let wait = self.retry.backoff(self.retries, &transient);
+            tracing::debug!(
+                "retry {}/{} of pulling the blob {} in {:.2}s: {why}; resuming with Range: bytes={}-",
+                self.retries,
+                self.retry.times,
+                self.digest,
+                wait.as_secs_f64(),
+                self.received
+            );
+            std::thread::sleep(wait);
+            let r = rt().block_on(self.client.pull_blob_stream_partial(
+                &self.reference,
+                self.digest.as_str(),
+                self.received,
+                None,
+            ));
+            match r {
+                Ok(BlobResponse::Partial(s)) => {
+                    self.stream = s.stream;
+                    self.skip = 0;
+                    return Ok(());
+                }
+                Ok(BlobResponse::Full(s)) => {
+                    tracing::debug!(
+                        "the registry ignored the range; skipping the first {} bytes",
+                        self.received
+                    );
+                    self.stream = s.stream;
+                    self.skip = self.received;
+                    return Ok(());
+                }
+                Err(e) => {
+                    let e = self
+                        .ctx
+                        .classify(&format!("resuming the blob {}", self.digest), e);
+                    match e.transient() {
+                        Some(t) => why = t.reason,
+                        None => return Err(io::Error::other(e)),
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Read for BlobReader {
@@ -484,12 +613,22 @@ impl Read for BlobReader {
         while self.current.is_empty() {
             match rt().block_on(self.stream.next()) {
                 None => return Ok(0),
-                Some(Ok(b)) => self.current = b,
-                Some(Err(e)) => return Err(e),
+                Some(Ok(mut b)) => {
+                    let drop = self.skip.min(b.len() as u64) as usize;
+                    self.skip -= drop as u64;
+                    let _ = b.split_to(drop);
+                    self.current = b;
+                }
+                // oci-client's own digest check of a full response: the verifying reader
+                // above makes the same check over every byte and reports the mismatch.
+                Some(Err(e)) if e.get_ref().is_some_and(|i| i.is::<DigestError>()) => return Ok(0),
+                Some(Err(e)) => self.resume(error_chain(&e))?,
             }
         }
         let n = buf.len().min(self.current.len());
         buf[..n].copy_from_slice(&self.current.split_to(n));
+        self.received += n as u64;
+        self.retries = 0;
         Ok(n)
     }
 }
@@ -516,12 +655,15 @@ impl Upload {
         ));
         let tx = self.tx.as_ref().expect("not finished");
         if tx.blocking_send(Ok(data)).is_err() {
-            // The upload future stopped early: report why.
-            let why = match self.join() {
-                Err(e) => format!("{e:#}"),
-                Ok(_) => "the upload ended early".to_string(),
-            };
-            return Err(io::Error::other(why));
+            // The upload future stopped early: report why, keeping the classified error
+            // so that the pipeline can tell a lost session or a 503 from a refusal.
+            return Err(match self.join() {
+                Err(e) => match e.downcast::<RegistryError>() {
+                    Ok(e) => io::Error::other(e),
+                    Err(e) => io::Error::other(format!("{e:#}")),
+                },
+                Ok(_) => io::Error::other("the upload ended early"),
+            });
         }
         Ok(())
     }

@@ -123,12 +123,15 @@ impl Direct {
             hint: errors::hint(code.as_deref(), &message, self.creds_origin.as_deref()),
             status,
             code,
-            message,
+            message: errors::redact(&message),
+            network: false,
         }
     }
 
     fn transport_error(&self, action: &str, e: &reqwest::Error) -> anyhow::Error {
         let message = chain(e);
+        let below_http = e.is_connect() || e.is_timeout() || e.is_request() || e.is_body();
+        let network = below_http && !errors::is_tls_failure(&message);
         anyhow::Error::new(RegistryError {
             registry: self.host.clone(),
             repository: self.repo.clone(),
@@ -136,7 +139,8 @@ impl Direct {
             hint: errors::hint(None, &message, self.creds_origin.as_deref()),
             status: None,
             code: None,
-            message,
+            message: errors::redact(&message),
+            network,
         })
     }
 

@@ -5,7 +5,7 @@
 use std::fmt;
 
 /// A failed registry request, already classified.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RegistryError {
     /// `127.0.0.1:5000`
     pub registry: String,
@@ -19,9 +19,125 @@ pub struct RegistryError {
     pub code: Option<String>,
     pub message: String,
     pub hint: Option<String>,
+    /// The request failed below HTTP: connection refused or reset, a timeout.
+    pub network: bool,
 }
 
 impl std::error::Error for RegistryError {}
+
+impl RegistryError {
+    /// Whether the upload session is gone (`BLOB_UPLOAD_UNKNOWN`, `BLOB_UPLOAD_INVALID`, or
+    /// a bare 404 on the session URL), so that the upload must restart in a fresh session.
+    pub fn session_lost(&self) -> bool {
+        matches!(
+            self.code.as_deref(),
+            Some("BLOB_UPLOAD_UNKNOWN") | Some("BLOB_UPLOAD_INVALID")
+        ) || (self.status == Some(404)
+            && self.code.is_none()
+            && self.action.starts_with("uploading"))
+    }
+
+    /// Why this failure is worth another try, or `None` when it is permanent.
+    pub fn transient(&self) -> Option<crate::retry::Transient> {
+        let rate_limited =
+            self.status == Some(429) || self.code.as_deref() == Some("TOOMANYREQUESTS");
+        let status = matches!(self.status, Some(408 | 500 | 502 | 503 | 504));
+        let unavailable = self.code.as_deref() == Some("UNAVAILABLE");
+        let session_lost = self.session_lost();
+        if !(rate_limited || status || unavailable || session_lost || self.network) {
+            return None;
+        }
+        let reason = match (self.status, &self.code) {
+            _ if session_lost => "the registry lost the upload session".to_string(),
+            (_, Some(c)) => c.clone(),
+            (Some(s), None) => format!("HTTP {s}"),
+            (None, None) => one_line(&self.message),
+        };
+        Some(crate::retry::Transient {
+            reason,
+            session_lost,
+            rate_limited,
+            retry_after: None,
+        })
+    }
+}
+
+/// Whether a request that failed below HTTP failed in TLS (an untrusted certificate, plain
+/// HTTP spoken to an HTTPS client), which retrying cannot cure; a refused, reset or timed
+/// out connection may pass. `chain` is the error chain as text.
+pub fn is_tls_failure(chain: &str) -> bool {
+    let chain = chain.to_lowercase();
+    [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "invalidcontenttype",
+    ]
+    .iter()
+    .any(|t| chain.contains(t))
+}
+
+/// Removes secrets from text that may hold a URL: the `user:password@` of a URL, and the
+/// values of query parameters that carry credentials (signed storage redirects, tokens).
+pub fn redact(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c.is_whitespace() || c == ')' || c == '"')
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("REDACTED@");
+                rest = &tail[at + 1..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    redact_query(&out)
+}
+
+/// `?token=abc&x=1` → `?token=REDACTED&x=1` for the parameter names that carry secrets.
+fn redact_query(s: &str) -> String {
+    const SECRET_KEYS: &[&str] = &[
+        "token",
+        "access_token",
+        "refresh_token",
+        "password",
+        "signature",
+        "sig",
+        "x-amz-signature",
+        "x-amz-credential",
+        "x-amz-security-token",
+        "x-goog-signature",
+        "x-goog-credential",
+        "_state",
+    ];
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(['?', '&']) {
+        let (head, tail) = rest.split_at(i + 1);
+        out.push_str(head);
+        let key_end = tail.find('=').unwrap_or(0);
+        let key = &tail[..key_end];
+        if key_end > 0 && SECRET_KEYS.contains(&key.to_ascii_lowercase().as_str()) {
+            let val_end = tail[key_end..]
+                .find(|c: char| c == '&' || c.is_whitespace() || c == ')' || c == '"')
+                .map_or(tail.len(), |e| key_end + e);
+            out.push_str(key);
+            out.push_str("=REDACTED");
+            rest = &tail[val_end..];
+        } else {
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
 
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -35,7 +151,7 @@ impl fmt::Display for RegistryError {
         } else if let Some(s) = self.status {
             write!(f, "HTTP {s}: ")?;
         }
-        f.write_str(&one_line(&self.message))?;
+        f.write_str(&redact(&one_line(&self.message)))?;
         if let Some(h) = &self.hint {
             write!(f, " (hint: {h})")?;
         }
@@ -100,6 +216,10 @@ pub fn hint(code: Option<&str>, message: &str, creds: Option<&str>) -> Option<St
             "no such tag or digest; `oci-copy list-tags` shows the tags".to_string()
         }
         Some("TOOMANYREQUESTS") => "rate limited; wait, or log in".to_string(),
+        Some("MANIFEST_BLOB_UNKNOWN") => {
+            "the registry does not know a blob this copy uploaded or found there: if it runs as several replicas behind a load balancer, check that they share one storage backend and the same http.secret"
+                .to_string()
+        }
         _ if m.contains("unknownissuer")
             || m.contains("certificate")
             || m.contains("invalid peer") =>
@@ -136,11 +256,33 @@ mod tests {
             hint: hint(Some(&code), &message, None),
             code: Some(code),
             message,
+            network: false,
         };
         let s = e.to_string();
         assert!(s.contains("registry r:5000, repository a/b"), "{s}");
         assert!(s.contains("UNAUTHORIZED: authentication required"), "{s}");
         assert!(s.contains("check --creds"), "{s}");
+    }
+
+    #[test]
+    fn redacts_credentials_in_urls() {
+        let s = redact(
+            "error sending request for url (https://me:s3cret@r.example/v2/a?_state=abc&x=1)",
+        );
+        assert!(!s.contains("s3cret") && !s.contains("abc"), "{s}");
+        assert!(
+            s.contains("https://REDACTED@r.example/v2/a?_state=REDACTED&x=1"),
+            "{s}"
+        );
+        let s = redact("https://s3.example/b?X-Amz-Credential=AK&X-Amz-Signature=ff&n=2 failed");
+        assert_eq!(
+            s,
+            "https://s3.example/b?X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED&n=2 failed"
+        );
+        assert_eq!(
+            redact("a@b: plain text, user@host"),
+            "a@b: plain text, user@host"
+        );
     }
 
     #[test]

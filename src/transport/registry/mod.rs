@@ -20,6 +20,7 @@ use super::{BlobWriter, DestCaps, ImageDestination, ImageSource, LayerPolicy, Re
 use crate::manifest::{guess_media_type, Descriptor};
 use crate::media_type::Format;
 use crate::reference::DockerRef;
+use crate::retry::RetryPolicy;
 pub use auth::{Credentials, Secret};
 use client::{RegistryClient, Target, Upload};
 
@@ -36,6 +37,8 @@ pub struct RegistryOptions {
     pub tls_verify: Option<bool>,
     /// `--cert-dir DIR`.
     pub cert_dir: Option<PathBuf>,
+    /// `--retry-times`, `--retry-delay`.
+    pub retry: RetryPolicy,
 }
 
 fn connect(r: &DockerRef, opts: &RegistryOptions) -> Result<RegistryClient> {
@@ -61,7 +64,7 @@ fn connect(r: &DockerRef, opts: &RegistryOptions) -> Result<RegistryClient> {
         tag: r.tag.as_deref(),
         digest: r.digest.as_ref(),
     };
-    RegistryClient::connect(&target, &tls, creds)
+    Ok(RegistryClient::connect(&target, &tls, creds)?.with_retry(opts.retry.clone()))
 }
 
 /// An image in a registry, for reading.
@@ -167,6 +170,24 @@ impl ImageDestination for RegistryDestination {
         Ok(Box::new(RegistryBlobWriter(
             self.client.begin_upload(expected),
         )))
+    }
+
+    fn upload_retries(&self) -> RetryPolicy {
+        self.client.retry_policy().clone()
+    }
+
+    /// An upload of bytes in memory restarts from them, in a fresh session, when it fails
+    /// for a transient reason or the registry loses the session.
+    fn put_bytes(&self, bytes: &[u8], desc: &Descriptor) -> Result<()> {
+        let what = format!("uploading the blob {}", desc.digest);
+        crate::retry::run(self.client.retry_policy(), &what, || {
+            if self.has_blob(desc)? {
+                return Ok(());
+            }
+            let mut w = self.begin_blob(Some(desc))?;
+            w.write_all(bytes)?;
+            w.commit(desc)
+        })
     }
 
     fn put_manifest(&self, manifest: &[u8], desc: &Descriptor) -> Result<()> {

@@ -4,6 +4,7 @@
 //! submodules.
 
 pub mod check;
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod http;
 pub mod judges;

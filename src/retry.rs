@@ -1,0 +1,348 @@
+//! Retrying what may pass on a second try: registry requests that failed for a transient
+//! reason (connection refused or reset, timeouts, 408, 429, 500, 502, 503, 504) and uploads
+//! whose session the registry lost. [`run`] is the one retry loop, with capped exponential
+//! backoff and jitter; what gives up becomes [`Exhausted`] or [`SessionsLost`], which the
+//! binary turns into exit status [`EXIT_TEMPFAIL`]. Permanent failures (401, 403, 404,
+//! `DENIED`, `NAME_UNKNOWN`, digest mismatches) pass through at once.
+
+use std::io;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::copy::verify::VerifyError;
+use crate::transport::registry::errors::RegistryError;
+
+/// Exit status for "failed, but worth retrying later" (sysexits' `EX_TEMPFAIL`).
+pub const EXIT_TEMPFAIL: u8 = 75;
+
+/// The first delay of the default backoff, doubled after every retry up to [`MAX_DELAY`].
+const BASE_DELAY: Duration = Duration::from_millis(500);
+const MAX_DELAY: Duration = Duration::from_secs(10);
+
+/// How often and how long to wait: `--retry-times` and `--retry-delay`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub times: u32,
+    /// A fixed delay between attempts (as skopeo's `--retry-delay`); `None` is exponential
+    /// backoff from 0.5 s, capped at 10 s, with jitter.
+    pub delay: Option<Duration>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            times: 3,
+            delay: None,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries: local destinations, whose failures do not pass by waiting.
+    pub fn never() -> Self {
+        RetryPolicy {
+            times: 0,
+            delay: None,
+        }
+    }
+
+    /// The wait before retry number `retry` (1 for the first). A 429 waits twice as long:
+    /// the registry asked us to slow down. (oci-client 0.18 drops response headers, so a
+    /// `Retry-After` is never seen; [`Transient::retry_after`] is honoured when one is.)
+    pub fn backoff(&self, retry: u32, why: &Transient) -> Duration {
+        let wait = match self.delay {
+            Some(d) => d,
+            None => {
+                let exp = BASE_DELAY.saturating_mul(1u32 << retry.saturating_sub(1).min(8));
+                jitter(exp.min(MAX_DELAY))
+            }
+        };
+        let wait = if why.rate_limited { wait * 2 } else { wait };
+        match why.retry_after {
+            Some(after) => wait.max(after.min(Duration::from_secs(60))),
+            None => wait,
+        }
+    }
+}
+
+/// Somewhere in `[d/2, d]`, so that parallel blobs do not retry in lockstep.
+fn jitter(d: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(d.as_nanos());
+    let frac = (h.finish() % 1000) as u32;
+    d / 2 + (d / 2) * frac / 1000
+}
+
+/// Why a failure is worth another try.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transient {
+    /// For `--debug`: `HTTP 503`, `connection reset`, `upload session lost`.
+    pub reason: String,
+    /// The registry lost the upload session (`BLOB_UPLOAD_UNKNOWN`, ...): retry in a new one.
+    pub session_lost: bool,
+    /// 429 `TOOMANYREQUESTS`.
+    pub rate_limited: bool,
+    pub retry_after: Option<Duration>,
+}
+
+/// Retries gave up on a transient failure; the message is the last failure's.
+#[derive(Debug, thiserror::Error)]
+#[error("{last} (gave up after {attempts} attempts; this may pass: try again later)")]
+pub struct Exhausted {
+    pub attempts: u32,
+    pub last: String,
+}
+
+/// Every attempt of an upload lost its session: the registry forgets uploads between
+/// requests. The message names the likely causes and how to confirm them.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{last}: the registry lost the upload session on each of {attempts} attempts. This usually \
+     means registry replicas behind a load balancer that share neither their storage nor \
+     their http.secret (REGISTRY_HTTP_SECRET), so an upload begun on one replica is unknown to \
+     the next; or storage on an unreliable shared filesystem such as NFS. To confirm: check \
+     that every replica uses the same storage backend and the same REGISTRY_HTTP_SECRET, and \
+     try pushing to a single replica directly, bypassing the load balancer"
+)]
+pub struct SessionsLost {
+    pub attempts: u32,
+    pub last: String,
+}
+
+/// Whether `e` means "failed, but worth trying again later": retries ran out on a
+/// transient failure, upload sessions kept vanishing, or a transient failure that was not
+/// retried. The binary exits with [`EXIT_TEMPFAIL`] for these.
+pub fn is_temporary(e: &anyhow::Error) -> bool {
+    find::<Exhausted>(e).is_some() || find::<SessionsLost>(e).is_some() || transient(e).is_some()
+}
+
+/// Finds an error of type `T` in `e`'s chain, also inside an `io::Error` (a `Read` or
+/// `Write` carries a typed error that way).
+pub fn find<T: std::error::Error + 'static>(e: &anyhow::Error) -> Option<&T> {
+    e.chain().find_map(|c| {
+        c.downcast_ref::<T>().or_else(|| {
+            c.downcast_ref::<io::Error>()?
+                .get_ref()?
+                .downcast_ref::<T>()
+        })
+    })
+}
+
+/// Why `e` is worth another try, or `None` when it is permanent (or already retried).
+pub fn transient(e: &anyhow::Error) -> Option<Transient> {
+    if find::<VerifyError>(e).is_some()
+        || find::<Exhausted>(e).is_some()
+        || find::<SessionsLost>(e).is_some()
+    {
+        return None;
+    }
+    if let Some(r) = find::<RegistryError>(e) {
+        return r.transient();
+    }
+    e.chain()
+        .find_map(|c| c.downcast_ref::<io::Error>())
+        .and_then(transient_io)
+}
+
+/// A broken connection while streaming.
+pub fn transient_io(e: &io::Error) -> Option<Transient> {
+    use io::ErrorKind::*;
+    let transient = matches!(
+        e.kind(),
+        ConnectionReset
+            | ConnectionRefused
+            | ConnectionAborted
+            | BrokenPipe
+            | TimedOut
+            | UnexpectedEof
+    );
+    transient.then(|| Transient {
+        reason: e.to_string(),
+        session_lost: false,
+        rate_limited: false,
+        retry_after: None,
+    })
+}
+
+/// Runs `op` until it succeeds, fails permanently, or `policy.times` retries are spent.
+/// `what` names the operation in `--debug` logs (`pulling the manifest 1`).
+pub fn run<T>(policy: &RetryPolicy, what: &str, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut retry = 0;
+    let mut all_lost = true;
+    loop {
+        let e = match op() {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let Some(why) = transient(&e) else {
+            return Err(e);
+        };
+        all_lost &= why.session_lost;
+        if retry >= policy.times {
+            let (attempts, last) = (retry + 1, format!("{e:#}"));
+            return Err(if all_lost && attempts > 1 {
+                anyhow::Error::new(SessionsLost { attempts, last })
+            } else {
+                anyhow::Error::new(Exhausted { attempts, last })
+            });
+        }
+        retry += 1;
+        let wait = policy.backoff(retry, &why);
+        tracing::debug!(
+            "retry {retry}/{} of {what} in {:.2}s: {}",
+            policy.times,
+            wait.as_secs_f64(),
+            why.reason
+        );
+        std::thread::sleep(wait);
+    }
+}
+
+/// Parses `--retry-delay`: `500ms`, `2s`, `1.5s`, `1m`, or a number of seconds.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("expected a duration such as 500ms, 2s or 1m, not {s:?}"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("unknown unit {unit:?}: use ms, s or m")),
+    };
+    if !(0.0..=3600.0).contains(&secs) {
+        return Err("the delay must be between 0 and 1 hour".to_string());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn registry_error(status: Option<u16>, code: Option<&str>) -> anyhow::Error {
+        anyhow::Error::new(RegistryError {
+            registry: "r:5000".into(),
+            repository: "a/b".into(),
+            action: "uploading a blob".into(),
+            status,
+            code: code.map(str::to_string),
+            message: "m".into(),
+            ..Default::default()
+        })
+    }
+
+    const FAST: RetryPolicy = RetryPolicy {
+        times: 3,
+        delay: Some(Duration::ZERO),
+    };
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3h").is_err());
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let p = RetryPolicy::default();
+        let why = Transient {
+            reason: String::new(),
+            session_lost: false,
+            rate_limited: false,
+            retry_after: None,
+        };
+        let first = p.backoff(1, &why);
+        assert!(first >= Duration::from_millis(250) && first <= BASE_DELAY);
+        assert!(p.backoff(20, &why) <= MAX_DELAY);
+        assert!(p.backoff(20, &why) >= MAX_DELAY / 2);
+        let after = Transient {
+            retry_after: Some(Duration::from_secs(3)),
+            ..why
+        };
+        assert!(p.backoff(1, &after) >= Duration::from_secs(3));
+    }
+
+    #[test]
+    fn retries_transient_failures_then_gives_up_as_temporary() {
+        let calls = Cell::new(0);
+        let r: Result<()> = run(&FAST, "x", || {
+            calls.set(calls.get() + 1);
+            Err(registry_error(Some(503), None))
+        });
+        assert_eq!(calls.get(), 4);
+        let e = r.unwrap_err();
+        assert!(find::<Exhausted>(&e).is_some());
+        assert!(is_temporary(&e));
+        assert!(format!("{e:#}").contains("HTTP 503"), "{e:#}");
+    }
+
+    #[test]
+    fn permanent_failures_pass_through_at_once() {
+        for (status, code) in [
+            (Some(401), Some("UNAUTHORIZED")),
+            (Some(403), Some("DENIED")),
+            (Some(404), Some("NAME_UNKNOWN")),
+            (Some(404), Some("MANIFEST_UNKNOWN")),
+        ] {
+            let calls = Cell::new(0);
+            let r: Result<()> = run(&FAST, "x", || {
+                calls.set(calls.get() + 1);
+                Err(registry_error(status, code))
+            });
+            assert_eq!(calls.get(), 1, "{code:?}");
+            assert!(!is_temporary(&r.unwrap_err()));
+        }
+        let calls = Cell::new(0);
+        let d = crate::digest::Digest::sha256_of(b"a");
+        let r: Result<()> = run(&FAST, "x", || {
+            calls.set(calls.get() + 1);
+            Err(anyhow::Error::new(io::Error::new(
+                io::ErrorKind::InvalidData,
+                VerifyError::Digest {
+                    expected: d.clone(),
+                    actual: d.clone(),
+                },
+            )))
+        });
+        assert_eq!(calls.get(), 1);
+        assert!(!is_temporary(&r.unwrap_err()));
+    }
+
+    #[test]
+    fn sessions_lost_on_every_attempt_explain_why() {
+        let r: Result<()> = run(&FAST, "x", || {
+            Err(registry_error(Some(404), Some("BLOB_UPLOAD_UNKNOWN")))
+        });
+        let e = r.unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(find::<SessionsLost>(&e).is_some());
+        assert!(is_temporary(&e));
+        for needle in ["replicas", "load balancer", "http.secret", "storage", "NFS"] {
+            assert!(msg.contains(needle), "{msg}");
+        }
+        // Lost once, then fine: the upload restarts in a fresh session.
+        let calls = Cell::new(0);
+        let r = run(&FAST, "x", || {
+            calls.set(calls.get() + 1);
+            if calls.get() == 1 {
+                Err(registry_error(Some(404), Some("BLOB_UPLOAD_INVALID")))
+            } else {
+                Ok(7)
+            }
+        });
+        assert_eq!(r.unwrap(), 7);
+    }
+}

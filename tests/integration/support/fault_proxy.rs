@@ -1,0 +1,244 @@
+//! A fault-injecting HTTP/1.1 proxy for the reliability tests: a thread on a std
+//! `TcpListener` that reads each request whole (one request per connection), asks a rule
+//! what to do with it, and then forwards it to the next upstream registry (round robin when
+//! there are several) or answers in the upstream's place. It can cut a response off
+//! half-way, corrupt a response body, or answer with any status, and it logs every request
+//! it saw (with its `Range` header) for the test to assert on.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A request as the rule sees it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// Path and query: `/v2/lab/app/blobs/sha256:...`
+    pub path: String,
+    pub range: Option<String>,
+}
+
+impl Request {
+    pub fn is_blob_get(&self) -> bool {
+        self.method == "GET" && self.path.contains("/blobs/sha256:")
+    }
+
+    /// A PATCH or PUT on an upload session URL.
+    pub fn is_session_write(&self) -> bool {
+        (self.method == "PATCH" || self.method == "PUT") && self.path.contains("/blobs/uploads/")
+    }
+}
+
+/// What to do with a request.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Forward it and pass the response back unchanged.
+    Pass,
+    /// Answer in the registry's place (after reading the request body).
+    Respond {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+    /// Forward it, then send back the head and half the body and close the connection.
+    CutBodyInHalf,
+    /// Forward it, then flip a byte in the middle of the response body.
+    CorruptBody,
+}
+
+impl Action {
+    /// A registry error response with the usual JSON envelope.
+    pub fn error(status: u16, code: &str, extra: &[(&str, &str)]) -> Action {
+        Action::Respond {
+            status,
+            headers: extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: format!(
+                r#"{{"errors":[{{"code":"{code}","message":"injected by the test proxy"}}]}}"#
+            ),
+        }
+    }
+}
+
+type Rule = dyn Fn(&Request) -> Action + Send + Sync;
+
+/// A running proxy; stops accepting when dropped.
+pub struct FaultProxy {
+    pub host: String,
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<Vec<Request>>>,
+}
+
+struct Shared {
+    upstreams: Vec<String>,
+    next: AtomicUsize,
+    rule: Box<Rule>,
+    log: Arc<Mutex<Vec<Request>>>,
+}
+
+impl FaultProxy {
+    /// A proxy in front of `upstream` applying `rule`.
+    pub fn start(
+        upstream: &str,
+        rule: impl Fn(&Request) -> Action + Send + Sync + 'static,
+    ) -> Self {
+        FaultProxy::round_robin(&[upstream], rule)
+    }
+
+    /// A proxy that sends each request to the next of `upstreams` in turn.
+    pub fn round_robin(
+        upstreams: &[&str],
+        rule: impl Fn(&Request) -> Action + Send + Sync + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
+        let host = listener.local_addr().unwrap().to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let shared = Arc::new(Shared {
+            upstreams: upstreams.iter().map(|s| s.to_string()).collect(),
+            next: AtomicUsize::new(0),
+            rule: Box::new(rule),
+            log: log.clone(),
+        });
+        listener.set_nonblocking(true).unwrap();
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !flag.load(Ordering::SeqCst) && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let shared = shared.clone();
+                        std::thread::spawn(move || {
+                            let _ = serve(client, &shared);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        FaultProxy { host, stop, log }
+    }
+
+    /// `docker://127.0.0.1:PORT/{path}`
+    pub fn url(&self, path: &str) -> String {
+        format!("docker://{}/{path}", self.host)
+    }
+
+    /// Every request seen so far.
+    pub fn requests(&self) -> Vec<Request> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Reads one request: its head (with `Connection: close` forced) and its body.
+fn read_request(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<(Request, Vec<u8>)>> {
+    let mut head = Vec::new();
+    let mut length = 0usize;
+    let mut range = None;
+    let mut first = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        if first.is_empty() {
+            first = line.clone();
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        if lower.starts_with("range:") {
+            range = Some(line[6..].trim().to_string());
+        }
+        if lower.starts_with("connection:") {
+            continue;
+        }
+        if line == "\r\n" {
+            head.extend_from_slice(b"Connection: close\r\n\r\n");
+            break;
+        }
+        head.extend_from_slice(line.as_bytes());
+    }
+    let mut parts = first.split_whitespace();
+    let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
+        return Ok(None);
+    };
+    let mut body = vec![0u8; length];
+    r.read_exact(&mut body)?;
+    head.extend_from_slice(&body);
+    let req = Request {
+        method: method.to_string(),
+        path: path.to_string(),
+        range,
+    };
+    Ok(Some((req, head)))
+}
+
+fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
+    client.set_nonblocking(false)?;
+    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(client.try_clone()?);
+    let Some((req, raw)) = read_request(&mut reader)? else {
+        return Ok(());
+    };
+    shared.log.lock().unwrap().push(req.clone());
+    let mut client = client;
+    let action = (shared.rule)(&req);
+    if let Action::Respond {
+        status,
+        headers,
+        body,
+    } = &action
+    {
+        let mut resp = format!(
+            "HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            resp += &format!("{k}: {v}\r\n");
+        }
+        resp += "\r\n";
+        resp += body;
+        client.write_all(resp.as_bytes())?;
+        return client.shutdown(Shutdown::Both);
+    }
+    // The version check `GET /v2/` (oci-client sends one before most requests) holds no
+    // state: balance only the repository requests, so that consecutive ones alternate.
+    let i = if req.path == "/v2/" {
+        0
+    } else {
+        shared.next.fetch_add(1, Ordering::SeqCst) % shared.upstreams.len()
+    };
+    let mut up = TcpStream::connect(&shared.upstreams[i])?;
+    up.write_all(&raw)?;
+    let mut resp = Vec::new();
+    up.read_to_end(&mut resp)?;
+    let body_at = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(resp.len(), |p| p + 4);
+    let body_len = resp.len() - body_at;
+    match action {
+        Action::CutBodyInHalf if body_len > 1 => {
+            client.write_all(&resp[..body_at + body_len / 2])?;
+            client.flush()?;
+        }
+        Action::CorruptBody if body_len > 0 => {
+            resp[body_at + body_len / 2] ^= 0xff;
+            client.write_all(&resp)?;
+        }
+        _ => client.write_all(&resp)?,
+    }
+    client.shutdown(Shutdown::Both)
+}
