@@ -7,6 +7,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use oci_copy::cli::{with_default_command, Cli};
+use oci_copy::transport::registry::errors::redact;
 
 fn main() -> ExitCode {
     let args = with_default_command(std::env::args().collect());
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
     match oci_copy::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let msg = format!("{e:#}").replace('\n', " ");
+            let msg = redact(&format!("{e:#}").replace('\n', " "));
             eprintln!("oci-copy: {msg}");
             if oci_copy::retry::is_temporary(&e) {
                 ExitCode::from(oci_copy::retry::EXIT_TEMPFAIL)
@@ -44,9 +45,32 @@ fn init_logging(debug: bool, quiet: bool) {
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| RedactingStderr(Vec::new()))
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .with_target(false)
         .init();
+}
+
+/// The log's writer: each event is buffered, cleaned of credentials in URLs (`user:pass@`,
+/// signed-URL and token query parameters) and written to stderr whole. Third-party crates
+/// log URLs too, so the cleaning happens here, once, for every line.
+struct RedactingStderr(Vec<u8>);
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactingStderr {
+    fn drop(&mut self) {
+        let line = redact(&String::from_utf8_lossy(&self.0));
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+    }
 }

@@ -421,3 +421,29 @@ fn rejected_oci_manifest_falls_back_to_v2s2() {
         ],
     );
 }
+
+#[test]
+fn debug_log_redacts_upload_session_state() {
+    let reg = Registry::start();
+    let out = oci_copy([
+        "--debug",
+        NO_TLS,
+        "--dest-compress-format",
+        "zstd",
+        &Fixture::OciLayout.reference(),
+        &reg.url("redact/app:1"),
+    ]);
+    assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("_state="),
+        "the request log shows upload URLs: {stderr}"
+    );
+    for (i, _) in stderr.match_indices("_state=") {
+        assert!(
+            stderr[i..].starts_with("_state=REDACTED"),
+            "an upload session's state is shown: {}",
+            &stderr[i..(i + 40).min(stderr.len())]
+        );
+    }
+}
