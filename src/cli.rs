@@ -89,6 +89,9 @@ pub enum Command {
         after_help = "Examples:\n  oci-copy list-tags docker://quay.io/podman/stable\n  oci-copy list-tags --tls-verify=false docker://127.0.0.1:5000/lab/app"
     )]
     ListTags(ListTagsArgs),
+    /// Find out what a registry supports, and why pushes to it fail.
+    #[command(after_help = crate::probe_cmd::PROBE_HELP)]
+    Probe(crate::probe_cmd::ProbeArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     #[command(
         after_help = "Examples:\n  oci-copy completions bash > /etc/bash_completion.d/oci-copy\n  oci-copy completions zsh > \"${fpath[1]}/_oci-copy\"\n  oci-copy completions fish > ~/.config/fish/completions/oci-copy.fish"
@@ -392,6 +395,7 @@ const SUBCOMMANDS: &[&str] = &[
     "inspect",
     "verify",
     "list-tags",
+    "probe",
     "completions",
     "help",
 ];

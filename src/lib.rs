@@ -10,6 +10,7 @@ pub mod digest;
 pub mod inspect;
 pub mod manifest;
 pub mod media_type;
+pub mod probe_cmd;
 pub mod progress;
 pub mod reference;
 pub mod retry;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::ListTags(args) => run_list_tags(args),
         Command::Verify(args) => run_verify(args, cli.quiet),
+        Command::Probe(args) => probe_cmd::run(args),
     }
 }
 

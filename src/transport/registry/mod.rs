@@ -9,6 +9,7 @@ pub mod auth;
 mod client;
 mod direct;
 pub mod errors;
+pub mod probe;
 pub mod tls;
 
 use std::io::{Read, Write};

@@ -11,6 +11,7 @@ pub mod judges;
 pub mod layout;
 pub mod mutate;
 pub mod registry;
+pub mod replicas;
 pub mod token_server;
 
 use std::ffi::OsStr;

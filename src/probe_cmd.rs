@@ -1,0 +1,325 @@
+//! `oci-copy probe docker://HOST/REPO`: runs the registry probe, prints its report (a table,
+//! or JSON with `--json`), and decides the exit status: 0 when the registry can take images
+//! of the format asked about (that manifest type accepted, and uploads that work and keep
+//! their sessions), 1 otherwise.
+
+use std::io::Write;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use serde_json::json;
+
+use std::path::PathBuf;
+
+use crate::cli::FormatArg;
+use crate::media_type::Format;
+use crate::reference::{DockerRef, ImageRef};
+use crate::transport::registry::probe::{self, Cap, Check, ProbeReport};
+use crate::transport::registry::{Credentials, RegistryOptions};
+
+pub const PROBE_HELP: &str = "\
+Pushes tiny blobs and manifests (a few hundred bytes) to REPO only, under tags named
+oci-copy-probe-ID-*, and reports what the registry accepted, with the HTTP status and the
+registry's error code as evidence for each answer: OCI and Docker manifests, indexes and
+lists, OCI artifacts (artifactType, subject), the referrers API, chunked, monolithic and
+single-POST uploads, mounts, blob and manifest DELETE, tag listing and pagination. It then
+runs several uploads of several requests each, every request on a new connection, to catch
+upload sessions that vanish between requests (replicas behind a load balancer that share
+neither storage nor http.secret, or an unreliable NFS), and explains what it found. Last,
+it deletes what it wrote wherever the registry allows, and says what it could not delete.
+
+Exit status: 0 when the registry can take images of --format (that manifest type is
+accepted, and uploads work and keep their sessions); 1 when it cannot, or on any failure;
+2 on a usage error.
+
+Examples:
+  oci-copy probe docker://registry.example:5000/lab/probe
+  oci-copy probe --format v2s2 --creds me:secret docker://registry.example/team/app
+  oci-copy probe --json --tls-verify=false docker://127.0.0.1:5000/scratch | jq .capabilities";
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Repository to probe, and the only one written to: docker://HOST[:PORT]/REPO.
+    #[arg(value_name = "REPO", value_parser = parse_repository)]
+    pub repository: DockerRef,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The image format the exit status answers for.
+    #[arg(long, short = 'f', value_enum, default_value_t = FormatArg::Oci)]
+    pub format: FormatArg,
+    /// Uploads in the upload-session test.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=50))]
+    pub uploads: u16,
+    #[command(flatten)]
+    pub registry: ProbeRegistryArgs,
+}
+
+/// The registry options of `probe`: those of `list-tags`, without retries (the probe
+/// reports every answer as it came), and with client certificates (the probe's own HTTP
+/// client can present them).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Registry options")]
+pub struct ProbeRegistryArgs {
+    /// Credentials for the registry.
+    #[arg(long, value_name = "USER[:PASS]")]
+    pub creds: Option<Credentials>,
+    /// Auth file to read credentials from (default: $REGISTRY_AUTH_FILE, then containers'
+    /// auth.json, then docker's config.json).
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// Verify the registry's TLS certificate (default true); =false also allows plain HTTP.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+    /// Certificates for the registry: CAs (*.crt), and a client certificate (*.cert with
+    /// its *.key).
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+}
+
+impl ProbeRegistryArgs {
+    pub fn options(&self) -> RegistryOptions {
+        RegistryOptions {
+            creds: self.creds.clone(),
+            creds_flag: "--creds".to_string(),
+            authfile: self.authfile.clone(),
+            tls_verify: self.tls_verify,
+            cert_dir: self.cert_dir.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// `docker://HOST[:PORT]/REPO`, without a tag or digest.
+fn parse_repository(s: &str) -> Result<DockerRef, String> {
+    let r = ImageRef::parse(s).map_err(|e| format!("{e:#}"))?;
+    let ImageRef::Registry(d) = r else {
+        return Err("probe needs a registry repository: docker://HOST[:PORT]/REPO".into());
+    };
+    let name = s.trim_start_matches("docker://");
+    let last = name.rsplit('/').next().unwrap_or("");
+    if name.contains('@') || last.contains(':') {
+        return Err(format!(
+            "probe takes a repository without a tag or digest: docker://{}",
+            d.repository()
+        ));
+    }
+    Ok(d)
+}
+
+/// Runs the probe and prints the report; fails (exit 1) when the registry cannot take
+/// images of the format asked about.
+pub fn run(args: ProbeArgs) -> Result<()> {
+    let format: Format = args.format.into();
+    let report = probe::probe(
+        &args.repository,
+        &args.registry.options(),
+        args.uploads as usize,
+    )?;
+    let reasons = reasons(&report, format);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &to_json(&report, format, &reasons))?;
+        writeln!(out)?;
+    } else {
+        out.write_all(render(&report, format, &reasons).as_bytes())?;
+    }
+    out.flush()?;
+    if !reasons.is_empty() {
+        bail!(
+            "docker://{}: the registry cannot take {} images: {}",
+            args.repository.repository(),
+            format_name(format),
+            reasons.join("; ")
+        );
+    }
+    Ok(())
+}
+
+fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Oci => "OCI",
+        Format::V2s2 => "Docker v2s2",
+    }
+}
+
+/// Why the registry cannot take images of `format`; empty when it can.
+pub fn reasons(r: &ProbeReport, format: Format) -> Vec<String> {
+    let mut out = Vec::new();
+    let (cap, what) = match format {
+        Format::Oci => (Cap::OciManifest, "OCI image manifests"),
+        Format::V2s2 => (Cap::DockerManifest, "Docker v2s2 manifests"),
+    };
+    if let Some(c) = r.get(cap) {
+        match c.supported {
+            Some(true) => {}
+            Some(false) => out.push(format!("{what} are refused ({})", c.evidence)),
+            None => out.push(format!("{what} could not be pushed ({})", c.evidence)),
+        }
+    }
+    let works = |cap| {
+        r.get(cap)
+            .is_some_and(|c: &Check| c.supported == Some(true))
+    };
+    let s = &r.upload_sessions;
+    // Uploads that failed because sessions were lost are explained by the next reason.
+    if !works(Cap::ChunkedUpload) && !works(Cap::MonolithicUpload) && s.consistent {
+        out.push("neither chunked nor monolithic uploads worked".into());
+    }
+    if !s.consistent {
+        let lost = s.problems.iter().any(|p| p.failure.kind.is_session_loss());
+        let why = if lost {
+            "upload sessions are lost between requests: the signature of registry replicas behind a load balancer without shared storage or a shared http.secret, or of an unreliable NFS"
+        } else {
+            "uploads fail part-way"
+        };
+        out.push(format!(
+            "{why} ({} of {} uploads failed; see the report)",
+            s.uploads - s.completed,
+            s.uploads
+        ));
+    }
+    out
+}
+
+fn yes_no(c: &Check) -> &'static str {
+    match c.supported {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "unknown",
+    }
+}
+
+/// The report as JSON: the verdict first, then what was probed, `capabilities` by key,
+/// the upload sessions and the cleanup.
+pub fn to_json(r: &ProbeReport, format: Format, reasons: &[String]) -> serde_json::Value {
+    let caps: serde_json::Map<String, serde_json::Value> = r
+        .capabilities
+        .iter()
+        .map(|(cap, c)| {
+            let v = serde_json::to_value(c).expect("a check serialises");
+            (cap.key().to_string(), v)
+        })
+        .collect();
+    json!({
+        "format": format.name(),
+        "ready": reasons.is_empty(),
+        "reasons": reasons,
+        "registry": r.registry,
+        "repository": r.repository,
+        "url": r.url,
+        "api_version": r.api_version,
+        "api_evidence": r.api_evidence,
+        "auth": r.auth,
+        "probe_tag": r.probe_tag,
+        "capabilities": caps,
+        "upload_sessions": r.upload_sessions,
+        "cleanup": r.cleanup,
+    })
+}
+
+/// `text` folded at spaces into lines of at most `width` characters, continuation lines
+/// starting with `indent`.
+fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let mut lines: Vec<String> = vec![String::new()];
+    for word in text.split_whitespace() {
+        let cur = lines.last_mut().expect("there is always a line");
+        if !cur.trim().is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
+            lines.push(format!("{indent}{word}"));
+        } else {
+            if !cur.is_empty() {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+        }
+    }
+    lines.join("\n")
+}
+
+/// The report as a table, with the session diagnosis, the cleanup and the verdict.
+pub fn render(r: &ProbeReport, format: Format, reasons: &[String]) -> String {
+    let mut s = String::new();
+    let api = r
+        .api_version
+        .as_deref()
+        .unwrap_or("(no Docker-Distribution-API-Version header)");
+    let mut auth = r.auth.scheme.clone();
+    if let Some(realm) = &r.auth.realm {
+        auth += &format!(" (realm {realm}");
+        if let Some(service) = &r.auth.service {
+            auth += &format!(", service {service}");
+        }
+        auth += ")";
+    }
+    if let Some(from) = &r.auth.credentials_from {
+        auth += &format!("; credentials from {from}");
+    }
+    s += &format!(
+        "Registry     {} ({}), repository {}\n",
+        r.registry, r.url, r.repository
+    );
+    s += &format!("API version  {api} ({})\n", r.api_evidence);
+    s += &format!("Auth         {auth}\n");
+    s += &format!("Probe tags   {}-*\n\n", r.probe_tag);
+    s += &format!("{:<30} {:<9} EVIDENCE\n", "CAPABILITY", "SUPPORTED");
+    for (cap, c) in &r.capabilities {
+        s += &format!("{:<30} {:<9} {}\n", cap.label(), yes_no(c), c.evidence);
+        if let Some(n) = &c.note {
+            s += &format!("{:<40} ({n})\n", "");
+        }
+    }
+    let u = &r.upload_sessions;
+    let text = format!("Upload sessions: {}", u.diagnosis);
+    s += &format!("\n{}\n", wrap(&text, 96, ""));
+    for p in u.problems.iter().chain(&u.warnings) {
+        s += &format!(
+            "  upload {} at {}: {}\n",
+            p.upload, p.failure.step, p.failure.evidence
+        );
+    }
+    s += &format!("\nCleanup: deleted {} objects", r.cleanup.deleted.len());
+    if r.cleanup.not_deleted.is_empty() {
+        s += "; nothing the probe wrote is left.\n";
+    } else {
+        s += &format!("; could not delete {}:\n", r.cleanup.not_deleted.len());
+        for n in &r.cleanup.not_deleted {
+            s += &format!("  {}: {}\n", n.object, n.reason);
+        }
+    }
+    for l in &r.cleanup.left_alone {
+        s += &format!("  left alone (it was there before): {l}\n");
+    }
+    if reasons.is_empty() {
+        s += &format!(
+            "\nVerdict: this registry can take {} images.\n",
+            format_name(format)
+        );
+    } else {
+        s += &format!(
+            "\nVerdict: this registry cannot take {} images:\n",
+            format_name(format)
+        );
+        for why in reasons {
+            s += &format!("  - {why}\n");
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_only_a_bare_registry_repository() {
+        assert_eq!(
+            parse_repository("docker://127.0.0.1:5000/a/b")
+                .unwrap()
+                .path,
+            "a/b"
+        );
+        assert!(parse_repository("docker://127.0.0.1:5000/a/b:1").is_err());
+        assert!(parse_repository("docker://127.0.0.1:5000/a/b@sha256:0000000000000000000000000000000000000000000000000000000000000000").is_err());
+        assert!(parse_repository("oci:/tmp/x").is_err());
+    }
+}

@@ -1,0 +1,461 @@
+//! The probe's own HTTP client. The probe must see raw statuses, headers and error
+//! envelopes, which oci-client hides, so it speaks the distribution API directly with
+//! reqwest: it answers `WWW-Authenticate` challenges itself (basic, and bearer tokens fetched
+//! from the realm), and never puts a password or token in a message or a log line.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::{Method, Url};
+use serde::Serialize;
+use tokio::runtime::Runtime;
+
+use super::super::auth::{Found, Secret};
+use super::super::errors;
+use super::super::tls::TlsSettings;
+
+/// A registry's answer, read whole (the probe only moves tiny bodies).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// The first error of the error envelope: `MANIFEST_INVALID`.
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// `201`, or `415 MANIFEST_INVALID`.
+    pub fn evidence(&self) -> String {
+        match &self.code {
+            Some(c) => format!("{} {c}", self.status),
+            None => self.status.to_string(),
+        }
+    }
+}
+
+/// How the registry asks clients to authenticate (from `GET /v2/`).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct AuthInfo {
+    /// `none`, `basic` or `bearer` (or the scheme the registry named).
+    pub scheme: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Where the credentials came from (`--creds`, a file), never the credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials_from: Option<String>,
+}
+
+/// A parsed `WWW-Authenticate` challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub scheme: String,
+    pub params: HashMap<String, String>,
+}
+
+/// Parses `Bearer realm="https://auth",service="reg",scope="repository:a:pull"`.
+pub fn parse_challenge(h: &str) -> Option<Challenge> {
+    let h = h.trim();
+    let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
+    if scheme.is_empty() {
+        return None;
+    }
+    let mut params = HashMap::new();
+    let mut rest = rest.trim();
+    while !rest.is_empty() {
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let after = after.trim_start();
+        let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
+            let end = quoted.find('"').unwrap_or(quoted.len());
+            (&quoted[..end], quoted.get(end + 1..).unwrap_or(""))
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim(), &after[end..])
+        };
+        params.insert(key, value.to_string());
+        rest = tail.trim_start().trim_start_matches(',').trim_start();
+    }
+    Some(Challenge {
+        scheme: scheme.to_ascii_lowercase(),
+        params,
+    })
+}
+
+/// The credential the next request carries.
+enum Sending {
+    Nothing,
+    Basic,
+    Bearer(Secret),
+}
+
+/// An HTTP client for one registry, with its authentication state.
+pub struct Http {
+    rt: Runtime,
+    /// Keeps connections alive, as pushing clients do.
+    pooled: reqwest::Client,
+    /// Opens a new connection for every request, so that a load balancer that spreads
+    /// connections over replicas spreads these requests too.
+    fresh: reqwest::Client,
+    /// `http://127.0.0.1:5000`
+    pub base: Url,
+    creds: Option<Found>,
+    sending: Sending,
+    /// Bearer tokens by the scope they were issued for.
+    tokens: HashMap<String, Secret>,
+    /// One line per request, for `--debug` (no credentials).
+    pub log_requests: bool,
+    /// The first challenge the registry sent, for the report.
+    pub first_challenge: Option<Challenge>,
+}
+
+/// A request to make; `url` is a path (`/v2/...`) or an absolute URL (a `Location`).
+pub struct Req<'a> {
+    pub method: Method,
+    pub url: &'a str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<Bytes>,
+    /// On a new connection (see [`Http::fresh`]).
+    pub fresh: bool,
+}
+
+impl<'a> Req<'a> {
+    pub fn new(method: Method, url: &'a str) -> Req<'a> {
+        Req {
+            method,
+            url,
+            headers: Vec::new(),
+            body: None,
+            fresh: false,
+        }
+    }
+    pub fn header(mut self, k: &'static str, v: impl Into<String>) -> Req<'a> {
+        self.headers.push((k, v.into()));
+        self
+    }
+    pub fn body(mut self, b: impl Into<Bytes>) -> Req<'a> {
+        self.body = Some(b.into());
+        self
+    }
+    pub fn fresh(mut self, yes: bool) -> Req<'a> {
+        self.fresh = yes;
+        self
+    }
+}
+
+fn build_client(tls: &TlsSettings, pooled: bool) -> Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .danger_accept_invalid_certs(!tls.verify)
+        .connect_timeout(Duration::from_secs(30))
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("oci-copy/", env!("CARGO_PKG_VERSION"), " probe"));
+    if !pooled {
+        b = b.pool_max_idle_per_host(0);
+    }
+    for (path, pem) in &tls.extra_cas {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| anyhow!("{} holds no usable PEM certificate: {e}", path.display()))?;
+        b = b.tls_certs_merge(certs);
+    }
+    if let Some((cert, key)) = &tls.client_cert {
+        let mut pem = std::fs::read(cert)
+            .with_context(|| format!("reading the client certificate {}", cert.display()))?;
+        pem.extend(
+            std::fs::read(key)
+                .with_context(|| format!("reading the client key {}", key.display()))?,
+        );
+        let id = reqwest::Identity::from_pem(&pem)
+            .map_err(|e| anyhow!("the client certificate {}: {e}", cert.display()))?;
+        b = b.identity(id);
+    }
+    b.build()
+        .map_err(|e| anyhow!("setting up the HTTP client: {}", chain(&e)))
+}
+
+/// `outer: inner`, without repeats.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+impl Http {
+    /// Connects to `host`. With `tls.verify` false, HTTPS is tried first and plain HTTP
+    /// when the registry does not speak TLS, as the other commands do.
+    pub fn connect(host: &str, tls: &TlsSettings, creds: Option<Found>) -> Result<Http> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let pooled = build_client(tls, true)?;
+        let https = Url::parse(&format!("https://{host}/"))
+            .with_context(|| format!("{host:?} is not a registry host"))?;
+        let mut base = https.clone();
+        if !tls.verify {
+            let url = https.join("v2/")?;
+            // reqwest sets up its timers when `send` is called: inside the runtime.
+            let r = rt.block_on(async { pooled.get(url).send().await });
+            if let Err(e) = r {
+                tracing::debug!("HTTPS to {host} failed ({}); using plain HTTP", chain(&e));
+                base = Url::parse(&format!("http://{host}/"))?;
+            }
+        }
+        Ok(Http {
+            rt,
+            pooled,
+            fresh: build_client(tls, false)?,
+            base,
+            creds,
+            sending: Sending::Nothing,
+            tokens: HashMap::new(),
+            log_requests: true,
+            first_challenge: None,
+        })
+    }
+
+    /// Where the credentials came from, for the report.
+    pub fn creds_origin(&self) -> Option<String> {
+        self.creds.as_ref().map(|f| f.origin.clone())
+    }
+
+    /// Makes a request, answering one authentication challenge on the way.
+    pub fn send(&mut self, req: &Req) -> Result<Resp> {
+        let url = self
+            .base
+            .join(req.url)
+            .with_context(|| format!("the registry sent an unusable URL {:?}", redact(req.url)))?;
+        let mut answered = false;
+        loop {
+            let resp = self.send_once(req, &url)?;
+            if resp.status == 401 && !answered {
+                answered = true;
+                if let Some(ch) = resp
+                    .header("www-authenticate")
+                    .and_then(|h| parse_challenge(&h))
+                {
+                    if self.first_challenge.is_none() {
+                        self.first_challenge = Some(ch.clone());
+                    }
+                    if self.answer(&ch)? {
+                        continue;
+                    }
+                }
+            }
+            return Ok(resp);
+        }
+    }
+
+    fn send_once(&self, req: &Req, url: &Url) -> Result<Resp> {
+        let client = if req.fresh { &self.fresh } else { &self.pooled };
+        let mut rb = client.request(req.method.clone(), url.clone());
+        for (k, v) in &req.headers {
+            rb = rb.header(*k, v);
+        }
+        if let Some(v) = self.authorization()? {
+            rb = rb.header(AUTHORIZATION, v);
+        }
+        if let Some(b) = &req.body {
+            rb = rb.body(b.clone());
+        } else if matches!(req.method, Method::PUT | Method::POST | Method::PATCH) {
+            rb = rb.header("content-length", "0");
+        }
+        let what = format!("{} {}", req.method, redact(url.as_str()));
+        let r = self.rt.block_on(async {
+            let resp = rb.send().await?;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = resp.bytes().await?;
+            Ok::<_, reqwest::Error>((status, headers, body))
+        });
+        let (status, headers, body) = r.map_err(|e| anyhow!("{what}: {}", chain(&e)))?;
+        if self.log_requests {
+            tracing::debug!("probe: {what} → {status}");
+        }
+        let (code, message) = match errors::parse_envelope(&String::from_utf8_lossy(&body)) {
+            Some((c, m)) => (Some(c), Some(m)),
+            None => (None, None),
+        };
+        Ok(Resp {
+            status,
+            headers,
+            body,
+            code,
+            message,
+        })
+    }
+
+    fn authorization(&self) -> Result<Option<HeaderValue>> {
+        use base64::Engine;
+        let raw = match (&self.sending, &self.creds) {
+            (Sending::Basic, Some(f)) => {
+                let pair = format!("{}:{}", f.creds.username, f.creds.password.expose());
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                )
+            }
+            (Sending::Bearer(t), _) => format!("Bearer {}", t.expose()),
+            _ => return Ok(None),
+        };
+        let mut v = HeaderValue::from_str(&raw)
+            .map_err(|_| anyhow!("the credentials hold characters a header cannot carry"))?;
+        v.set_sensitive(true);
+        Ok(Some(v))
+    }
+
+    /// Prepares the credential a challenge asks for; false when there is nothing to try.
+    fn answer(&mut self, ch: &Challenge) -> Result<bool> {
+        match ch.scheme.as_str() {
+            "basic" if self.creds.is_some() && !matches!(self.sending, Sending::Basic) => {
+                self.sending = Sending::Basic;
+                Ok(true)
+            }
+            "bearer" => {
+                let scope = ch.params.get("scope").cloned().unwrap_or_default();
+                if let Some(t) = self.tokens.get(&scope) {
+                    if !matches!(&self.sending, Sending::Bearer(s) if s == t) {
+                        self.sending = Sending::Bearer(t.clone());
+                        return Ok(true);
+                    }
+                }
+                let token = self.fetch_token(ch, &scope)?;
+                self.tokens.insert(scope, token.clone());
+                self.sending = Sending::Bearer(token);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// `GET realm?service=..&scope=..`, with basic credentials when there are some.
+    fn fetch_token(&self, ch: &Challenge, scope: &str) -> Result<Secret> {
+        let realm = ch
+            .params
+            .get("realm")
+            .ok_or_else(|| anyhow!("the registry's bearer challenge names no realm"))?;
+        let mut url =
+            Url::parse(realm).with_context(|| format!("the token realm {realm:?} is not a URL"))?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = ch.params.get("service") {
+                q.append_pair("service", s);
+            }
+            for s in scope.split_whitespace() {
+                q.append_pair("scope", s);
+            }
+        }
+        let mut rb = self.pooled.get(url.clone());
+        if let Some(f) = &self.creds {
+            rb = rb.basic_auth(&f.creds.username, Some(f.creds.password.expose()));
+        }
+        let what = format!("GET token from {}", redact(url.as_str()));
+        let (status, body) = self
+            .rt
+            .block_on(async {
+                let r = rb.send().await?;
+                let s = r.status().as_u16();
+                Ok::<_, reqwest::Error>((s, r.bytes().await?))
+            })
+            .map_err(|e| anyhow!("{what}: {}", chain(&e)))?;
+        tracing::debug!("probe: {what} → {status}");
+        if !(200..300).contains(&status) {
+            let reason = match errors::parse_envelope(&String::from_utf8_lossy(&body)) {
+                Some((c, m)) => format!("{c}: {m}"),
+                None => format!("HTTP {status}"),
+            };
+            anyhow::bail!("the token server {realm} refused ({reason}); check --creds");
+        }
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|_| anyhow!("the token server {realm} did not answer with JSON"))?;
+        let token = v
+            .get("token")
+            .or_else(|| v.get("access_token"))
+            .and_then(|t| t.as_str())
+            .ok_or_else(|| anyhow!("the token server {realm} sent no token"))?;
+        Ok(Secret::new(token))
+    }
+}
+
+/// A URL for messages: no user info, and no upload state (long, and not ours to show).
+pub fn redact(url: &str) -> String {
+    let Ok(mut u) = Url::parse(url) else {
+        return url.split('?').next().unwrap_or(url).to_string();
+    };
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    let pairs: Vec<(String, String)> = u
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "_state" || k.contains("token") || k.contains("sig") {
+                "...".to_string()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    if pairs.is_empty() {
+        u.set_query(None);
+    } else {
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bearer_and_basic_challenges() {
+        let c = parse_challenge(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
+        )
+        .unwrap();
+        assert_eq!(c.scheme, "bearer");
+        assert_eq!(c.params["realm"], "https://auth.example/token");
+        assert_eq!(c.params["service"], "registry.example");
+        assert_eq!(c.params["scope"], "repository:a/b:pull,push");
+        let b = parse_challenge(r#"Basic realm="test-realm""#).unwrap();
+        assert_eq!(b.scheme, "basic");
+        assert_eq!(b.params["realm"], "test-realm");
+        assert_eq!(parse_challenge("Basic").unwrap().params.len(), 0);
+    }
+
+    #[test]
+    fn redacts_user_info_and_upload_state() {
+        let r = redact("https://u:p@reg.example/v2/a/blobs/uploads/x?_state=abc&digest=sha256:1");
+        assert!(!r.contains("u:p") && !r.contains("abc"), "{r}");
+        assert!(r.contains("digest=sha256"), "{r}");
+    }
+}
