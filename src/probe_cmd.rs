@@ -30,7 +30,7 @@ it deletes what it wrote wherever the registry allows, and says what it could no
 
 Exit status: 0 when the registry can take images of --format (that manifest type is
 accepted, and uploads work and keep their sessions); 1 when it cannot, or on any failure;
-2 on a usage error.
+2 on a usage error; 75 when the registry cannot be reached (try again later).
 
 Examples:
   oci-copy probe docker://registry.example:5000/lab/probe

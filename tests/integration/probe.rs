@@ -407,3 +407,20 @@ fn speaks_tls_with_a_cert_dir_and_basic_auth() {
     assert_cap(&v, "oci_manifest", Some(true), Some(201), "→ 201");
     assert_eq!(v["cleanup"]["not_deleted"], serde_json::json!([]));
 }
+
+#[test]
+fn an_unreachable_registry_exits_with_the_retryable_code() {
+    // Nothing listens on a port we just bound and released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("docker://127.0.0.1:{port}/probe/app");
+    let out = crate::support::oci_copy(["probe", "--tls-verify=false", &url]);
+    assert_failure(
+        &out,
+        75,
+        &["connection refused", &format!("127.0.0.1:{port}")],
+    );
+}

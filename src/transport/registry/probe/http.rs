@@ -297,7 +297,21 @@ impl Http {
             let body = resp.bytes().await?;
             Ok::<_, reqwest::Error>((status, headers, body))
         });
-        let (status, headers, body) = r.map_err(|e| anyhow!("{what}: {}", chain(&e)))?;
+        let (status, headers, body) = r.map_err(|e| {
+            // A registry that cannot be reached is worth probing again later: carry the
+            // failure as a connection error, which the binary maps to its retryable exit code.
+            let msg = format!("{what}: {}", chain(&e));
+            if e.is_connect() || e.is_timeout() {
+                let kind = if e.is_timeout() {
+                    std::io::ErrorKind::TimedOut
+                } else {
+                    std::io::ErrorKind::ConnectionRefused
+                };
+                anyhow::Error::new(std::io::Error::new(kind, msg))
+            } else {
+                anyhow!(msg)
+            }
+        })?;
         if self.log_requests {
             tracing::debug!("probe: {what} → {status}");
         }
