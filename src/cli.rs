@@ -187,12 +187,12 @@ pub struct CopyRegistryArgs {
     /// Verify both registries' TLS certificates (default true); =false also allows plain HTTP.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
-    /// Certificates for the source registry: CAs (*.crt). Client certificates (*.cert, *.key) are not
-    /// supported yet: they are ignored, with a warning.
+    /// Certificates for the source registry: extra CAs (*.crt), and a TLS client certificate
+    /// (NAME.cert with its key NAME.key) presented when the registry asks for one.
     #[arg(long, value_name = "DIR")]
     pub src_cert_dir: Option<PathBuf>,
-    /// Certificates for the destination registry: CAs (*.crt). Client certificates (*.cert, *.key) are not
-    /// supported yet: they are ignored, with a warning.
+    /// Certificates for the destination registry: extra CAs (*.crt), and a TLS client certificate
+    /// (NAME.cert with its key NAME.key) presented when the registry asks for one.
     #[arg(long, value_name = "DIR")]
     pub dest_cert_dir: Option<PathBuf>,
     /// Certificates for both registries (when --src-cert-dir or --dest-cert-dir is not given).
@@ -277,8 +277,8 @@ pub struct RegistryArgs {
     /// Verify the registry's TLS certificate (default true); =false also allows plain HTTP.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
-    /// Certificates for the registry: CAs (*.crt). Client certificates (*.cert, *.key) are not
-    /// supported yet: they are ignored, with a warning.
+    /// Certificates for the registry: extra CAs (*.crt), and a TLS client certificate
+    /// (NAME.cert with its key NAME.key) presented when the registry asks for one.
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
     #[command(flatten)]

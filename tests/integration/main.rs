@@ -11,6 +11,7 @@ mod multiarch;
 mod probe;
 mod registry;
 mod registry_auth;
+mod registry_mtls;
 mod registry_tags;
 mod reliability_registry;
 mod round_trip;

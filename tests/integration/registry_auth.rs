@@ -1,7 +1,6 @@
 //! Bearer-token authentication against a real `docker-registry` configured with
 //! `auth: token` and the test token server: push and pull, clear failures with no secret in
-//! any output, and a cross-repository mount whose token must grant two scopes. Also: TLS
-//! client certificates, which oci-copy cannot present yet, are ignored with a warning.
+//! any output, and a cross-repository mount whose token must grant two scopes.
 
 use crate::support::check::check_oci_layout;
 use crate::support::fixtures::Fixture;
@@ -187,34 +186,4 @@ fn cross_repository_mount_asks_for_a_token_with_both_scopes() {
 
     let a = run(&["inspect", "--raw", NO_TLS, "--creds", &creds, &src]);
     assert_eq!(a.stdout, raw.stdout, "the manifest bytes must pass through");
-}
-
-#[test]
-fn client_certificates_are_ignored_with_an_honest_warning() {
-    let reg = Registry::start();
-    let home = tempdir();
-    let certs = home.path().join("certs");
-    std::fs::create_dir_all(&certs).unwrap();
-    std::fs::write(certs.join("client.cert"), "not read").unwrap();
-    std::fs::write(certs.join("client.key"), "not read").unwrap();
-    let out = oci_copy_env(
-        &[
-            NO_TLS,
-            "--cert-dir",
-            &p(&certs),
-            &Fixture::OciLayout.reference(),
-            &reg.url("certs/app:1"),
-        ],
-        home.path(),
-        &[],
-    );
-    assert_success(&out);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("ignoring the client certificate")
-            && stderr.contains("client.key")
-            && stderr.contains("cannot present TLS client certificates"),
-        "{}",
-        describe(&out)
-    );
 }

@@ -5,7 +5,8 @@
 //! [`RegistryError`], named by registry, repository and the registry's own error code.
 
 use std::io::{self, Read, Write};
-use std::sync::OnceLock;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
@@ -21,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::auth::Found;
+use super::client_cert::{self, Bridge, Failure};
 use super::direct::Direct;
 use super::errors::{self, RegistryError};
 use super::tls::TlsSettings;
@@ -57,10 +59,48 @@ struct ErrCtx {
     host: String,
     repo: String,
     creds_origin: Option<String>,
+    /// The client certificate presented, if any.
+    client_cert: Option<PathBuf>,
+    /// The bridge that presents it to the registry for oci-client; kept alive by every
+    /// request, reader and upload that may still go through it.
+    bridge: Option<Arc<Bridge>>,
 }
 
 impl ErrCtx {
+    /// Why the bridge answered a 502 itself (it could not reach the registry), if it did.
+    fn bridge_failure(&self, e: &OciDistributionError) -> Option<Failure> {
+        let bridge = self.bridge.as_ref()?;
+        match e {
+            OciDistributionError::ServerError {
+                code: 502, message, ..
+            } => bridge.explain(Some(message)),
+            OciDistributionError::RequestError(e)
+                if e.status().map(|s| s.as_u16()) == Some(502) =>
+            {
+                bridge.explain(None)
+            }
+            _ => None,
+        }
+    }
+
+    fn hint(&self, code: Option<&str>, message: &str) -> Option<String> {
+        errors::client_cert_hint(message, self.client_cert.as_deref())
+            .or_else(|| errors::hint(code, message, self.creds_origin.as_deref()))
+    }
+
     fn classify(&self, action: &str, e: OciDistributionError) -> RegistryError {
+        if let Some(f) = self.bridge_failure(&e) {
+            return RegistryError {
+                registry: self.host.clone(),
+                repository: self.repo.clone(),
+                action: action.to_string(),
+                hint: self.hint(None, &f.message),
+                status: None,
+                code: None,
+                message: errors::redact(&f.message),
+                network: f.network,
+            };
+        }
         let mut network = false;
         let (status, code, message) = match e {
             OciDistributionError::RegistryError { envelope, .. } => {
@@ -125,7 +165,7 @@ impl ErrCtx {
             registry: self.host.clone(),
             repository: self.repo.clone(),
             action: action.to_string(),
-            hint: errors::hint(code.as_deref(), &message, self.creds_origin.as_deref()),
+            hint: self.hint(code.as_deref(), &message),
             status,
             code,
             message: errors::redact(&message),
@@ -160,6 +200,9 @@ pub struct RegistryClient {
     ctx: ErrCtx,
     /// How requests that fail for a transient reason are retried.
     retry: RetryPolicy,
+    /// Where the API is (`registry-1.docker.io`), and over HTTPS with these settings (else
+    /// `None`): for asking again why a connection closed without saying why.
+    https: Option<(String, TlsSettings)>,
 }
 
 /// How to reach a repository.
@@ -188,7 +231,14 @@ fn reference(host: &str, repo: &str, tag: Option<&str>, digest: Option<&Digest>)
     }
 }
 
-fn config(tls: &TlsSettings, http: bool, monolithic: bool) -> Result<ClientConfig> {
+/// oci-client's settings. With `bridge` (a proxy URL), every request goes to it over plain
+/// HTTP, and it makes the HTTPS request with the client certificate (`client_cert.rs`).
+fn config(
+    tls: &TlsSettings,
+    http: bool,
+    monolithic: bool,
+    bridge: Option<&Bridge>,
+) -> Result<ClientConfig> {
     let mut extra = Vec::new();
     for (path, pem) in &tls.extra_cas {
         let text = String::from_utf8_lossy(pem);
@@ -207,7 +257,7 @@ fn config(tls: &TlsSettings, http: bool, monolithic: bool) -> Result<ClientConfi
         }
     }
     Ok(ClientConfig {
-        protocol: if http {
+        protocol: if http || bridge.is_some() {
             ClientProtocol::Http
         } else {
             ClientProtocol::Https
@@ -217,6 +267,7 @@ fn config(tls: &TlsSettings, http: bool, monolithic: bool) -> Result<ClientConfi
         extra_root_certificates: extra,
         connect_timeout: Some(std::time::Duration::from_secs(30)),
         user_agent: concat!("oci-copy/", env!("CARGO_PKG_VERSION")),
+        http_proxy: bridge.map(|b| b.proxy_url().to_string()),
         ..Default::default()
     })
 }
@@ -229,16 +280,6 @@ impl RegistryClient {
     /// Sets up a client for `t`. With `tls.verify` false, HTTPS is tried first (accepting
     /// any certificate) and plain HTTP when the registry does not speak TLS.
     pub fn connect(t: &Target, tls: &TlsSettings, creds: Option<Found>) -> Result<RegistryClient> {
-        if let Some((cert, key)) = &tls.client_cert {
-            // oci-client 0.18 builds its reqwest client itself from a ClientConfig that has
-            // no field for a TLS client identity, and offers no way to pass in a client of
-            // ours, so no request through it can present a certificate.
-            tracing::warn!(
-                "ignoring the client certificate {} and key {}: oci-copy cannot present TLS client certificates yet, so a registry that requires one will refuse the connection",
-                cert.display(),
-                key.display()
-            );
-        }
         let auth = match &creds {
             Some(f) => RegistryAuth::Basic(
                 f.creds.username.clone(),
@@ -248,15 +289,33 @@ impl RegistryClient {
         };
         let reference = reference(t.host, t.repo, t.tag, t.digest);
         let direct_creds = creds.as_ref().map(|f| (f.creds.clone(), f.origin.clone()));
+        let registry = reference.resolve_registry().to_string();
+        // oci-client cannot present a client certificate: its requests go through a bridge
+        // that does (see `client_cert.rs`). Plain HTTP needs no certificate.
+        let mut bridge = match &tls.client_cert {
+            Some((cert, _)) => {
+                tracing::debug!("presenting the client certificate {}", cert.display());
+                Some(Arc::new(Bridge::start(&registry, tls, rt())?))
+            }
+            None => None,
+        };
+        let http = !tls.verify
+            && !match &bridge {
+                Some(b) => rt().block_on(b.speaks_https()),
+                None => speaks_https(&reference, tls, &auth)?,
+            };
+        if http {
+            bridge = None;
+        }
         let ctx = ErrCtx {
             host: t.host.to_string(),
             repo: t.repo.to_string(),
             creds_origin: creds.map(|f| f.origin),
+            client_cert: tls.client_cert.as_ref().map(|(c, _)| c.clone()),
+            bridge: bridge.clone(),
         };
-        let http = !tls.verify && !speaks_https(&reference, tls, &auth)?;
-        let client = make_client(config(tls, http, false)?)?;
-        let mono = make_client(config(tls, http, true)?)?;
-        let registry = reference.resolve_registry().to_string();
+        let client = make_client(config(tls, http, false, bridge.as_deref())?)?;
+        let mono = make_client(config(tls, http, true, bridge.as_deref())?)?;
         let direct = Direct::new(http, &registry, t.host, t.repo, tls, direct_creds)?;
         rt().block_on(async {
             client.store_auth_if_needed(&registry, &auth).await;
@@ -276,6 +335,7 @@ impl RegistryClient {
             reference,
             ctx,
             retry: RetryPolicy::default(),
+            https: (!http).then(|| (registry, tls.clone())),
         })
     }
 
@@ -301,7 +361,20 @@ impl RegistryClient {
     }
 
     fn err(&self, action: &str, e: OciDistributionError) -> anyhow::Error {
-        anyhow::Error::new(self.ctx.classify(action, e))
+        let mut e = self.ctx.classify(action, e);
+        // A TLS 1.3 server refuses a client certificate after the client has finished its
+        // handshake, so the request may fail only with "connection was not ready"; fresh
+        // connections tell why.
+        if let Some((registry, tls)) = &self.https {
+            if e.status.is_none() && client_cert::unexplained(&e.message) {
+                if let Some(why) = rt().block_on(client_cert::tls_refusal(registry, tls)) {
+                    e.hint = self.ctx.hint(None, &why);
+                    e.message = errors::redact(&why);
+                    e.network = false;
+                }
+            }
+        }
+        anyhow::Error::new(e)
     }
 
     fn at_digest(&self, digest: &str) -> Reference {
@@ -503,7 +576,7 @@ impl RegistryClient {
 /// Decides whether a registry speaks HTTPS, for `--tls-verify=false`: a request that fails
 /// below HTTP (the TLS handshake) means plain HTTP.
 fn speaks_https(r: &Reference, tls: &TlsSettings, auth: &RegistryAuth) -> Result<bool> {
-    let probe = make_client(config(tls, false, false)?)?;
+    let probe = make_client(config(tls, false, false, None)?)?;
     match rt().block_on(probe.auth(r, auth, RegistryOperation::Pull)) {
         Err(OciDistributionError::RequestError(e)) => {
             tracing::debug!(

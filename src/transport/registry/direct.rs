@@ -82,17 +82,12 @@ impl Direct {
         if let Some(c) = self.http.get() {
             return Ok(c);
         }
-        let mut b = Client::builder()
+        let c = self
+            .tls
+            .reqwest_builder()?
             .user_agent(concat!("oci-copy/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30))
             .timeout(Duration::from_secs(300))
-            .danger_accept_invalid_certs(!self.tls.verify);
-        for (path, pem) in &self.tls.extra_cas {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| anyhow!("{} holds no usable PEM certificate: {e}", path.display()))?;
-            b = b.tls_certs_merge(certs);
-        }
-        let c = b
             .build()
             .map_err(|e| anyhow!("setting up the HTTP client: {}", chain(&e)))?;
         Ok(self.http.get_or_init(|| c))
@@ -120,12 +115,18 @@ impl Direct {
             registry: self.host.clone(),
             repository: self.repo.clone(),
             action: action.to_string(),
-            hint: errors::hint(code.as_deref(), &message, self.creds_origin.as_deref()),
+            hint: self.hint(code.as_deref(), &message),
             status,
             code,
             message: errors::redact(&message),
             network: false,
         }
+    }
+
+    fn hint(&self, code: Option<&str>, message: &str) -> Option<String> {
+        let presented = self.tls.client_cert.as_ref().map(|(c, _)| c.as_path());
+        errors::client_cert_hint(message, presented)
+            .or_else(|| errors::hint(code, message, self.creds_origin.as_deref()))
     }
 
     fn transport_error(&self, action: &str, e: &reqwest::Error) -> anyhow::Error {
@@ -136,12 +137,37 @@ impl Direct {
             registry: self.host.clone(),
             repository: self.repo.clone(),
             action: action.to_string(),
-            hint: errors::hint(None, &message, self.creds_origin.as_deref()),
+            hint: self.hint(None, &message),
             status: None,
             code: None,
             message: errors::redact(&message),
             network,
         })
+    }
+
+    /// [`Direct::transport_error`], but when the connection closed without saying why, asks
+    /// again on fresh connections (a TLS 1.3 server refuses a client certificate after the
+    /// client finished its handshake, so the first request may not see the alert).
+    async fn send_error(&self, action: &str, e: &reqwest::Error) -> anyhow::Error {
+        let message = chain(e);
+        if self.base.scheme() == "https" && super::client_cert::unexplained(&message) {
+            let host = self.base.host_str().unwrap_or_default();
+            let registry = match self.base.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host.to_string(),
+            };
+            if let Some(why) = super::client_cert::tls_refusal(&registry, &self.tls).await {
+                return anyhow::Error::new(RegistryError {
+                    registry: self.host.clone(),
+                    repository: self.repo.clone(),
+                    action: action.to_string(),
+                    hint: self.hint(None, &why),
+                    message: errors::redact(&why),
+                    ..Default::default()
+                });
+            }
+        }
+        self.transport_error(action, e)
     }
 
     /// The error for a response that is not a success.
@@ -187,12 +213,10 @@ impl Direct {
     /// `GET /v2/`: which authentication scheme the registry asks for.
     async fn probe(&self, action: &str) -> Result<Challenge> {
         let url = self.base.join("v2/").expect("a constant path");
-        let resp = self
-            .client()?
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(action, &e))?;
+        let resp = match self.client()?.get(url).send().await {
+            Ok(r) => r,
+            Err(e) => return Err(self.send_error(action, &e).await),
+        };
         let header = resp
             .headers()
             .get(WWW_AUTHENTICATE)
@@ -308,10 +332,10 @@ impl Direct {
                 v.set_sensitive(true);
                 req = req.header(AUTHORIZATION, v);
             }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| self.transport_error(action, &e))?;
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => return Err(self.send_error(action, &e).await),
+            };
             if resp.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
                 let mut st = self.auth.lock().await;
                 if st.tokens.remove(&scopes.join(" ")).is_some() {

@@ -196,6 +196,44 @@ pub fn is_manifest_type_rejection(status: Option<u16>, code: Option<&str>) -> bo
             ))
 }
 
+/// Whether a failure is the registry refusing the client's certificate, or asking for one
+/// that was not sent: a TLS alert about the certificate (rustls names them
+/// `CertificateRequired`, `BadCertificate`, `UnknownCA`, ...), or nginx's 400 page when it
+/// terminates TLS for the registry.
+fn is_client_cert_refusal(message: &str) -> bool {
+    let m = message.to_lowercase();
+    let alert = m.contains("alert")
+        && [
+            "certificaterequired",
+            "badcertificate",
+            "unknownca",
+            "certificateunknown",
+            "certificateexpired",
+            "certificaterevoked",
+            "unsupportedcertificate",
+        ]
+        .iter()
+        .any(|a| m.contains(a));
+    alert
+        || m.contains("no required ssl certificate was sent")
+        || m.contains("the ssl certificate error")
+}
+
+/// The hint for a TLS handshake the registry refused over the client certificate:
+/// `presented` is the certificate sent, if one was.
+pub fn client_cert_hint(message: &str, presented: Option<&std::path::Path>) -> Option<String> {
+    if !is_client_cert_refusal(message) {
+        return None;
+    }
+    Some(match presented {
+        Some(cert) => format!(
+            "the registry refused the TLS client certificate {}: is it signed by a CA the registry trusts, and still valid?",
+            cert.display()
+        ),
+        None => "the registry requires a TLS client certificate: put NAME.cert and NAME.key in a directory and pass it with --cert-dir (or --src-cert-dir, --dest-cert-dir)".to_string(),
+    })
+}
+
 /// A hint for the common failures. `creds` tells whether credentials were sent.
 pub fn hint(code: Option<&str>, message: &str, creds: Option<&str>) -> Option<String> {
     let m = message.to_lowercase();
@@ -220,6 +258,7 @@ pub fn hint(code: Option<&str>, message: &str, creds: Option<&str>) -> Option<St
             "the registry does not know a blob this copy uploaded or found there: if it runs as several replicas behind a load balancer, check that they share one storage backend and the same http.secret"
                 .to_string()
         }
+        _ if is_client_cert_refusal(&m) => return client_cert_hint(message, None),
         _ if m.contains("unknownissuer")
             || m.contains("certificate")
             || m.contains("invalid peer") =>
@@ -283,6 +322,24 @@ mod tests {
             redact("a@b: plain text, user@host"),
             "a@b: plain text, user@host"
         );
+    }
+
+    #[test]
+    fn client_certificate_refusals_get_their_own_hint() {
+        let alert = "error sending request for url (https://r:5000/v2/): client error (SendRequest): connection error: received fatal alert: BadCertificate";
+        let h = hint(None, alert, None).unwrap();
+        assert!(h.contains("requires a TLS client certificate"), "{h}");
+        let h = client_cert_hint(alert, Some(std::path::Path::new("/d/c.cert"))).unwrap();
+        assert!(
+            h.contains("refused the TLS client certificate /d/c.cert"),
+            "{h}"
+        );
+        let nginx = "<html><center><h1>400 Bad Request</h1></center><center>No required SSL certificate was sent</center></html>";
+        assert!(client_cert_hint(nginx, None).is_some());
+        // The client's own verdict on the server's certificate is another matter.
+        let untrusted = "invalid peer certificate: UnknownIssuer";
+        assert_eq!(client_cert_hint(untrusted, None), None);
+        assert!(hint(None, untrusted, None).unwrap().contains("not trusted"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 
 /// What the client needs to know about TLS for one registry.
 #[derive(Debug, Clone, Default)]
@@ -16,6 +16,47 @@ pub struct TlsSettings {
     pub extra_cas: Vec<(PathBuf, Vec<u8>)>,
     /// A client certificate and key (PEM), when the directory has one.
     pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+impl TlsSettings {
+    /// The client certificate and key as one identity, when the directory has a pair.
+    /// Neither the key nor its bytes appear in an error.
+    pub fn identity(&self) -> Result<Option<reqwest::Identity>> {
+        let Some((cert, key)) = &self.client_cert else {
+            return Ok(None);
+        };
+        let mut pem = std::fs::read(cert)
+            .with_context(|| format!("reading the client certificate {}", cert.display()))?;
+        pem.push(b'\n');
+        pem.extend(
+            std::fs::read(key)
+                .with_context(|| format!("reading the client key {}", key.display()))?,
+        );
+        let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
+            anyhow!(
+                "the client certificate {} and key {} are not a usable PEM certificate and private key: {}",
+                cert.display(),
+                key.display(),
+                std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string())
+            )
+        })?;
+        Ok(Some(id))
+    }
+
+    /// A reqwest client builder that verifies (or not), trusts the extra CAs and presents
+    /// the client certificate.
+    pub fn reqwest_builder(&self) -> Result<reqwest::ClientBuilder> {
+        let mut b = reqwest::Client::builder().danger_accept_invalid_certs(!self.verify);
+        for (path, pem) in &self.extra_cas {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| anyhow!("{} holds no usable PEM certificate: {e}", path.display()))?;
+            b = b.tls_certs_merge(certs);
+        }
+        if let Some(id) = self.identity()? {
+            b = b.identity(id);
+        }
+        Ok(b)
+    }
 }
 
 /// Reads the TLS settings for `host`.

@@ -1,8 +1,9 @@
 //! A real registry for the tests: Debian's `docker-registry` (CNCF distribution 2.8) on a
 //! free loopback port with a temporary storage directory, killed on drop. It can run with
 //! TLS (a CA and server certificate the test generates with `openssl`) and htpasswd basic
-//! auth, or bearer tokens from a test token server (`token_server.rs`), and a fault proxy
-//! can stand in front of it to reject OCI manifest PUTs.
+//! auth, or bearer tokens from a test token server (`token_server.rs`), or with TLS that
+//! requires a client certificate signed by the test CA; and a fault proxy can stand in front
+//! of it to reject OCI manifest PUTs.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -26,6 +27,9 @@ pub struct Registry {
     _dir: tempfile::TempDir,
     /// With TLS: the directory holding the CA (`ca.crt`), for `--cert-dir`.
     pub ca_dir: Option<PathBuf>,
+    /// With client certificates required: a directory holding the CA (`ca.crt`) and a
+    /// client certificate the registry accepts (`client.cert`, `client.key`).
+    pub client_dir: Option<PathBuf>,
 }
 
 /// How to start a registry.
@@ -57,8 +61,25 @@ impl Registry {
         Registry::start_configured(Options::default(), &tokens.registry_config())
     }
 
+    /// A TLS registry that requires a client certificate signed by its CA
+    /// (`http.tls.clientcas`); [`Registry::client_dir`] holds one.
+    pub fn start_requiring_client_certs() -> Registry {
+        Registry::launch(
+            Options {
+                tls: true,
+                htpasswd: false,
+            },
+            "",
+            true,
+        )
+    }
+
     /// `extra` is appended to the configuration (an `auth:` section, say).
     fn start_configured(opts: Options, extra: &str) -> Registry {
+        Registry::launch(opts, extra, false)
+    }
+
+    fn launch(opts: Options, extra: &str, client_certs: bool) -> Registry {
         let dir = tempdir();
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
@@ -66,7 +87,7 @@ impl Registry {
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
             dir.path().join("data").display()
         );
-        let mut ca_dir = None;
+        let (mut ca_dir, mut client_dir) = (None, None);
         if opts.tls {
             let certs = dir.path().join("certs");
             make_certs(&certs);
@@ -79,6 +100,15 @@ impl Registry {
             std::fs::create_dir_all(&ca).unwrap();
             std::fs::copy(certs.join("ca.crt"), ca.join("ca.crt")).unwrap();
             ca_dir = Some(ca);
+            if client_certs {
+                config += &format!(
+                    "    clientcas:\n      - {}\n",
+                    certs.join("ca.crt").display()
+                );
+                let client = dir.path().join("client");
+                make_client_cert(&certs, &client);
+                client_dir = Some(client);
+            }
         }
         if opts.htpasswd {
             let file = dir.path().join("htpasswd");
@@ -109,6 +139,7 @@ impl Registry {
             host,
             _dir: dir,
             ca_dir,
+            client_dir,
         };
         reg.wait_ready();
         reg
@@ -230,6 +261,77 @@ fn make_certs(dir: &Path) {
         ],
         dir,
     );
+}
+
+/// A client certificate signed by the CA in `ca_dir`, with an EC key, in `out` as
+/// `client.cert` and `client.key`, next to the CA as `ca.crt`: a `--cert-dir` as skopeo reads it.
+fn make_client_cert(ca_dir: &Path, out: &Path) {
+    std::fs::create_dir_all(out).unwrap();
+    std::fs::copy(ca_dir.join("ca.crt"), out.join("ca.crt")).unwrap();
+    make_cert_pair(out, "client", Some(ca_dir));
+}
+
+/// `NAME.cert` and `NAME.key` (EC P-256, TLS client use) in `dir`, signed by the CA in
+/// `ca_dir`, or self-signed.
+pub fn make_cert_pair(dir: &Path, name: &str, ca_dir: Option<&Path>) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (key, csr, cert) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.cert"),
+    );
+    std::fs::write(
+        dir.join("client-ext.cnf"),
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    let new_key = [
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+    ];
+    let subj = ["-subj", "/CN=oci-copy test client"];
+    match ca_dir {
+        Some(ca) => {
+            let mut args = new_key.to_vec();
+            args.extend([key.as_str(), "-out", csr.as_str()]);
+            args.extend(subj);
+            openssl(&args, dir);
+            let (ca_crt, ca_key) = (ca.join("ca.crt"), ca.join("ca.key"));
+            let (ca_crt, ca_key) = (ca_crt.to_str().unwrap(), ca_key.to_str().unwrap());
+            openssl(
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    ca_crt,
+                    "-CAkey",
+                    ca_key,
+                    "-CAcreateserial",
+                    "-out",
+                    &cert,
+                    "-days",
+                    "2",
+                    "-extfile",
+                    "client-ext.cnf",
+                ],
+                dir,
+            );
+        }
+        None => {
+            let mut args = new_key.to_vec();
+            args.extend([key.as_str(), "-out", cert.as_str(), "-x509", "-days", "2"]);
+            args.extend(subj);
+            args.extend(["-addext", "extendedKeyUsage=clientAuth"]);
+            openssl(&args, dir);
+        }
+    }
 }
 
 /// A fault-injecting HTTP/1.1 proxy in front of a registry: it answers every PUT of an OCI
