@@ -263,10 +263,11 @@ impl RetryArgs {
     }
 }
 
-/// Registry options of `inspect`, `verify` and `list-tags`.
+/// How to reach one registry: credentials and TLS. `probe` takes these alone; `inspect`,
+/// `verify` and `list-tags` take them with the retry options ([`RegistryArgs`]).
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Registry options")]
-pub struct RegistryArgs {
+pub struct ConnectionArgs {
     /// Credentials for the registry.
     #[arg(long, value_name = "USER[:PASS]")]
     pub creds: Option<Credentials>,
@@ -281,11 +282,9 @@ pub struct RegistryArgs {
     /// (NAME.cert with its key NAME.key) presented when the registry asks for one.
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
-    #[command(flatten)]
-    pub retry: RetryArgs,
 }
 
-impl RegistryArgs {
+impl ConnectionArgs {
     pub fn options(&self) -> RegistryOptions {
         RegistryOptions {
             creds: self.creds.clone(),
@@ -293,7 +292,25 @@ impl RegistryArgs {
             authfile: self.authfile.clone(),
             tls_verify: self.tls_verify,
             cert_dir: self.cert_dir.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Registry options of `inspect`, `verify` and `list-tags`.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub retry: RetryArgs,
+}
+
+impl RegistryArgs {
+    pub fn options(&self) -> RegistryOptions {
+        RegistryOptions {
             retry: self.retry.policy(),
+            ..self.connection.options()
         }
     }
 }

@@ -9,13 +9,10 @@ use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::json;
 
-use std::path::PathBuf;
-
-use crate::cli::FormatArg;
+use crate::cli::{ConnectionArgs, FormatArg};
 use crate::media_type::Format;
 use crate::reference::{DockerRef, ImageRef};
 use crate::transport::registry::probe::{self, Cap, Check, ProbeReport};
-use crate::transport::registry::{Credentials, RegistryOptions};
 
 pub const PROBE_HELP: &str = "\
 Pushes tiny blobs and manifests (a few hundred bytes) to REPO only, under tags named
@@ -51,43 +48,9 @@ pub struct ProbeArgs {
     /// Uploads in the upload-session test.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=50))]
     pub uploads: u16,
+    /// The registry options without retries: the probe reports every answer as it came.
     #[command(flatten)]
-    pub registry: ProbeRegistryArgs,
-}
-
-/// The registry options of `probe`: those of `list-tags`, without retries (the probe
-/// reports every answer as it came), and with client certificates (the probe's own HTTP
-/// client can present them).
-#[derive(Debug, Args)]
-#[command(next_help_heading = "Registry options")]
-pub struct ProbeRegistryArgs {
-    /// Credentials for the registry.
-    #[arg(long, value_name = "USER[:PASS]")]
-    pub creds: Option<Credentials>,
-    /// Auth file to read credentials from (default: $REGISTRY_AUTH_FILE, then containers'
-    /// auth.json, then docker's config.json).
-    #[arg(long, value_name = "FILE")]
-    pub authfile: Option<PathBuf>,
-    /// Verify the registry's TLS certificate (default true); =false also allows plain HTTP.
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub tls_verify: Option<bool>,
-    /// Certificates for the registry: CAs (*.crt), and a client certificate (*.cert with
-    /// its *.key).
-    #[arg(long, value_name = "DIR")]
-    pub cert_dir: Option<PathBuf>,
-}
-
-impl ProbeRegistryArgs {
-    pub fn options(&self) -> RegistryOptions {
-        RegistryOptions {
-            creds: self.creds.clone(),
-            creds_flag: "--creds".to_string(),
-            authfile: self.authfile.clone(),
-            tls_verify: self.tls_verify,
-            cert_dir: self.cert_dir.clone(),
-            ..Default::default()
-        }
-    }
+    pub registry: ConnectionArgs,
 }
 
 /// `docker://HOST[:PORT]/REPO`, without a tag or digest.

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use super::auth::Found;
 use super::client_cert::{self, Bridge, Failure};
 use super::direct::Direct;
-use super::errors::{self, RegistryError};
+use super::errors::{self, error_chain, RegistryError};
 use super::tls::TlsSettings;
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, MAX_DOCUMENT_SIZE};
@@ -172,20 +172,6 @@ impl ErrCtx {
             network,
         }
     }
-}
-
-/// `outer: inner: innermost`, without repeats (reqwest nests the TLS failure deep).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
 }
 
 /// A connection to one repository of one registry.

@@ -27,6 +27,7 @@ use reqwest::Url;
 use tokio::runtime::Runtime;
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::errors::error_chain;
 use super::tls::TlsSettings;
 
 /// The first line of the body of a 502 that the bridge itself answers, when it could not
@@ -95,7 +96,7 @@ impl Bridge {
             // oci-client follows redirects itself, through the bridge or not.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| anyhow!("setting up the HTTP client: {}", chain(&e)))?;
+            .map_err(|e| anyhow!("setting up the HTTP client: {}", error_chain(&e)))?;
         let secret = hex::encode(random_bytes()?);
         let authorization = {
             use base64::Engine;
@@ -147,7 +148,7 @@ impl Bridge {
         match self.shared.client.get(url).send().await {
             Ok(_) => true,
             Err(e) => {
-                let why = chain(&e);
+                let why = error_chain(&e);
                 let refused = why.to_lowercase().contains("alert");
                 if !refused {
                     tracing::debug!(
@@ -212,7 +213,7 @@ pub async fn tls_refusal(registry: &str, tls: &TlsSettings) -> Option<String> {
         match client.get(&url).send().await {
             Ok(_) => return None,
             Err(e) => {
-                let why = chain(&e);
+                let why = error_chain(&e);
                 if super::errors::is_tls_failure(&why) {
                     return Some(why);
                 }
@@ -346,7 +347,7 @@ impl Shared {
                 self.relay(resp)
             }
             Err(e) => {
-                let message = chain(&e);
+                let message = error_chain(&e);
                 let network = (e.is_connect() || e.is_timeout() || e.is_request())
                     && !super::errors::is_tls_failure(&message);
                 tracing::debug!(
@@ -491,20 +492,6 @@ fn rewrite_all(headers: &mut HeaderMap, name: HeaderName, f: impl Fn(&str) -> Op
     for v in new {
         headers.append(name.clone(), v);
     }
-}
-
-/// `outer: inner: innermost`, without repeats (reqwest nests the TLS failure deep).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

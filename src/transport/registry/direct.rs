@@ -15,7 +15,7 @@ use reqwest::{Client, Method, Response, StatusCode, Url};
 use tokio::sync::Mutex;
 
 use super::auth::{Credentials, Secret};
-use super::errors::{self, RegistryError};
+use super::errors::{self, error_chain, RegistryError};
 use super::tls::TlsSettings;
 
 /// A tag list or token reply larger than this is refused.
@@ -89,7 +89,7 @@ impl Direct {
             .connect_timeout(Duration::from_secs(30))
             .timeout(Duration::from_secs(300))
             .build()
-            .map_err(|e| anyhow!("setting up the HTTP client: {}", chain(&e)))?;
+            .map_err(|e| anyhow!("setting up the HTTP client: {}", error_chain(&e)))?;
         Ok(self.http.get_or_init(|| c))
     }
 
@@ -130,7 +130,7 @@ impl Direct {
     }
 
     fn transport_error(&self, action: &str, e: &reqwest::Error) -> anyhow::Error {
-        let message = chain(e);
+        let message = error_chain(e);
         let below_http = e.is_connect() || e.is_timeout() || e.is_request() || e.is_body();
         let network = below_http && !errors::is_tls_failure(&message);
         anyhow::Error::new(RegistryError {
@@ -149,7 +149,7 @@ impl Direct {
     /// again on fresh connections (a TLS 1.3 server refuses a client certificate after the
     /// client finished its handshake, so the first request may not see the alert).
     async fn send_error(&self, action: &str, e: &reqwest::Error) -> anyhow::Error {
-        let message = chain(e);
+        let message = error_chain(e);
         if self.base.scheme() == "https" && super::client_cert::unexplained(&message) {
             let host = self.base.host_str().unwrap_or_default();
             let registry = match self.base.port() {
@@ -458,20 +458,6 @@ fn basic(c: &Credentials) -> Secret {
 
 fn query_of(url: &Url) -> String {
     url.query().map(|q| format!("?{q}")).unwrap_or_default()
-}
-
-/// `outer: inner: innermost`, without repeats (reqwest nests the TLS failure deep).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
 }
 
 /// The body, refused past `limit` bytes.

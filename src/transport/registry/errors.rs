@@ -78,6 +78,21 @@ pub fn is_tls_failure(chain: &str) -> bool {
     .any(|t| chain.contains(t))
 }
 
+/// An error and its sources as one line, `outer: inner: innermost`, skipping a source
+/// whose text an outer one already holds (reqwest nests a TLS failure several levels deep).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
 /// Removes secrets from text that may hold a URL: the `user:password@` of a URL, and the
 /// values of query parameters that carry credentials (signed storage redirects, tokens).
 pub fn redact(s: &str) -> String {

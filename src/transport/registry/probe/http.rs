@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio::runtime::Runtime;
 
 use super::super::auth::{Found, Secret};
-use super::super::errors;
+use super::super::errors::{self, error_chain};
 use super::super::tls::TlsSettings;
 
 /// A registry's answer, read whole (the probe only moves tiny bodies).
@@ -167,46 +167,16 @@ impl<'a> Req<'a> {
 }
 
 fn build_client(tls: &TlsSettings, pooled: bool) -> Result<reqwest::Client> {
-    let mut b = reqwest::Client::builder()
-        .danger_accept_invalid_certs(!tls.verify)
+    let mut b = tls
+        .reqwest_builder()?
         .connect_timeout(Duration::from_secs(30))
         .timeout(Duration::from_secs(60))
         .user_agent(concat!("oci-copy/", env!("CARGO_PKG_VERSION"), " probe"));
     if !pooled {
         b = b.pool_max_idle_per_host(0);
     }
-    for (path, pem) in &tls.extra_cas {
-        let certs = reqwest::Certificate::from_pem_bundle(pem)
-            .map_err(|e| anyhow!("{} holds no usable PEM certificate: {e}", path.display()))?;
-        b = b.tls_certs_merge(certs);
-    }
-    if let Some((cert, key)) = &tls.client_cert {
-        let mut pem = std::fs::read(cert)
-            .with_context(|| format!("reading the client certificate {}", cert.display()))?;
-        pem.extend(
-            std::fs::read(key)
-                .with_context(|| format!("reading the client key {}", key.display()))?,
-        );
-        let id = reqwest::Identity::from_pem(&pem)
-            .map_err(|e| anyhow!("the client certificate {}: {e}", cert.display()))?;
-        b = b.identity(id);
-    }
     b.build()
-        .map_err(|e| anyhow!("setting up the HTTP client: {}", chain(&e)))
-}
-
-/// `outer: inner`, without repeats.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
+        .map_err(|e| anyhow!("setting up the HTTP client: {}", error_chain(&e)))
 }
 
 impl Http {
@@ -226,7 +196,10 @@ impl Http {
             // reqwest sets up its timers when `send` is called: inside the runtime.
             let r = rt.block_on(async { pooled.get(url).send().await });
             if let Err(e) = r {
-                tracing::debug!("HTTPS to {host} failed ({}); using plain HTTP", chain(&e));
+                tracing::debug!(
+                    "HTTPS to {host} failed ({}); using plain HTTP",
+                    error_chain(&e)
+                );
                 base = Url::parse(&format!("http://{host}/"))?;
             }
         }
@@ -300,7 +273,7 @@ impl Http {
         let (status, headers, body) = r.map_err(|e| {
             // A registry that cannot be reached is worth probing again later: carry the
             // failure as a connection error, which the binary maps to its retryable exit code.
-            let msg = format!("{what}: {}", chain(&e));
+            let msg = format!("{what}: {}", error_chain(&e));
             if e.is_connect() || e.is_timeout() {
                 let kind = if e.is_timeout() {
                     std::io::ErrorKind::TimedOut
@@ -400,7 +373,7 @@ impl Http {
                 let s = r.status().as_u16();
                 Ok::<_, reqwest::Error>((s, r.bytes().await?))
             })
-            .map_err(|e| anyhow!("{what}: {}", chain(&e)))?;
+            .map_err(|e| anyhow!("{what}: {}", error_chain(&e)))?;
         tracing::debug!("probe: {what} → {status}");
         if !(200..300).contains(&status) {
             let reason = match errors::parse_envelope(&String::from_utf8_lossy(&body)) {
