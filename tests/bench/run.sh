@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# Benchmark: oci-copy against skopeo on the same generated image, in the same run.
+#
+# Generates (at run time, never committed) an image of about 700 MB uncompressed in three
+# layers, tarred from real files of this machine (a JDK, shared libraries, documentation, a
+# Python stdlib: whatever exists), as a docker-archive and as an OCI layout; starts a local
+# docker-registry; then times five copies with both tools, RUNS times each, and prints the
+# median wall time, the ratio against skopeo and the peak RSS of each.
+#
+#   bash tests/bench/run.sh                 # 3 runs of every case
+#   RUNS=5 bash tests/bench/run.sh
+#   CASES="compress decompress" bash tests/bench/run.sh
+#   SIZE_MB=300 BENCH_DIR=/var/tmp/b bash tests/bench/run.sh   # kept, and reused next time
+#   OCI_COPY_ARGS="--jobs 2" bash tests/bench/run.sh
+#
+# Needs: cargo, skopeo, docker-registry, GNU time (/usr/bin/time), tar, sha256sum, curl.
+# It is not part of `cargo test`: nothing here can fail on timing. Other load on the
+# machine skews the figures, so the load average is printed before and after.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+RUNS=${RUNS:-3}
+SIZE_MB=${SIZE_MB:-700}
+CASES=${CASES:-"compress decompress push pull layout"}
+OCI_COPY_ARGS=${OCI_COPY_ARGS:-}
+SKOPEO=${SKOPEO:-skopeo}
+BENCH_DIR=${BENCH_DIR:-}
+
+die() { echo "bench: $*" >&2; exit 1; }
+for tool in "$SKOPEO" docker-registry /usr/bin/time tar sha256sum curl; do
+  command -v "$tool" >/dev/null 2>&1 ||
+    die "$tool not found (apt-get install -y skopeo docker-registry time curl)"
+done
+
+if [ -z "${OCI_COPY:-}" ]; then
+  echo "building oci-copy (release)" >&2
+  cargo build --release -q
+  OCI_COPY="$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/oci-copy"
+fi
+[ -x "$OCI_COPY" ] || die "no oci-copy binary at $OCI_COPY"
+
+# BENCH_DIR is kept (and an image already in it reused); a directory made here is removed.
+if [ -z "$BENCH_DIR" ]; then
+  BENCH_DIR=$(mktemp -d /var/tmp/oci-copy-bench.XXXXXX)
+else
+  KEEP=1
+fi
+mkdir -p "$BENCH_DIR"
+W=$(cd "$BENCH_DIR" && pwd)
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do stop_registry "$pid"; done
+  if [ -z "${KEEP:-}" ]; then rm -rf "$W"; fi
+}
+trap cleanup EXIT
+
+# --- the image -------------------------------------------------------------------------
+# Layer caps in MiB (sum SIZE_MB) and where each layer's files come from; a file goes into
+# the first layer that lists it, and /usr tops up any layer whose sources are too small.
+L1=$((SIZE_MB * 50 / 100)) L2=$((SIZE_MB * 33 / 100)) L3=$((SIZE_MB - SIZE_MB * 83 / 100))
+SRC1="/usr/lib/jvm /usr/lib/gcc /usr/libexec"
+SRC2="/usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu /usr/bin /usr/lib"
+SRC3="/usr/share/doc $(echo /usr/lib/python3*) /usr/share"
+
+make_lists() {
+  local i src
+  for i in 1 2 3; do
+    eval "src=\$SRC$i"
+    # shellcheck disable=SC2086
+    find $src /usr -xdev -type f -readable -size +0 -printf "$i\t%s\t%p\n" 2>/dev/null || true
+  done | awk -F'\t' -v c1="$L1" -v c2="$L2" -v c3="$L3" -v dir="$W" '
+    BEGIN { cap[1] = c1 * 1048576; cap[2] = c2 * 1048576; cap[3] = c3 * 1048576 }
+    $3 ~ /[\n\\]/ { next }
+    seen[$3]++ { next }
+    { i = $1; if (used[i] + $2 + 1536 > cap[i]) { seen[$3] = 0; next } }
+    { used[i] += $2 + 1536; print substr($3, 2) > (dir "/list" i) }'
+}
+
+make_image() {
+  echo "generating a ${SIZE_MB} MB image in $W (layers of $L1, $L2, $L3 MiB)" >&2
+  make_lists
+  local i d cfg diff_ids="" layers="" files=()
+  for i in 1 2 3; do
+    tar --create --file "$W/layer$i.tar" --directory / --no-recursion --verbatim-files-from \
+      --files-from "$W/list$i" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
+      --format=posix --pax-option=delete=atime,delete=ctime 2>/dev/null
+    d=$(sha256sum "$W/layer$i.tar" | cut -d' ' -f1)
+    mv "$W/layer$i.tar" "$W/$d.tar"
+    files+=("$d.tar")
+    diff_ids+="${diff_ids:+,}\"sha256:$d\""
+    layers+="${layers:+,}\"$d.tar\""
+  done
+  printf '{"architecture":"amd64","os":"linux","created":"1970-01-01T00:00:00Z","config":{"Env":["PATH=/usr/bin"]},"rootfs":{"type":"layers","diff_ids":[%s]},"history":[{},{},{}]}' \
+    "$diff_ids" >"$W/config.json"
+  cfg=$(sha256sum "$W/config.json" | cut -d' ' -f1)
+  mv "$W/config.json" "$W/$cfg.json"
+  printf '[{"Config":"%s.json","RepoTags":["bench/image:latest"],"Layers":[%s]}]' "$cfg" "$layers" \
+    >"$W/manifest.json"
+  (cd "$W" && tar --create --file docker.tar manifest.json "$cfg.json" "${files[@]}" &&
+    rm -f manifest.json "$cfg.json" "${files[@]}" list1 list2 list3)
+  # The OCI layout input (gzip layers), made by skopeo so that neither tool makes its own.
+  "$SKOPEO" --insecure-policy copy -q "docker-archive:$W/docker.tar" "oci:$W/src-oci:bench"
+  du -sh "$W/docker.tar" "$W/src-oci" >&2
+}
+
+# --- registries ------------------------------------------------------------------------
+# start_registry NAME: starts a docker-registry with empty storage in $W/NAME on a free
+# loopback port, and sets REG (host:port) and REG_PID.
+start_registry() {
+  local name=$1 port try
+  for try in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 20000))
+    rm -rf "${W:?}/$name"
+    mkdir -p "$W/$name"
+    printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+      "$W/$name/data" "$port" >"$W/$name/config.yml"
+    docker-registry serve "$W/$name/config.yml" >"$W/$name/log" 2>&1 &
+    REG_PID=$!
+    PIDS+=("$REG_PID")
+    for _ in $(seq 100); do
+      if curl -fs "http://127.0.0.1:$port/v2/" >/dev/null; then
+        REG="127.0.0.1:$port"
+        return
+      fi
+      kill -0 "$REG_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    stop_registry "$REG_PID"
+  done
+  die "docker-registry did not start (see $W/$name/log)"
+}
+
+stop_registry() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# --- the cases -------------------------------------------------------------------------
+# cmd TOOL CASE RUN: prints the command; `prep` removes what the previous run wrote.
+cmd() {
+  local tool=$1 case=$2 run=$3 bin
+  if [ "$tool" = skopeo ]; then
+    bin="$SKOPEO --insecure-policy copy -q"
+  else
+    bin="$OCI_COPY copy --quiet $OCI_COPY_ARGS"
+  fi
+  local out="$W/out/$tool"
+  case $case in
+    compress) echo "$bin docker-archive:$W/docker.tar oci:$out/compress:bench" ;;
+    decompress) echo "$bin oci:$W/src-oci:bench docker-archive:$out/decompress.tar:bench/image:latest" ;;
+    push) echo "$bin --dest-tls-verify=false oci:$W/src-oci:bench docker://$PUSH_REG/bench/push-$tool-$run:latest" ;;
+    pull) echo "$bin --src-tls-verify=false docker://$PULL_REG/bench/src:latest oci:$out/pull:bench" ;;
+    layout) echo "$bin oci:$W/src-oci:bench oci:$out/layout:bench" ;;
+  esac
+}
+
+describe() {
+  case $1 in
+    compress) echo "docker-archive -> OCI layout (compress)" ;;
+    decompress) echo "OCI layout -> docker-archive (decompress)" ;;
+    push) echo "OCI layout -> registry (fresh repo)" ;;
+    pull) echo "registry -> OCI layout" ;;
+    layout) echo "OCI layout -> OCI layout" ;;
+  esac
+}
+
+# run_one TOOL CASE RUN: times one copy; appends "case tool seconds maxrss_kib" to results.
+run_one() {
+  local tool=$1 case=$2 run=$3 c
+  rm -rf "$W/out/$tool"
+  mkdir -p "$W/out/$tool"
+  if [ "$case" = push ]; then
+    # A registry of its own for every push: no blob is there already, under any
+    # repository (skopeo would mount it from one it remembers in its blob info cache).
+    [ -z "${PUSH_PID:-}" ] || stop_registry "$PUSH_PID"
+    start_registry "registry-push"
+    PUSH_REG=$REG PUSH_PID=$REG_PID
+  fi
+  sync
+  c=$(cmd "$tool" "$case" "$run")
+  # shellcheck disable=SC2086
+  if ! /usr/bin/time -f '%e %M' -o "$W/time" $c >"$W/log.out" 2>"$W/log.err"; then
+    cat "$W/log.err" >&2
+    die "failed: $c"
+  fi
+  echo "$case $tool $(tail -1 "$W/time")" >>"$W/results"
+  if [ "$tool" = oci-copy ] && [ "$run" = "$RUNS" ]; then verify_output "$case"; fi
+  printf '  %-10s %-8s run %d: %6.2fs %7.1f MiB\n' "$case" "$tool" "$run" \
+    $(awk '{ print $1, $2 / 1024 }' "$W/time") >&2
+}
+
+# verify_output CASE: checks what oci-copy wrote (in its last run), outside the timing.
+verify_output() {
+  local out="$W/out/oci-copy" ref
+  case $1 in
+    compress) ref="oci:$out/compress:bench" ;;
+    decompress) ref="docker-archive:$out/decompress.tar" ;;
+    push) ref="docker://$PUSH_REG/bench/push-oci-copy-$RUNS:latest" ;;
+    pull) ref="oci:$out/pull:bench" ;;
+    layout) ref="oci:$out/layout:bench" ;;
+  esac
+  "$OCI_COPY" verify --quiet --tls-verify=false "$ref" >/dev/null ||
+    die "oci-copy verify $ref failed"
+  "$SKOPEO" inspect --tls-verify=false "$ref" >/dev/null 2>&1 ||
+    "$SKOPEO" inspect "$ref" >/dev/null || die "skopeo cannot read $ref"
+}
+
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+main() {
+  if [ -f "$W/docker.tar" ] && [ -f "$W/src-oci/index.json" ]; then
+    echo "reusing the image in $W" >&2
+  else
+    make_image
+  fi
+  rm -rf "$W/out"
+  start_registry "registry-pull"
+  PULL_REG=$REG
+  "$SKOPEO" --insecure-policy copy -q --dest-tls-verify=false "oci:$W/src-oci:bench" \
+    "docker://$PULL_REG/bench/src:latest"
+  : >"$W/results"
+  local case run
+  for case in $CASES; do
+    echo "$(describe "$case"):" >&2
+    for run in $(seq "$RUNS"); do
+      # Alternate which tool goes first, so that neither always gets the warmer cache.
+      if ((run % 2)); then
+        [ -n "${ONLY_OCI_COPY:-}" ] || run_one skopeo "$case" "$run"
+        run_one oci-copy "$case" "$run"
+      else
+        run_one oci-copy "$case" "$run"
+        [ -n "${ONLY_OCI_COPY:-}" ] || run_one skopeo "$case" "$run"
+      fi
+    done
+  done
+  local load_after
+  load_after=$(uptime)
+  echo
+  echo "oci-copy $("$OCI_COPY" --version 2>/dev/null | awk '{print $2}') vs $("$SKOPEO" --version), $RUNS runs, $(nproc) cores, image ${SIZE_MB} MB in 3 layers"
+  printf '%-44s %11s %11s %8s %14s %14s\n' "copy" "skopeo (s)" "oci-copy" "speedup" "skopeo RSS" "oci-copy RSS"
+  for case in $CASES; do
+    local s o sr or
+    s=$(awk -v c="$case" '$1 == c && $2 == "skopeo" { print $3 }' "$W/results" | median)
+    o=$(awk -v c="$case" '$1 == c && $2 == "oci-copy" { print $3 }' "$W/results" | median)
+    sr=$(awk -v c="$case" '$1 == c && $2 == "skopeo" { if ($4 > m) m = $4 } END { print m / 1024 }' "$W/results")
+    or=$(awk -v c="$case" '$1 == c && $2 == "oci-copy" { if ($4 > m) m = $4 } END { print m / 1024 }' "$W/results")
+    printf '%-44s %11.2f %11.2f %7.2fx %10.1f MiB %10.1f MiB\n' "$(describe "$case")" "$s" "$o" \
+      "$(awk -v s="$s" -v o="$o" 'BEGIN { print s / o }')" "$sr" "$or"
+  done
+  echo "(median wall time; speedup = skopeo / oci-copy; RSS = peak over the runs)"
+  echo "load average before: ${LOAD_BEFORE##*load average: }; after: ${load_after##*load average: }"
+}
+
+LOAD_BEFORE=$(uptime)
+echo "load before: $LOAD_BEFORE" >&2
+main
