@@ -6,6 +6,8 @@
 pub mod blob;
 pub mod index;
 pub mod negotiate;
+pub mod pgzip;
+mod readahead;
 pub mod verify;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -155,7 +155,8 @@ impl<R: Read> Read for VerifyingReader<R> {
 /// Hashes and counts what passes through it, for the output side of a transformation.
 pub struct HashingReader<R> {
     inner: R,
-    hasher: Hasher,
+    /// `None` when the caller knows the digest already (see [`HashingReader::counting`]).
+    hasher: Option<Hasher>,
     count: u64,
 }
 
@@ -163,20 +164,38 @@ impl<R: Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
         HashingReader {
             inner,
-            hasher: crate::digest::Algorithm::Sha256.hasher(),
+            hasher: Some(crate::digest::Algorithm::Sha256.hasher()),
+            count: 0,
+        }
+    }
+
+    /// Only counts: for bytes that are hashed elsewhere already, so that every byte is
+    /// hashed once. [`HashingReader::finish`] must not be called; use `finish_counting`.
+    pub fn counting(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: None,
             count: 0,
         }
     }
 
     pub fn finish(self) -> (Digest, u64, R) {
-        (self.hasher.finish(), self.count, self.inner)
+        let (d, n, r) = self.finish_counting();
+        (d.expect("a hashing reader, not a counting one"), n, r)
+    }
+
+    /// The digest (`None` for a counting reader), the count and the inner reader.
+    pub fn finish_counting(self) -> (Option<Digest>, u64, R) {
+        (self.hasher.map(Hasher::finish), self.count, self.inner)
     }
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.count += n as u64;
         Ok(n)
     }
@@ -185,7 +204,8 @@ impl<R: Read> Read for HashingReader<R> {
 /// Hashes and counts what is written through it.
 pub struct HashingWriter<W> {
     inner: W,
-    hasher: Hasher,
+    /// `None` when the caller knows the digest already (see [`HashingWriter::counting`]).
+    hasher: Option<Hasher>,
     count: u64,
 }
 
@@ -193,20 +213,32 @@ impl<W: io::Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
         HashingWriter {
             inner,
-            hasher: crate::digest::Algorithm::Sha256.hasher(),
+            hasher: Some(crate::digest::Algorithm::Sha256.hasher()),
             count: 0,
         }
     }
 
-    pub fn finish(self) -> (Digest, u64, W) {
-        (self.hasher.finish(), self.count, self.inner)
+    /// Only counts, for bytes that are hashed elsewhere already.
+    pub fn counting(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: None,
+            count: 0,
+        }
+    }
+
+    /// The digest (`None` for a counting writer), the count and the inner writer.
+    pub fn finish(self) -> (Option<Digest>, u64, W) {
+        (self.hasher.map(Hasher::finish), self.count, self.inner)
     }
 }
 
 impl<W: io::Write> io::Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.count += n as u64;
         Ok(n)
     }

@@ -263,7 +263,7 @@ impl DockerArchiveDestination {
             }
         };
         let stage = staging_dir(file).with_context(|| name.clone())?;
-        let layout = LayoutDestination::open(stage.path(), None)?;
+        let layout = LayoutDestination::open(stage.path(), None)?.scratch();
         Ok(DockerArchiveDestination {
             file: file.to_path_buf(),
             name,

@@ -181,6 +181,8 @@ pub struct LayoutDestination {
     staging: Option<Tracked<tempfile::TempDir>>,
     tag: Option<String>,
     name: String,
+    /// Whether committed blobs are synced to disk; see [`LayoutDestination::scratch`].
+    durable: bool,
 }
 
 impl LayoutDestination {
@@ -200,7 +202,16 @@ impl LayoutDestination {
             staging,
             tag,
             name,
+            durable: true,
         })
+    }
+
+    /// For a staging directory that an archive writer reads and then removes: its blobs are
+    /// not synced to disk (the archive made from them is), so they need never be written
+    /// out at all.
+    pub fn scratch(mut self) -> Self {
+        self.durable = false;
+        self
     }
 
     /// The directory the blobs of this copy are written to.
@@ -320,6 +331,7 @@ impl ImageDestination for LayoutDestination {
         Ok(Box::new(LayoutBlobWriter {
             root: &self.work,
             temp,
+            durable: self.durable,
         }))
     }
 
@@ -396,6 +408,7 @@ fn merge_into(staged: &Path, dir: &Path, desc: &Descriptor, tag: Option<&str>) -
 struct LayoutBlobWriter<'a> {
     root: &'a Path,
     temp: Tracked<tempfile::NamedTempFile>,
+    durable: bool,
 }
 
 impl Write for LayoutBlobWriter<'_> {
@@ -413,7 +426,9 @@ impl BlobWriter for LayoutBlobWriter<'_> {
         let dir = dest.parent().expect("a blob path has a directory");
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let (temp, _registered) = self.temp.into_parts();
-        temp.as_file().sync_data()?;
+        if self.durable {
+            temp.as_file().sync_data()?;
+        }
         set_readable(temp.as_file())?;
         temp.persist(&dest)
             .with_context(|| format!("storing blob {}", desc.digest))?;

@@ -45,7 +45,7 @@ impl OciArchiveDestination {
     pub fn open(file: &Path, tag: Option<String>) -> Result<OciArchiveDestination> {
         let name = layout::describe("oci-archive", file, tag.as_deref());
         let stage = staging_dir(file).with_context(|| name.clone())?;
-        let layout = LayoutDestination::open(stage.path(), tag)?;
+        let layout = LayoutDestination::open(stage.path(), tag)?.scratch();
         Ok(OciArchiveDestination {
             file: file.to_path_buf(),
             name,
@@ -88,8 +88,9 @@ pub fn write_tree_as_tar(
     extra: &[(&str, &[u8])],
 ) -> Result<()> {
     {
-        let out = std::io::BufWriter::with_capacity(1 << 20, target.file());
-        let mut tar = tar::Builder::new(out);
+        // Unbuffered: the few headers are small writes, and the blobs are copied in the
+        // kernel (see `append_blob`).
+        let mut tar = tar::Builder::new(target.file());
         for name in ["oci-layout", "index.json"] {
             let bytes = fs::read(dir.join(name))?;
             append_file(&mut tar, name, bytes.len() as u64, bytes.as_slice())?;
@@ -106,25 +107,37 @@ pub fn write_tree_as_tar(
                 .into_owned();
             append_dir(&mut tar, &format!("blobs/{alg_name}/"))?;
             for blob in sorted_entries(&alg)? {
-                let file = fs::File::open(&blob)?;
-                let size = file.metadata()?.len();
                 let blob_name = blob
                     .file_name()
                     .expect("a directory entry has a name")
                     .to_string_lossy()
                     .into_owned();
-                append_file(
-                    &mut tar,
-                    &format!("blobs/{alg_name}/{blob_name}"),
-                    size,
-                    file.take(size),
-                )?;
+                append_blob(&mut tar, &format!("blobs/{alg_name}/{blob_name}"), &blob)?;
             }
         }
-        let mut out = tar.into_inner()?;
-        std::io::Write::flush(&mut out)?;
+        let out = tar.into_inner()?;
+        std::io::Write::flush(out)?;
     }
     target.finish()
+}
+
+/// Appends the file at `path` as `name`. The header goes through the tar builder; the bytes
+/// are copied file to file by `std::io::copy`, which lets the kernel copy them
+/// (`copy_file_range`, a reflink where the filesystem can) instead of passing every byte
+/// through this process, and falls back to read and write (a pipe, another filesystem).
+fn append_blob(tar: &mut tar::Builder<&mut fs::File>, name: &str, path: &Path) -> Result<()> {
+    let file = fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    append_file(tar, name, size, std::io::empty())?;
+    let out: &mut fs::File = tar.get_mut();
+    let copied = std::io::copy(&mut file.take(size), out)
+        .with_context(|| format!("writing {name} into the archive"))?;
+    if copied != size {
+        anyhow::bail!("{} changed size while it was archived", path.display());
+    }
+    let pad = (512 - size % 512) % 512;
+    std::io::Write::write_all(out, &[0u8; 512][..pad as usize])?;
+    Ok(())
 }
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {

@@ -10,7 +10,6 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use oci_client::client::{
     BlobResponse, Certificate, CertificateEncoding, ClientConfig, ClientProtocol,
 };
@@ -25,6 +24,7 @@ use super::auth::Found;
 use super::client_cert::{self, Bridge, Failure};
 use super::direct::Direct;
 use super::errors::{self, error_chain, RegistryError};
+use super::pump::{pump, PumpedReader};
 use super::tls::TlsSettings;
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, MAX_DOCUMENT_SIZE};
@@ -408,8 +408,7 @@ impl RegistryClient {
             self.client.pull_blob_stream(&self.reference, d.as_str())
         })?;
         Ok(BlobReader {
-            stream: sized.stream,
-            current: Bytes::new(),
+            pump: pump(rt(), sized.stream),
             client: self.client.clone(),
             reference: self.reference.clone(),
             digest: d,
@@ -459,7 +458,10 @@ impl RegistryClient {
     /// monolithic PUT; without, in chunks whose digest is computed on the way. Either way
     /// the final request is only made by [`Upload::finish`].
     pub fn begin_upload(&self, expected: Option<&Descriptor>) -> Upload {
-        let (tx, rx) = mpsc::channel::<ChunkResult>(2);
+        // Memory per upload is about (1 + channel + 1 in flight) × chunk: 1 MiB monolithic,
+        // 3 MiB chunked (1 MiB PATCHes), so that `--jobs` uploads of layers of any size stay
+        // inside the 64 MiB budget, beside the compressor's blocks.
+        let (tx, rx) = mpsc::channel::<ChunkResult>(if expected.is_some() { 2 } else { 1 });
         let body = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         });
@@ -490,7 +492,7 @@ impl RegistryClient {
                         .await
                         .map(|r| r.blob_digest)
                 });
-                (task, 4 * 1024 * 1024)
+                (task, 1024 * 1024)
             }
         };
         Upload {
@@ -585,8 +587,8 @@ type ChunkResult = std::result::Result<Bytes, OciDistributionError>;
 /// the bytes already delivered are skipped. Whatever happens here, the verifying reader
 /// above checks the whole blob's size and digest.
 pub struct BlobReader {
-    stream: futures_util::stream::BoxStream<'static, io::Result<Bytes>>,
-    current: Bytes,
+    /// The response body, received ahead on the runtime (see [`super::pump`]).
+    pump: PumpedReader,
     client: Client,
     reference: Reference,
     digest: String,
@@ -640,7 +642,7 @@ impl BlobReader {
             ));
             match r {
                 Ok(BlobResponse::Partial(s)) => {
-                    self.stream = s.stream;
+                    self.pump = pump(rt(), s.stream);
                     self.skip = 0;
                     return Ok(());
                 }
@@ -649,7 +651,7 @@ impl BlobReader {
                         "the registry ignored the range; skipping the first {} bytes",
                         self.received
                     );
-                    self.stream = s.stream;
+                    self.pump = pump(rt(), s.stream);
                     self.skip = self.received;
                     return Ok(());
                 }
@@ -669,26 +671,35 @@ impl BlobReader {
 
 impl Read for BlobReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            match rt().block_on(self.stream.next()) {
-                None => return Ok(0),
-                Some(Ok(mut b)) => {
-                    let drop = self.skip.min(b.len() as u64) as usize;
-                    self.skip -= drop as u64;
-                    let _ = b.split_to(drop);
-                    self.current = b;
-                }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let n = match self.pump.read(buf) {
+                Ok(n) => n,
                 // oci-client's own digest check of a full response: the verifying reader
                 // above makes the same check over every byte and reports the mismatch.
-                Some(Err(e)) if e.get_ref().is_some_and(|i| i.is::<DigestError>()) => return Ok(0),
-                Some(Err(e)) => self.resume(error_chain(&e))?,
+                Err(e) if e.get_ref().is_some_and(|i| i.is::<DigestError>()) => return Ok(0),
+                Err(e) => {
+                    self.resume(error_chain(&e))?;
+                    continue;
+                }
+            };
+            if n == 0 {
+                return Ok(0);
             }
+            // A full response to a range request: drop what was delivered already.
+            let drop = self.skip.min(n as u64) as usize;
+            self.skip -= drop as u64;
+            if drop == n {
+                continue;
+            }
+            buf.copy_within(drop..n, 0);
+            let n = n - drop;
+            self.received += n as u64;
+            self.retries = 0;
+            return Ok(n);
         }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
-        self.received += n as u64;
-        self.retries = 0;
-        Ok(n)
     }
 }
 

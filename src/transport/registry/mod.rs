@@ -12,6 +12,7 @@ mod client_cert;
 mod direct;
 pub mod errors;
 pub mod probe;
+mod pump;
 pub mod tls;
 
 use std::io::{Read, Write};
