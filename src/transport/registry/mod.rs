@@ -45,7 +45,12 @@ pub struct RegistryOptions {
     pub retry: RetryPolicy,
 }
 
-fn connect(r: &DockerRef, opts: &RegistryOptions) -> Result<RegistryClient> {
+/// The credentials (in skopeo's lookup order) and TLS settings for the registry `r`
+/// names, as the options say.
+fn credentials_and_tls(
+    r: &DockerRef,
+    opts: &RegistryOptions,
+) -> Result<(Option<auth::Found>, tls::TlsSettings)> {
     let creds = auth::lookup(
         &r.domain,
         &r.path,
@@ -62,6 +67,11 @@ fn connect(r: &DockerRef, opts: &RegistryOptions) -> Result<RegistryClient> {
         opts.tls_verify.unwrap_or(true),
         opts.cert_dir.as_deref(),
     )?;
+    Ok((creds, tls))
+}
+
+fn connect(r: &DockerRef, opts: &RegistryOptions) -> Result<RegistryClient> {
+    let (creds, tls) = credentials_and_tls(r, opts)?;
     let target = Target {
         host: &r.domain,
         repo: &r.path,

@@ -15,7 +15,7 @@ mod upload;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::{auth, tls, RegistryOptions};
+use super::RegistryOptions;
 use crate::digest::Digest;
 use crate::reference::DockerRef;
 pub use http::AuthInfo;
@@ -248,18 +248,7 @@ fn api_host(host: &str) -> &str {
 
 /// Probes the repository `r` names, running `uploads` uploads in the session test.
 pub fn probe(r: &DockerRef, opts: &RegistryOptions, uploads: usize) -> Result<ProbeReport> {
-    let creds = auth::lookup(
-        &r.domain,
-        &r.path,
-        opts.creds.as_ref(),
-        "--creds",
-        opts.authfile.as_deref(),
-    )?;
-    let tls = tls::settings(
-        &r.domain,
-        opts.tls_verify.unwrap_or(true),
-        opts.cert_dir.as_deref(),
-    )?;
+    let (creds, tls) = super::credentials_and_tls(r, opts)?;
     let http = Http::connect(api_host(&r.domain), &tls, creds)?;
     let mut p = Prober {
         http,
