@@ -9,6 +9,10 @@ missing=()
 for tool in skopeo umoci docker-registry openssl; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+# The signal tests send SIGTERM/SIGINT with kill(1), which is procps's, not bash's builtin.
+[ -x /usr/bin/kill ] || [ -x /bin/kill ] || missing+=(procps)
+# The terminal test runs oci-copy under a pseudo-terminal with util-linux's script(1).
+command -v script >/dev/null 2>&1 || missing+=(bsdutils)
 if ((${#missing[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
