@@ -8,6 +8,7 @@ mod inspect;
 mod local_copy;
 mod malformed;
 mod multiarch;
+mod mutation;
 mod probe;
 mod registry;
 mod registry_auth;
