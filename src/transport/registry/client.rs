@@ -83,23 +83,20 @@ impl ErrCtx {
         }
     }
 
-    fn hint(&self, code: Option<&str>, message: &str) -> Option<String> {
-        errors::client_cert_hint(message, self.client_cert.as_deref())
-            .or_else(|| errors::hint(code, message, self.creds_origin.as_deref()))
+    fn scope(&self) -> errors::ErrorScope<'_> {
+        errors::ErrorScope {
+            registry: &self.host,
+            repository: &self.repo,
+            creds_origin: self.creds_origin.as_deref(),
+            client_cert: self.client_cert.as_deref(),
+        }
     }
 
     fn classify(&self, action: &str, e: OciDistributionError) -> RegistryError {
         if let Some(f) = self.bridge_failure(&e) {
-            return RegistryError {
-                registry: self.host.clone(),
-                repository: self.repo.clone(),
-                action: action.to_string(),
-                hint: self.hint(None, &f.message),
-                status: None,
-                code: None,
-                message: errors::redact(&f.message),
-                network: f.network,
-            };
+            return self
+                .scope()
+                .error(action, None, None, &f.message, f.network);
         }
         let mut network = false;
         let (status, code, message) = match e {
@@ -144,16 +141,8 @@ impl ErrCtx {
             }
             OciDistributionError::RequestError(e) if e.status().is_some() => {
                 let status = e.status().map(|s| s.as_u16());
-                let code = match status {
-                    Some(401) => Some("UNAUTHORIZED".to_string()),
-                    Some(403) => Some("DENIED".to_string()),
-                    Some(429) => Some("TOOMANYREQUESTS".to_string()),
-                    _ => None,
-                };
-                let msg = match status {
-                    Some(401) => "authentication required".to_string(),
-                    _ => error_chain(&e),
-                };
+                let (code, msg) = errors::status_code_and_message(status);
+                let msg = msg.map_or_else(|| error_chain(&e), str::to_string);
                 (status, code, msg)
             }
             OciDistributionError::ImageManifestNotFoundError(m) => {
@@ -161,16 +150,7 @@ impl ErrCtx {
             }
             other => (None, None, error_chain(&other)),
         };
-        RegistryError {
-            registry: self.host.clone(),
-            repository: self.repo.clone(),
-            action: action.to_string(),
-            hint: self.hint(code.as_deref(), &message),
-            status,
-            code,
-            message: errors::redact(&message),
-            network,
-        }
+        self.scope().error(action, status, code, &message, network)
     }
 }
 
@@ -354,9 +334,9 @@ impl RegistryClient {
         if let Some((registry, tls)) = &self.https {
             if e.status.is_none() && client_cert::unexplained(&e.message) {
                 if let Some(why) = rt().block_on(client_cert::tls_refusal(registry, tls)) {
-                    e.hint = self.ctx.hint(None, &why);
-                    e.message = errors::redact(&why);
-                    e.network = false;
+                    let code = e.code.take();
+                    e = self.ctx.scope().error(action, None, None, &why, false);
+                    e.code = code;
                 }
             }
         }

@@ -98,51 +98,30 @@ impl Direct {
         let (code, message) = match errors::parse_envelope(&text) {
             Some((c, m)) => (Some(c), m),
             None => {
-                let code = match status {
-                    Some(401) => Some("UNAUTHORIZED"),
-                    Some(403) => Some("DENIED"),
-                    Some(429) => Some("TOOMANYREQUESTS"),
-                    _ => None,
-                };
-                let msg = match status {
-                    Some(401) => "authentication required".to_string(),
-                    _ => text.trim().to_string(),
-                };
-                (code.map(str::to_string), msg)
+                let (code, msg) = errors::status_code_and_message(status);
+                (
+                    code,
+                    msg.map_or_else(|| text.trim().to_string(), str::to_string),
+                )
             }
         };
-        RegistryError {
-            registry: self.host.clone(),
-            repository: self.repo.clone(),
-            action: action.to_string(),
-            hint: self.hint(code.as_deref(), &message),
-            status,
-            code,
-            message: errors::redact(&message),
-            network: false,
-        }
+        self.scope().error(action, status, code, &message, false)
     }
 
-    fn hint(&self, code: Option<&str>, message: &str) -> Option<String> {
-        let presented = self.tls.client_cert.as_ref().map(|(c, _)| c.as_path());
-        errors::client_cert_hint(message, presented)
-            .or_else(|| errors::hint(code, message, self.creds_origin.as_deref()))
+    fn scope(&self) -> errors::ErrorScope<'_> {
+        errors::ErrorScope {
+            registry: &self.host,
+            repository: &self.repo,
+            creds_origin: self.creds_origin.as_deref(),
+            client_cert: self.tls.client_cert.as_ref().map(|(c, _)| c.as_path()),
+        }
     }
 
     fn transport_error(&self, action: &str, e: &reqwest::Error) -> anyhow::Error {
         let message = error_chain(e);
         let below_http = e.is_connect() || e.is_timeout() || e.is_request() || e.is_body();
         let network = below_http && !errors::is_tls_failure(&message);
-        anyhow::Error::new(RegistryError {
-            registry: self.host.clone(),
-            repository: self.repo.clone(),
-            action: action.to_string(),
-            hint: self.hint(None, &message),
-            status: None,
-            code: None,
-            message: errors::redact(&message),
-            network,
-        })
+        anyhow::Error::new(self.scope().error(action, None, None, &message, network))
     }
 
     /// [`Direct::transport_error`], but when the connection closed without saying why, asks
@@ -157,14 +136,7 @@ impl Direct {
                 None => host.to_string(),
             };
             if let Some(why) = super::client_cert::tls_refusal(&registry, &self.tls).await {
-                return anyhow::Error::new(RegistryError {
-                    registry: self.host.clone(),
-                    repository: self.repo.clone(),
-                    action: action.to_string(),
-                    hint: self.hint(None, &why),
-                    message: errors::redact(&why),
-                    ..Default::default()
-                });
+                return anyhow::Error::new(self.scope().error(action, None, None, &why, false));
             }
         }
         self.transport_error(action, e)

@@ -25,6 +25,52 @@ pub struct RegistryError {
 
 impl std::error::Error for RegistryError {}
 
+/// Who an error is about, and what bears on its hint: the registry and repository, where
+/// the credentials came from, the client certificate presented. Every [`RegistryError`] is
+/// built here, so each gets its hint and has its message redacted the same way.
+pub struct ErrorScope<'a> {
+    pub registry: &'a str,
+    pub repository: &'a str,
+    pub creds_origin: Option<&'a str>,
+    pub client_cert: Option<&'a std::path::Path>,
+}
+
+impl ErrorScope<'_> {
+    pub fn error(
+        &self,
+        action: &str,
+        status: Option<u16>,
+        code: Option<String>,
+        message: &str,
+        network: bool,
+    ) -> RegistryError {
+        RegistryError {
+            registry: self.registry.to_string(),
+            repository: self.repository.to_string(),
+            action: action.to_string(),
+            hint: client_cert_hint(message, self.client_cert)
+                .or_else(|| hint(code.as_deref(), message, self.creds_origin)),
+            status,
+            code,
+            message: redact(message),
+            network,
+        }
+    }
+}
+
+/// For a refusal without an error envelope: the code its status implies, and the message
+/// to show when that is all there is (`None`: keep the body or the error text).
+pub fn status_code_and_message(status: Option<u16>) -> (Option<String>, Option<&'static str>) {
+    let code = match status {
+        Some(401) => Some("UNAUTHORIZED"),
+        Some(403) => Some("DENIED"),
+        Some(429) => Some("TOOMANYREQUESTS"),
+        _ => None,
+    };
+    let message = (status == Some(401)).then_some("authentication required");
+    (code.map(str::to_string), message)
+}
+
 impl RegistryError {
     /// Whether the upload session is gone (`BLOB_UPLOAD_UNKNOWN`, `BLOB_UPLOAD_INVALID`, or
     /// a bare 404 on the session URL), so that the upload must restart in a fresh session.
