@@ -6,10 +6,10 @@
 //! it saw (with its `Range` header) for the test to assert on.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A request as the rule sees it.
 #[derive(Debug, Clone)]
@@ -94,9 +94,6 @@ impl FaultProxy {
         upstreams: &[&str],
         rule: impl Fn(&Request) -> Action + Send + Sync + 'static,
     ) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
-        let host = listener.local_addr().unwrap().to_string();
-        let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(Mutex::new(Vec::new()));
         let shared = Arc::new(Shared {
             upstreams: upstreams.iter().map(|s| s.to_string()).collect(),
@@ -104,21 +101,8 @@ impl FaultProxy {
             rule: Box::new(rule),
             log: log.clone(),
         });
-        listener.set_nonblocking(true).unwrap();
-        let flag = stop.clone();
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !flag.load(Ordering::SeqCst) && Instant::now() < deadline {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        let shared = shared.clone();
-                        std::thread::spawn(move || {
-                            let _ = serve(client, &shared);
-                        });
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
+        let (host, stop) = super::http::serve(move |client| {
+            let _ = serve(client, &shared);
         });
         FaultProxy { host, stop, log }
     }

@@ -219,8 +219,19 @@ fn proxy_one(
     if tags != Tags::Pass && head.method == "GET" && head.path().ends_with("/tags/list") {
         return serve_tag_page(&client, upstream, &head, tags == Tags::PagesWithLink);
     }
+    relay(reader, client, upstream, &head.raw)
+}
+
+/// Sends `head` and then the rest of the client's request (what `reader` still holds) to
+/// `upstream`, and the answer back to the client, until both sides are done.
+pub fn relay(
+    mut reader: BufReader<TcpStream>,
+    client: TcpStream,
+    upstream: &str,
+    head: &[u8],
+) -> std::io::Result<()> {
     let mut up = TcpStream::connect(upstream)?;
-    up.write_all(&head.raw)?;
+    up.write_all(head)?;
     let mut up_w = up.try_clone()?;
     std::thread::spawn(move || {
         let _ = std::io::copy(&mut reader, &mut up_w);

@@ -344,24 +344,9 @@ pub struct RejectOciProxy {
 
 impl RejectOciProxy {
     pub fn start(upstream: &str) -> RejectOciProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let host = listener.local_addr().unwrap().to_string();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (up, flag) = (upstream.to_string(), stop.clone());
-        listener.set_nonblocking(true).unwrap();
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !flag.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < deadline {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        let up = up.clone();
-                        std::thread::spawn(move || {
-                            let _ = proxy_one(client, &up);
-                        });
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
+        let up = upstream.to_string();
+        let (host, stop) = super::http::serve(move |client| {
+            let _ = proxy_one(client, &up);
         });
         RejectOciProxy { host, stop }
     }
@@ -424,15 +409,7 @@ fn proxy_one(client: TcpStream, upstream: &str) -> std::io::Result<()> {
         client_w.write_all(resp.as_bytes())?;
         return Ok(());
     }
-    let mut up = TcpStream::connect(upstream)?;
-    up.write_all(&head)?;
-    let mut up_w = up.try_clone()?;
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut reader, &mut up_w);
-    });
-    std::io::copy(&mut up, &mut client_w)?;
-    let _ = client_w.shutdown(std::net::Shutdown::Both);
-    Ok(())
+    super::http::relay(reader, client_w, upstream, &head)
 }
 
 /// Runs oci-copy with `envs` set, and HOME, XDG_RUNTIME_DIR, DOCKER_CONFIG and

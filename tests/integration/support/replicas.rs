@@ -4,7 +4,7 @@
 //! replica in turn (one request per connection), so an upload session started on one
 //! replica is continued on another.
 
-use std::io::{BufReader, Write};
+use std::io::BufReader;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -70,14 +70,5 @@ fn forward(client: TcpStream, upstream: &str) -> std::io::Result<()> {
         raw += &format!("{k}: {v}\r\n");
     }
     raw += "Connection: close\r\n\r\n";
-    let mut up = TcpStream::connect(upstream)?;
-    up.write_all(raw.as_bytes())?;
-    let mut up_w = up.try_clone()?;
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut reader, &mut up_w);
-    });
-    let mut client_w = client;
-    std::io::copy(&mut up, &mut client_w)?;
-    let _ = client_w.shutdown(std::net::Shutdown::Both);
-    Ok(())
+    super::http::relay(reader, client, upstream, raw.as_bytes())
 }
