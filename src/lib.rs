@@ -52,6 +52,11 @@ fn run_copy(args: CopyArgs, quiet: bool) -> Result<()> {
             compress: args.dest_compress_format.map(Into::into),
             level: args.dest_compress_level,
             preserve_digests: args.preserve_digests,
+            gzip_style: if args.single_member_gzip {
+                convert::GzipStyle::Single
+            } else {
+                convert::GzipStyle::Members
+            },
         },
         jobs: args.jobs as usize,
         platforms: args

@@ -21,12 +21,22 @@ const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 /// Writes an OCI layout at `dir` holding one image tagged `tag`, with one uncompressed
 /// layer of pseudo-random (incompressible) data per entry of `layer_sizes`.
 pub fn generated_layout(dir: &Path, tag: &str, layer_sizes: &[usize], seed: u64) {
+    let layers: Vec<Vec<u8>> = layer_sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &size)| random_tar(&format!("data-{i}.bin"), size, seed + i as u64))
+        .collect();
+    layout_with_layers(dir, tag, &layers);
+}
+
+/// Writes an OCI layout at `dir` holding one image tagged `tag` whose uncompressed layers
+/// are the tars `tars`.
+pub fn layout_with_layers(dir: &Path, tag: &str, tars: &[Vec<u8>]) {
     crate::support::layout::empty_layout(dir);
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
-    for (i, &size) in layer_sizes.iter().enumerate() {
-        let layer = random_tar(&format!("data-{i}.bin"), size, seed + i as u64);
-        let d = store(dir, &layer);
+    for layer in tars {
+        let d = store(dir, layer);
         diff_ids.push(d.clone());
         layers.push(serde_json::json!({"mediaType": OCI_LAYER, "digest": d, "size": layer.len()}));
     }
