@@ -296,16 +296,19 @@ mod tests {
         formats: &[Format::Oci],
         layers: LayerPolicy::Compressed,
         stores_index: true,
+        sequential: false,
     };
     const ARCHIVE: DestCaps = DestCaps {
         formats: &[Format::V2s2],
         layers: LayerPolicy::Uncompressed,
         stores_index: false,
+        sequential: false,
     };
     const REGISTRY: DestCaps = DestCaps {
         formats: &[Format::Oci, Format::V2s2],
         layers: LayerPolicy::AsIs,
         stores_index: true,
+        sequential: false,
     };
 
     #[test]

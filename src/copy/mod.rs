@@ -289,7 +289,9 @@ pub fn copy_image(
     dst.put_bytes(&img.config_raw, &config_out)
         .context("storing the config")?;
 
-    let outcomes = copy_layers(src, dst.as_ref(), &img, &plan, opts.jobs)?;
+    // A destination that takes blobs in order gets them one at a time, config first.
+    let jobs = if caps.sequential { 1 } else { opts.jobs };
+    let outcomes = copy_layers(src, dst.as_ref(), &img, &plan, jobs)?;
     let (bytes, manifest_desc) = if plan.rewrite {
         let layers = outcomes.iter().map(|o| o.written.clone()).collect();
         let b = convert::rewrite_manifest(&img.manifest, plan.format, layers)?;

@@ -13,8 +13,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::fs::{read_small, safe_path, FileTree};
-use super::layout::{LayoutDestination, REF_NAME};
+use super::layout::{single_entry_index, LayoutDestination, LAYOUT_CONTENT, LAYOUT_FILE, REF_NAME};
 use super::oci_archive::{staging_dir, write_tree_as_tar};
+use super::tar_stream::{StreamBlobWriter, TarStream};
 use super::tarball::{ArchiveTarget, TarTree};
 use super::{BlobWriter, DestCaps, ImageDestination, ImageSource, LayerPolicy, TopManifest};
 use crate::convert::rewrite_manifest;
@@ -241,18 +242,42 @@ impl ImageSource for DockerArchiveSource {
 }
 
 /// Writes a single-image docker-archive in the Docker 25+ hybrid form.
+///
+/// From a local source into a regular file, the archive is streamed: blobs go straight into
+/// the staged archive file, one at a time in the image's order (see [`TarStream`]). From a
+/// registry, where downloading layers at once is what makes a pull fast, and into a pipe,
+/// which cannot be rewound to fill in a header, the blobs are staged in a directory and the
+/// archive is written from it at the end.
 pub struct DockerArchiveDestination {
     file: PathBuf,
     name: String,
     repo_tag: Option<DockerRef>,
-    layout: LayoutDestination,
-    _stage: crate::cleanup::Tracked<tempfile::TempDir>,
+    store: Store,
+}
+
+enum Store {
+    Streamed(TarStream),
+    Staged {
+        layout: LayoutDestination,
+        _stage: crate::cleanup::Tracked<tempfile::TempDir>,
+    },
+}
+
+/// What the archive holds beside the blobs.
+struct Metadata {
+    oci_manifest: Vec<u8>,
+    oci_desc: Descriptor,
+    index: Vec<u8>,
+    manifest_json: Vec<u8>,
+    repositories: Option<Vec<u8>>,
 }
 
 impl DockerArchiveDestination {
+    /// Opens `file` for writing; `stream` allows streaming (the source is local).
     pub fn open(
         file: &Path,
         selector: Option<&ArchiveSelector>,
+        stream: bool,
     ) -> Result<DockerArchiveDestination> {
         let name = describe(file, selector);
         let repo_tag = match selector {
@@ -262,20 +287,30 @@ impl DockerArchiveDestination {
                 bail!("{name}: @N selects an image to read; to write, name it with :NAME:TAG")
             }
         };
-        let stage = staging_dir(file).with_context(|| name.clone())?;
-        let layout = LayoutDestination::open(stage.path(), None)?.scratch();
+        let streamed = match stream {
+            true => TarStream::create(file).with_context(|| name.clone())?,
+            false => None,
+        };
+        let store = match streamed {
+            Some(s) => Store::Streamed(s),
+            None => {
+                let stage = staging_dir(file).with_context(|| name.clone())?;
+                Store::Staged {
+                    layout: LayoutDestination::open(stage.path(), None)?.scratch(),
+                    _stage: stage,
+                }
+            }
+        };
         Ok(DockerArchiveDestination {
             file: file.to_path_buf(),
             name,
             repo_tag,
-            layout,
-            _stage: stage,
+            store,
         })
     }
 
-    /// Writes the OCI view (manifest blob and index.json) and returns `manifest.json` and
-    /// `repositories`.
-    fn write_metadata(&self, v2s2: &[u8]) -> Result<(Vec<u8>, Option<Vec<u8>>)> {
+    /// The OCI view (manifest blob and index.json), `manifest.json` and `repositories`.
+    fn metadata(&self, v2s2: &[u8]) -> Result<Metadata> {
         let m = match manifest::parse(v2s2, mt::DOCKER_MANIFEST)? {
             manifest::Parsed::Image(_, m) => m,
             manifest::Parsed::Index(..) => bail!("a docker-archive cannot hold an index"),
@@ -297,7 +332,6 @@ impl DockerArchiveDestination {
                 (REF_NAME.to_string(), tag),
             ]));
         }
-        self.layout.commit_in_place(&oci, &desc)?;
         let entry = ArchiveEntry {
             config: m.config.digest.blob_path(),
             repo_tags: self.repo_tag.as_ref().map(|r| vec![r.familiar()]),
@@ -315,7 +349,38 @@ impl DockerArchiveDestination {
                 .to_string()
                 .into_bytes()
         });
-        Ok((manifest_json, repositories))
+        Ok(Metadata {
+            index: single_entry_index(&desc)?,
+            oci_manifest: oci,
+            oci_desc: desc,
+            manifest_json,
+            repositories,
+        })
+    }
+
+    fn write(&self, meta: Metadata) -> Result<()> {
+        let mut extra: Vec<(&str, &[u8])> = vec![
+            ("index.json", &meta.index),
+            ("manifest.json", &meta.manifest_json),
+        ];
+        if let Some(r) = &meta.repositories {
+            extra.push(("repositories", r));
+        }
+        extra.push((LAYOUT_FILE, LAYOUT_CONTENT));
+        match &self.store {
+            Store::Streamed(tar) => {
+                self.put_bytes(&meta.oci_manifest, &meta.oci_desc)?;
+                for (name, bytes) in extra {
+                    tar.put(name, bytes)?;
+                }
+                tar.finish()
+            }
+            Store::Staged { layout, .. } => {
+                layout.put_bytes(&meta.oci_manifest, &meta.oci_desc)?;
+                let target = ArchiveTarget::create(&self.file)?;
+                write_tree_as_tar(layout.work_dir(), target, &extra)
+            }
+        }
     }
 }
 
@@ -329,27 +394,27 @@ impl ImageDestination for DockerArchiveDestination {
             formats: &[Format::V2s2],
             layers: LayerPolicy::Uncompressed,
             stores_index: false,
+            sequential: matches!(self.store, Store::Streamed(_)),
         }
     }
 
     fn has_blob(&self, desc: &Descriptor) -> Result<bool> {
-        self.layout.has_blob(desc)
+        match &self.store {
+            Store::Streamed(tar) => Ok(tar.contains(&desc.digest.blob_path())),
+            Store::Staged { layout, .. } => layout.has_blob(desc),
+        }
     }
 
     fn begin_blob(&self, _expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
-        self.layout.begin_blob(None)
+        match &self.store {
+            Store::Streamed(tar) => Ok(Box::new(StreamBlobWriter::begin(tar)?)),
+            Store::Staged { layout, .. } => layout.begin_blob(None),
+        }
     }
 
     fn commit(self: Box<Self>, manifest: &[u8], _desc: &Descriptor) -> Result<()> {
-        let (manifest_json, repositories) = self
-            .write_metadata(manifest)
-            .with_context(|| self.name.clone())?;
-        let mut extra: Vec<(&str, &[u8])> = vec![("manifest.json", &manifest_json)];
-        if let Some(r) = &repositories {
-            extra.push(("repositories", r));
-        }
-        let target = ArchiveTarget::create(&self.file)?;
-        write_tree_as_tar(self.layout.work_dir(), target, &extra)
+        let meta = self.metadata(manifest).with_context(|| self.name.clone())?;
+        self.write(meta)
             .with_context(|| format!("writing {}", self.name))
     }
 }

@@ -17,8 +17,8 @@ use crate::media_type::{self as mt, Format};
 
 /// The annotation that carries a tag in `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-const LAYOUT_FILE: &str = "oci-layout";
-const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+pub const LAYOUT_FILE: &str = "oci-layout";
+pub const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// Reads and parses `index.json` of a layout, after checking its `oci-layout` file.
 pub fn read_index(tree: &dyn FileTree) -> Result<Index> {
@@ -314,6 +314,7 @@ impl ImageDestination for LayoutDestination {
             formats: &[Format::Oci],
             layers: LayerPolicy::Compressed,
             stores_index: true,
+            sequential: false,
         }
     }
 
@@ -487,6 +488,16 @@ fn update_index_file(dir: &Path, desc: &Descriptor, tag: Option<&str>) -> Result
     }
     let bytes = serde_json::to_vec(&index)?;
     write_atomic(dir, "index.json", &bytes)
+}
+
+/// The `index.json` of a layout holding just `desc` (an archive written from scratch).
+pub fn single_entry_index(desc: &Descriptor) -> Result<Vec<u8>> {
+    let mut index = empty_index();
+    index.manifests.push(Descriptor {
+        platform: None,
+        ..desc.clone()
+    });
+    Ok(serde_json::to_vec(&index)?)
 }
 
 fn empty_index() -> Index {

@@ -8,6 +8,7 @@ pub mod fs;
 pub mod layout;
 pub mod oci_archive;
 pub mod registry;
+pub mod tar_stream;
 pub mod tarball;
 
 use std::io::{Read, Write};
@@ -69,6 +70,10 @@ pub struct DestCaps {
     pub layers: LayerPolicy,
     /// Whether it can hold an image index (multi-platform image).
     pub stores_index: bool,
+    /// Whether blobs must be written one at a time, in the order the image lists them
+    /// (config, then layers): an archive streamed entry by entry, whose entries are in
+    /// the order they were written.
+    pub sequential: bool,
 }
 
 /// A destination for one image.
@@ -206,9 +211,16 @@ pub fn open_destination_with(
         ImageRef::OciArchive { file, tag } => {
             Box::new(oci_archive::OciArchiveDestination::open(file, tag.clone())?)
         }
-        ImageRef::DockerArchive { file, selector } => Box::new(
-            docker_archive::DockerArchiveDestination::open(file, selector.as_ref())?,
-        ),
+        ImageRef::DockerArchive { file, selector } => {
+            // Layers from a registry download at once, so they are staged; from a local
+            // source they are streamed into the archive one after another.
+            let local = !matches!(source, Some(ImageRef::Registry(_)));
+            Box::new(docker_archive::DockerArchiveDestination::open(
+                file,
+                selector.as_ref(),
+                local,
+            )?)
+        }
         ImageRef::Registry(d) => {
             let from = match source {
                 Some(ImageRef::Registry(s)) => Some(s),

@@ -80,8 +80,9 @@ impl ImageDestination for OciArchiveDestination {
     }
 }
 
-/// Writes the files under `dir` into a tar, in a stable order: the top-level files first,
-/// then `blobs/` with its algorithm directories, then `extra` (name, bytes) entries.
+/// Writes the files under `dir` into a tar, in a stable order: `blobs/` with its algorithm
+/// directories and blobs by name, then `index.json` and `oci-layout` where `dir` has them,
+/// then `extra` (name, bytes) entries. Metadata last, as `docker save` writes it.
 pub fn write_tree_as_tar(
     dir: &Path,
     mut target: ArchiveTarget,
@@ -91,13 +92,6 @@ pub fn write_tree_as_tar(
         // Unbuffered: the few headers are small writes, and the blobs are copied in the
         // kernel (see `append_blob`).
         let mut tar = tar::Builder::new(target.file());
-        for name in ["oci-layout", "index.json"] {
-            let bytes = fs::read(dir.join(name))?;
-            append_file(&mut tar, name, bytes.len() as u64, bytes.as_slice())?;
-        }
-        for (name, bytes) in extra {
-            append_file(&mut tar, name, bytes.len() as u64, *bytes)?;
-        }
         append_dir(&mut tar, "blobs/")?;
         for alg in sorted_entries(&dir.join("blobs"))? {
             let alg_name = alg
@@ -114,6 +108,16 @@ pub fn write_tree_as_tar(
                     .into_owned();
                 append_blob(&mut tar, &format!("blobs/{alg_name}/{blob_name}"), &blob)?;
             }
+        }
+        for name in ["index.json", "oci-layout"] {
+            let path = dir.join(name);
+            if path.exists() {
+                let bytes = fs::read(path)?;
+                append_file(&mut tar, name, bytes.len() as u64, bytes.as_slice())?;
+            }
+        }
+        for (name, bytes) in extra {
+            append_file(&mut tar, name, bytes.len() as u64, *bytes)?;
         }
         let out = tar.into_inner()?;
         std::io::Write::flush(out)?;

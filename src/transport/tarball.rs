@@ -314,6 +314,11 @@ impl ArchiveTarget {
         })
     }
 
+    /// Whether the archive is written under a temporary name and renamed into place.
+    pub fn is_staged(&self) -> bool {
+        matches!(self, ArchiveTarget::Staged { .. })
+    }
+
     pub fn file(&mut self) -> &mut File {
         match self {
             ArchiveTarget::Staged { temp, .. } => temp.as_file_mut(),
@@ -345,6 +350,20 @@ pub fn append_file<W: std::io::Write>(
     size: u64,
     data: impl Read,
 ) -> Result<()> {
+    tar.append(&file_header(path, size)?, data)
+        .with_context(|| format!("writing {path} into the archive"))
+}
+
+/// Appends a directory entry, with fixed metadata.
+pub fn append_dir<W: std::io::Write>(tar: &mut tar::Builder<W>, path: &str) -> Result<()> {
+    tar.append(&dir_header(path)?, io::empty())
+        .with_context(|| format!("writing {path} into the archive"))
+}
+
+/// The header of a regular file entry, with fixed metadata (mode 0644, owner 0, mtime 0)
+/// so that the same image always gives the same archive bytes. Archive paths here are
+/// `blobs/ALG/HEX` and metadata names, which fit the ustar name field.
+pub fn file_header(path: &str, size: u64) -> Result<tar::Header> {
     let mut h = tar::Header::new_ustar();
     h.set_entry_type(EntryType::Regular);
     h.set_mode(0o644);
@@ -352,19 +371,23 @@ pub fn append_file<W: std::io::Write>(
     h.set_mtime(0);
     h.set_uid(0);
     h.set_gid(0);
-    tar.append_data(&mut h, path, data)
-        .with_context(|| format!("writing {path} into the archive"))
+    h.set_path(path)
+        .with_context(|| format!("archive entry name {path}"))?;
+    h.set_cksum();
+    Ok(h)
 }
 
-/// Appends a directory entry, with fixed metadata.
-pub fn append_dir<W: std::io::Write>(tar: &mut tar::Builder<W>, path: &str) -> Result<()> {
+/// The header of a directory entry, with fixed metadata.
+pub fn dir_header(path: &str) -> Result<tar::Header> {
     let mut h = tar::Header::new_ustar();
     h.set_entry_type(EntryType::Directory);
     h.set_mode(0o755);
     h.set_size(0);
     h.set_mtime(0);
-    tar.append_data(&mut h, path, io::empty())
-        .with_context(|| format!("writing {path} into the archive"))
+    h.set_path(path)
+        .with_context(|| format!("archive entry name {path}"))?;
+    h.set_cksum();
+    Ok(h)
 }
 
 #[cfg(test)]

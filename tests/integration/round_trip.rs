@@ -108,3 +108,47 @@ fn oci_to_oci_keeps_every_blob() {
         )
     );
 }
+
+#[test]
+fn docker_archive_is_streamed_in_image_order_and_the_same_bytes_every_time() {
+    let tmp = tempdir();
+    let src = format!("oci:{}:latest", p(&testdata("oci-layout")));
+    let (a, b) = (tmp.path().join("a.tar"), tmp.path().join("b.tar"));
+    copy(&src, &format!("docker-archive:{}:lab/x:1", p(&a)));
+    copy(&src, &format!("docker-archive:{}:lab/x:1", p(&b)));
+    let bytes = std::fs::read(&a).unwrap();
+    assert!(bytes == std::fs::read(&b).unwrap(), "two copies differ");
+    check_docker_archive(&a);
+
+    // Blobs in the image's order (config, layers, then the OCI manifest), metadata last,
+    // as `docker save` writes them.
+    let mut names = Vec::new();
+    let mut index = Vec::new();
+    for e in tar::Archive::new(bytes.as_slice()).entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        if name == "index.json" {
+            std::io::Read::read_to_end(&mut e, &mut index).unwrap();
+        }
+        names.push(name);
+    }
+    let layers: Vec<String> = diff_ids(&testdata("oci-layout"), "latest")
+        .iter()
+        .map(|d| format!("blobs/sha256/{}", d.trim_start_matches("sha256:")))
+        .collect();
+    let config = format!(
+        "blobs/sha256/{}",
+        config_digest(&testdata("oci-layout"), "latest").trim_start_matches("sha256:")
+    );
+    assert_eq!(names[..3], ["blobs/", "blobs/sha256/", config.as_str()]);
+    assert_eq!(names[3..3 + layers.len()], layers[..]);
+    assert!(names[3 + layers.len()].starts_with("blobs/sha256/"));
+    assert_eq!(
+        names[4 + layers.len()..],
+        ["index.json", "manifest.json", "repositories", "oci-layout"]
+    );
+    let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    let annotations = &index["manifests"][0]["annotations"];
+    assert_eq!(annotations["io.containerd.image.name"], "docker.io/lab/x:1");
+    assert_eq!(annotations["org.opencontainers.image.ref.name"], "1");
+}

@@ -163,6 +163,7 @@ impl ImageDestination for RegistryDestination {
             formats: &[Format::Oci, Format::V2s2],
             layers: LayerPolicy::Compressed,
             stores_index: true,
+            sequential: false,
         }
     }
 
