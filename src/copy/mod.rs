@@ -289,9 +289,7 @@ pub fn copy_image(
     dst.put_bytes(&img.config_raw, &config_out)
         .context("storing the config")?;
 
-    // A destination that takes blobs in order gets them one at a time, config first.
-    let jobs = if caps.sequential { 1 } else { opts.jobs };
-    let outcomes = copy_layers(src, dst.as_ref(), &img, &plan, jobs)?;
+    let outcomes = copy_layers(src, dst.as_ref(), &img, &plan, opts.jobs)?;
     let (bytes, manifest_desc) = if plan.rewrite {
         let layers = outcomes.iter().map(|o| o.written.clone()).collect();
         let b = convert::rewrite_manifest(&img.manifest, plan.format, layers)?;
@@ -354,7 +352,8 @@ pub(super) fn check_plain_layers(img: &LoadedImage, plan: &convert::Plan) -> Res
     Ok(())
 }
 
-/// Copies the layers, `jobs` at a time. Stops starting new ones after the first failure.
+/// Copies the layers, `jobs` at a time (one at a time, in order, into a destination that
+/// takes blobs in order). Stops starting new ones after the first failure.
 pub(super) fn copy_layers(
     src: &dyn ImageSource,
     dst: &dyn ImageDestination,
@@ -362,6 +361,7 @@ pub(super) fn copy_layers(
     plan: &convert::Plan,
     jobs: usize,
 ) -> Result<Vec<BlobOutcome>> {
+    let jobs = if dst.caps().sequential { 1 } else { jobs };
     let n = img.manifest.layers.len();
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);

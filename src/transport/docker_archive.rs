@@ -350,7 +350,7 @@ impl DockerArchiveDestination {
                 .into_bytes()
         });
         Ok(Metadata {
-            index: single_entry_index(&desc)?,
+            index: single_entry_index(&desc, None)?,
             oci_manifest: oci,
             oci_desc: desc,
             manifest_json,

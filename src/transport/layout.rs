@@ -17,6 +17,13 @@ use crate::media_type::{self as mt, Format};
 
 /// The annotation that carries a tag in `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// What an OCI layout (and an OCI archive) stores.
+pub const LAYOUT_CAPS: DestCaps = DestCaps {
+    formats: &[Format::Oci],
+    layers: LayerPolicy::Compressed,
+    stores_index: true,
+    sequential: false,
+};
 pub const LAYOUT_FILE: &str = "oci-layout";
 pub const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -310,12 +317,7 @@ impl ImageDestination for LayoutDestination {
     }
 
     fn caps(&self) -> DestCaps {
-        DestCaps {
-            formats: &[Format::Oci],
-            layers: LayerPolicy::Compressed,
-            stores_index: true,
-            sequential: false,
-        }
+        LAYOUT_CAPS
     }
 
     fn has_blob(&self, desc: &Descriptor) -> Result<bool> {
@@ -490,13 +492,21 @@ fn update_index_file(dir: &Path, desc: &Descriptor, tag: Option<&str>) -> Result
     write_atomic(dir, "index.json", &bytes)
 }
 
-/// The `index.json` of a layout holding just `desc` (an archive written from scratch).
-pub fn single_entry_index(desc: &Descriptor) -> Result<Vec<u8>> {
-    let mut index = empty_index();
-    index.manifests.push(Descriptor {
+/// The `index.json` of a layout holding just `desc` (an archive written from scratch),
+/// tagged `tag` when there is one.
+pub fn single_entry_index(desc: &Descriptor, tag: Option<&str>) -> Result<Vec<u8>> {
+    let mut entry = Descriptor {
         platform: None,
         ..desc.clone()
-    });
+    };
+    if let Some(tag) = tag {
+        entry
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(REF_NAME.into(), tag.into());
+    }
+    let mut index = empty_index();
+    index.manifests.push(entry);
     Ok(serde_json::to_vec(&index)?)
 }
 

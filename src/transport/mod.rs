@@ -208,17 +208,18 @@ pub fn open_destination_with(
         ImageRef::Layout { dir, tag } => {
             Box::new(layout::LayoutDestination::open(dir, tag.clone())?)
         }
-        ImageRef::OciArchive { file, tag } => {
-            Box::new(oci_archive::OciArchiveDestination::open(file, tag.clone())?)
-        }
+        // Into an archive, layers from a registry download at once, so they are staged;
+        // from a local source they are streamed into the archive one after another.
+        ImageRef::OciArchive { file, tag } => Box::new(oci_archive::OciArchiveDestination::open(
+            file,
+            tag.clone(),
+            !matches!(source, Some(ImageRef::Registry(_))),
+        )?),
         ImageRef::DockerArchive { file, selector } => {
-            // Layers from a registry download at once, so they are staged; from a local
-            // source they are streamed into the archive one after another.
-            let local = !matches!(source, Some(ImageRef::Registry(_)));
             Box::new(docker_archive::DockerArchiveDestination::open(
                 file,
                 selector.as_ref(),
-                local,
+                !matches!(source, Some(ImageRef::Registry(_))),
             )?)
         }
         ImageRef::Registry(d) => {

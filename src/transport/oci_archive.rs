@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::layout::{self, LayoutDestination, LayoutSource};
+use super::tar_stream::{StreamBlobWriter, TarStream};
 use super::tarball::{append_dir, append_file, ArchiveTarget, TarTree};
 use super::{BlobWriter, DestCaps, ImageDestination};
 use crate::cleanup::{self, Tracked};
@@ -33,24 +34,48 @@ pub fn staging_dir(file: &Path) -> Result<Tracked<tempfile::TempDir>> {
         .context("creating a staging directory")
 }
 
-/// Writes an OCI archive.
+/// Writes an OCI archive. From a local source into a regular file, blobs are streamed into
+/// the archive one at a time in the image's order (see [`TarStream`]); from a registry,
+/// whose layers download at once, and into a pipe, they are staged in a directory and the
+/// archive is written from it at the end.
 pub struct OciArchiveDestination {
     file: PathBuf,
     name: String,
-    layout: LayoutDestination,
-    _stage: Tracked<tempfile::TempDir>,
+    tag: Option<String>,
+    store: Store,
+}
+
+enum Store {
+    Streamed(TarStream),
+    Staged {
+        layout: LayoutDestination,
+        _stage: Tracked<tempfile::TempDir>,
+    },
 }
 
 impl OciArchiveDestination {
-    pub fn open(file: &Path, tag: Option<String>) -> Result<OciArchiveDestination> {
+    /// Opens `file` for writing; `stream` allows streaming (the source is local).
+    pub fn open(file: &Path, tag: Option<String>, stream: bool) -> Result<OciArchiveDestination> {
         let name = layout::describe("oci-archive", file, tag.as_deref());
-        let stage = staging_dir(file).with_context(|| name.clone())?;
-        let layout = LayoutDestination::open(stage.path(), tag)?.scratch();
+        let streamed = match stream {
+            true => TarStream::create(file).with_context(|| name.clone())?,
+            false => None,
+        };
+        let store = match streamed {
+            Some(s) => Store::Streamed(s),
+            None => {
+                let stage = staging_dir(file).with_context(|| name.clone())?;
+                Store::Staged {
+                    layout: LayoutDestination::open(stage.path(), tag.clone())?.scratch(),
+                    _stage: stage,
+                }
+            }
+        };
         Ok(OciArchiveDestination {
             file: file.to_path_buf(),
             name,
-            layout,
-            _stage: stage,
+            tag,
+            store,
         })
     }
 }
@@ -61,22 +86,44 @@ impl ImageDestination for OciArchiveDestination {
     }
 
     fn caps(&self) -> DestCaps {
-        self.layout.caps()
+        DestCaps {
+            sequential: matches!(self.store, Store::Streamed(_)),
+            ..layout::LAYOUT_CAPS
+        }
     }
 
     fn has_blob(&self, desc: &Descriptor) -> Result<bool> {
-        self.layout.has_blob(desc)
+        match &self.store {
+            Store::Streamed(tar) => Ok(tar.contains(&desc.digest.blob_path())),
+            Store::Staged { layout, .. } => layout.has_blob(desc),
+        }
     }
 
     fn begin_blob(&self, _expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
-        self.layout.begin_blob(None)
+        match &self.store {
+            Store::Streamed(tar) => Ok(Box::new(StreamBlobWriter::begin(tar)?)),
+            Store::Staged { layout, .. } => layout.begin_blob(None),
+        }
     }
 
     fn commit(self: Box<Self>, manifest: &[u8], desc: &Descriptor) -> Result<()> {
-        self.layout.commit_in_place(manifest, desc)?;
-        let target = ArchiveTarget::create(&self.file)?;
-        write_tree_as_tar(self.layout.work_dir(), target, &[])
-            .with_context(|| format!("writing {}", self.name))
+        let written = match &self.store {
+            Store::Streamed(tar) => (|| {
+                self.put_bytes(manifest, desc)?;
+                tar.put(
+                    "index.json",
+                    &layout::single_entry_index(desc, self.tag.as_deref())?,
+                )?;
+                tar.put(layout::LAYOUT_FILE, layout::LAYOUT_CONTENT)?;
+                tar.finish()
+            })(),
+            Store::Staged { layout, .. } => (|| {
+                layout.commit_in_place(manifest, desc)?;
+                let target = ArchiveTarget::create(&self.file)?;
+                write_tree_as_tar(layout.work_dir(), target, &[])
+            })(),
+        };
+        written.with_context(|| format!("writing {}", self.name))
     }
 }
 

@@ -152,3 +152,26 @@ fn docker_archive_is_streamed_in_image_order_and_the_same_bytes_every_time() {
     assert_eq!(annotations["io.containerd.image.name"], "docker.io/lab/x:1");
     assert_eq!(annotations["org.opencontainers.image.ref.name"], "1");
 }
+
+#[test]
+fn oci_archive_is_streamed_in_image_order_and_the_same_bytes_every_time() {
+    let tmp = tempdir();
+    let src = format!("docker-archive:{}", p(&testdata("docker-legacy.tar")));
+    let (a, b) = (tmp.path().join("a.tar"), tmp.path().join("b.tar"));
+    copy(&src, &format!("oci-archive:{}:v1", p(&a)));
+    copy(&src, &format!("oci-archive:{}:v1", p(&b)));
+    let bytes = std::fs::read(&a).unwrap();
+    assert!(bytes == std::fs::read(&b).unwrap(), "two copies differ");
+    crate::support::check::check_oci_archive(&a);
+    let names: Vec<String> = tar::Archive::new(bytes.as_slice())
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let n = names.len();
+    assert_eq!(names[..2], ["blobs/", "blobs/sha256/"]);
+    assert!(names[2..n - 2]
+        .iter()
+        .all(|n| n.starts_with("blobs/sha256/")));
+    assert_eq!(names[n - 2..], ["index.json", "oci-layout"]);
+}

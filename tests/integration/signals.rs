@@ -190,7 +190,7 @@ fn gzip_archive(dir: &Path, file: &Path) {
 }
 
 /// Starts a copy of a 96 MiB generated image (as a layout, or as a gzipped oci-archive,
-/// which is spooled into TMPDIR), sends `signal` once a blob is being staged, and checks
+/// which is spooled into TMPDIR), sends `signal` once a blob is being written, and checks
 /// that no temporary is left and that nothing that was there changed.
 fn interrupted(
     signal: &str,
@@ -216,7 +216,8 @@ fn interrupted(
     let (dst, watch) = dst_of(&out);
     let before = snapshot(&out);
     let mut child = spawn_copy(&src, &dst, &sys_tmp);
-    wait_for_temp(&watch, ".oci-copy-blob-", &mut child);
+    // A staged blob in a layout, the streamed archive file beside an archive.
+    wait_for_temp(&watch, ".oci-copy-", &mut child);
     send(&child, signal);
     let result = child.wait_with_output().expect("wait for oci-copy");
     assert_eq!(result.status.code(), Some(code), "{}", describe(&result));
