@@ -95,7 +95,6 @@ pub struct ParGzEncoder<W: Write> {
     dict: Vec<u8>,
     /// Blocks handed to the pool, oldest first.
     pending: VecDeque<Receiver<io::Result<Done>>>,
-    max_pending: usize,
     spare: Vec<Vec<u8>>,
     /// Output buffers handed back, kept at their full length so that reuse costs nothing.
     spare_out: Vec<Vec<u8>>,
@@ -106,6 +105,7 @@ pub struct ParGzEncoder<W: Write> {
 impl<W: Write> ParGzEncoder<W> {
     /// A gzip stream in `style` at `level` (1 fastest … 9 smallest) into `out`.
     pub fn new(out: W, style: GzipStyle, level: u32) -> Self {
+        LIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         ParGzEncoder {
             out: Some(out),
             style,
@@ -113,7 +113,6 @@ impl<W: Write> ParGzEncoder<W> {
             block: Vec::with_capacity(BLOCK_SIZE),
             dict: Vec::new(),
             pending: VecDeque::new(),
-            max_pending: pool().threads,
             spare: Vec::new(),
             spare_out: Vec::new(),
             crc: Crc::new(),
@@ -127,7 +126,7 @@ impl<W: Write> ParGzEncoder<W> {
 
     /// Hands the full block to the pool; `last` ends the deflate stream.
     fn dispatch(&mut self, last: bool) -> io::Result<()> {
-        if self.pending.len() >= self.max_pending {
+        if self.pending.len() >= max_pending() {
             self.write_oldest()?;
         }
         let next = self
@@ -195,6 +194,25 @@ impl<W: Write> ParGzEncoder<W> {
     }
 }
 
+/// Encoders alive in the process (layers being compressed at once).
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many blocks one encoder may have in flight: twice the threads when one or two
+/// layers are compressed at once, so that a worker that finishes a block finds the next
+/// one queued; fewer, down to one per thread, when more layers share the pool, so that
+/// the blocks in flight (about 1.5 MiB each) stay about 4 per thread whatever `--jobs` is.
+fn max_pending() -> usize {
+    let threads = pool().threads;
+    let live = LIVE.load(std::sync::atomic::Ordering::Relaxed).max(1);
+    (4 * threads / live).clamp(threads, 2 * threads)
+}
+
+impl<W: Write> Drop for ParGzEncoder<W> {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl<W: Write> Write for ParGzEncoder<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if data.is_empty() {
@@ -236,7 +254,9 @@ fn member_job(level: u32, input: Vec<u8>, mut out: Vec<u8>, tx: SyncSender<io::R
         };
         let bound = c.gzip_compress_bound(input.len());
         if out.len() < bound {
-            out.resize(bound, 0);
+            // Zeroed by the allocator (fresh pages), not by writing: the part libdeflate
+            // does not write is never touched, and costs no resident memory.
+            out = vec![0u8; bound];
         }
         let len = c
             .gzip_compress(&input, &mut out)
