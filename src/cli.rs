@@ -157,7 +157,8 @@ pub struct CopyArgs {
     /// With an index as source, copy the whole index with every instance.
     #[arg(long, short = 'a')]
     pub all: bool,
-    /// Number of blobs to copy at once.
+    /// Number of blobs to copy at once (an archive written from a local source takes its
+    /// blobs one at a time, in order).
     #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
     /// Write the digest of the manifest written to FILE.
