@@ -259,6 +259,11 @@ pub struct RetryArgs {
     /// capped at 10s, with jitter).
     #[arg(long, value_name = "DURATION", value_parser = crate::retry::parse_duration)]
     pub retry_delay: Option<std::time::Duration>,
+    /// A registry connection that makes no progress for DURATION (no answer to a request,
+    /// no byte of a download, no byte of an upload taken) counts as broken: a download
+    /// resumes, a request or upload is retried. 0 waits for ever.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::retry::parse_duration)]
+    pub stall_timeout: std::time::Duration,
 }
 
 impl RetryArgs {
@@ -266,6 +271,7 @@ impl RetryArgs {
         crate::retry::RetryPolicy {
             times: self.retry_times,
             delay: self.retry_delay,
+            stall: (!self.stall_timeout.is_zero()).then_some(self.stall_timeout),
         }
     }
 }

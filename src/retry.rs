@@ -28,13 +28,33 @@ pub struct RetryPolicy {
     /// A fixed delay between attempts (as skopeo's `--retry-delay`); `None` is exponential
     /// backoff from 0.5 s, capped at 10 s, with jitter.
     pub delay: Option<Duration>,
+    /// How long a registry connection may go without progress (no response to a request,
+    /// no byte of a download, no byte of an upload taken) before it counts as broken and is
+    /// retried; `None` waits for ever.
+    pub stall: Option<Duration>,
 }
+
+/// A connection that made no progress for `after` (see [`RetryPolicy::stall`]): `TimedOut`,
+/// which is retried like a reset.
+pub fn stalled(what: &str, after: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "{what} stalled: nothing for {}s (--stall-timeout)",
+            after.as_secs_f64()
+        ),
+    )
+}
+
+/// `--stall-timeout`'s default.
+pub const DEFAULT_STALL: Duration = Duration::from_secs(60);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             times: 3,
             delay: None,
+            stall: Some(DEFAULT_STALL),
         }
     }
 }
@@ -45,6 +65,7 @@ impl RetryPolicy {
         RetryPolicy {
             times: 0,
             delay: None,
+            stall: None,
         }
     }
 
@@ -243,6 +264,7 @@ mod tests {
     const FAST: RetryPolicy = RetryPolicy {
         times: 3,
         delay: Some(Duration::ZERO),
+        stall: None,
     };
 
     #[test]

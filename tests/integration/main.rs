@@ -19,6 +19,7 @@ mod reliability_registry;
 mod round_trip;
 mod selection;
 mod signals;
+mod stalls;
 mod support;
 mod ux;
 mod verify;

@@ -322,7 +322,21 @@ impl RegistryClient {
         F: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
     {
         crate::retry::run(&self.retry, action, || {
-            rt().block_on(op()).map_err(|e| self.err(action, e))
+            let answer = match self.retry.stall {
+                None => rt().block_on(op()),
+                // The timer is made inside the runtime, which it needs.
+                Some(d) => match rt().block_on(async { tokio::time::timeout(d, op()).await }) {
+                    Ok(answer) => answer,
+                    Err(_) => {
+                        let what = format!(
+                            "registry {}, repository {}: {action}",
+                            self.ctx.host, self.ctx.repo
+                        );
+                        return Err(crate::retry::stalled(&what, d).into());
+                    }
+                },
+            };
+            answer.map_err(|e| self.err(action, e))
         })
     }
 
@@ -388,7 +402,7 @@ impl RegistryClient {
             self.client.pull_blob_stream(&self.reference, d.as_str())
         })?;
         Ok(BlobReader {
-            pump: pump(rt(), sized.stream),
+            pump: pump(rt(), sized.stream, self.retry.stall),
             client: self.client.clone(),
             reference: self.reference.clone(),
             digest: d,
@@ -481,6 +495,7 @@ impl RegistryClient {
             buf: Vec::with_capacity(chunk),
             chunk,
             ctx: self.ctx.clone(),
+            stall: self.retry.stall,
         }
     }
 
@@ -614,15 +629,25 @@ impl BlobReader {
                 self.received
             );
             std::thread::sleep(wait);
-            let r = rt().block_on(self.client.pull_blob_stream_partial(
+            let request = self.client.pull_blob_stream_partial(
                 &self.reference,
                 self.digest.as_str(),
                 self.received,
                 None,
-            ));
+            );
+            let r = match self.retry.stall {
+                None => rt().block_on(request),
+                Some(d) => match rt().block_on(async { tokio::time::timeout(d, request).await }) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        why = crate::retry::stalled("the resumed request", d).to_string();
+                        continue;
+                    }
+                },
+            };
             match r {
                 Ok(BlobResponse::Partial(s)) => {
-                    self.pump = pump(rt(), s.stream);
+                    self.pump = pump(rt(), s.stream, self.retry.stall);
                     self.skip = 0;
                     return Ok(());
                 }
@@ -631,7 +656,7 @@ impl BlobReader {
                         "the registry ignored the range; skipping the first {} bytes",
                         self.received
                     );
-                    self.pump = pump(rt(), s.stream);
+                    self.pump = pump(rt(), s.stream, self.retry.stall);
                     self.skip = self.received;
                     return Ok(());
                 }
@@ -692,6 +717,8 @@ pub struct Upload {
     buf: Vec<u8>,
     chunk: usize,
     ctx: ErrCtx,
+    /// How long a chunk may wait for the registry to take it.
+    stall: Option<std::time::Duration>,
 }
 
 impl Upload {
@@ -704,7 +731,23 @@ impl Upload {
             Vec::with_capacity(self.chunk),
         ));
         let tx = self.tx.as_ref().expect("not finished");
-        if tx.blocking_send(Ok(data)).is_err() {
+        let sent = match self.stall {
+            None => tx.blocking_send(Ok(data)).map_err(|_| ()),
+            Some(d) => match rt().block_on(tx.send_timeout(Ok(data), d)) {
+                Ok(()) => Ok(()),
+                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                    // The registry took nothing for `d`: abort this upload; the pipeline
+                    // restarts the blob in a new session.
+                    let what = format!(
+                        "registry {}, repository {}: the upload",
+                        self.ctx.host, self.ctx.repo
+                    );
+                    return Err(crate::retry::stalled(&what, d));
+                }
+                Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(()),
+            },
+        };
+        if sent.is_err() {
             // The upload future stopped early: report why, keeping the classified error
             // so that the pipeline can tell a lost session or a 503 from a refusal.
             return Err(match self.join() {
@@ -723,7 +766,24 @@ impl Upload {
             .task
             .take()
             .ok_or_else(|| anyhow!("the upload already ended"))?;
-        match rt().block_on(task) {
+        let done = match self.stall {
+            None => rt().block_on(task),
+            Some(d) => {
+                let abort = task.abort_handle();
+                match rt().block_on(async { tokio::time::timeout(d, task).await }) {
+                    Ok(done) => done,
+                    Err(_) => {
+                        abort.abort();
+                        let what = format!(
+                            "registry {}, repository {}: the answer to the upload",
+                            self.ctx.host, self.ctx.repo
+                        );
+                        return Err(crate::retry::stalled(&what, d).into());
+                    }
+                }
+            }
+        };
+        match done {
             Ok(Ok(digest)) => Ok(digest),
             Ok(Err(e)) => Err(anyhow::Error::new(self.ctx.classify("uploading a blob", e))),
             Err(e) => Err(anyhow!("the upload task failed: {e}")),

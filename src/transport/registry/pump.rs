@@ -30,10 +30,15 @@ pub struct PumpedReader {
     error: Option<io::Error>,
 }
 
-/// Starts pumping `stream` on `rt`.
-pub fn pump(rt: &Runtime, stream: BoxStream<'static, io::Result<Bytes>>) -> PumpedReader {
+/// Starts pumping `stream` on `rt`. A stream that yields nothing for `stall` ends with a
+/// `TimedOut` error, as a reset connection would.
+pub fn pump(
+    rt: &Runtime,
+    stream: BoxStream<'static, io::Result<Bytes>>,
+    stall: Option<std::time::Duration>,
+) -> PumpedReader {
     let (tx, rx) = mpsc::channel(DEPTH);
-    let task = rt.spawn(run(stream, tx));
+    let task = rt.spawn(run(stream, tx, stall));
     PumpedReader {
         rx,
         batch: Default::default(),
@@ -43,11 +48,21 @@ pub fn pump(rt: &Runtime, stream: BoxStream<'static, io::Result<Bytes>>) -> Pump
     }
 }
 
-async fn run(mut stream: BoxStream<'static, io::Result<Bytes>>, tx: mpsc::Sender<Batch>) {
+async fn run(
+    mut stream: BoxStream<'static, io::Result<Bytes>>,
+    tx: mpsc::Sender<Batch>,
+    stall: Option<std::time::Duration>,
+) {
     let mut batch = Vec::new();
     let mut size = 0;
     loop {
-        let item = stream.next().await;
+        let item = match stall {
+            None => stream.next().await,
+            Some(d) => match tokio::time::timeout(d, stream.next()).await {
+                Ok(item) => item,
+                Err(_) => Some(Err(crate::retry::stalled("the download", d))),
+            },
+        };
         let end = match item {
             Some(Ok(b)) => {
                 size += b.len();

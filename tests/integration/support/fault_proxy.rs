@@ -46,6 +46,11 @@ pub enum Action {
     CutBodyInHalf,
     /// Forward it, then flip a byte in the middle of the response body.
     CorruptBody,
+    /// Forward it, then send back the head and half the body and go silent, keeping the
+    /// connection open (until the client closes it, or 30 s).
+    StallBody,
+    /// Read the request and never answer, keeping the connection open (as `StallBody`).
+    Stall,
 }
 
 impl Action {
@@ -179,6 +184,9 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
     shared.log.lock().unwrap().push(req.clone());
     let mut client = client;
     let action = (shared.rule)(&req);
+    if let Action::Stall = action {
+        return hold(&mut reader);
+    }
     if let Action::Respond {
         status,
         headers,
@@ -222,7 +230,23 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
             resp[body_at + body_len / 2] ^= 0xff;
             client.write_all(&resp)?;
         }
+        Action::StallBody if body_len > 1 => {
+            client.write_all(&resp[..body_at + body_len / 2])?;
+            client.flush()?;
+            return hold(&mut reader);
+        }
         _ => client.write_all(&resp)?,
     }
     client.shutdown(Shutdown::Both)
+}
+
+/// Keeps a connection open and silent until the client closes it (or 30 s pass).
+fn hold(client: &mut BufReader<TcpStream>) -> std::io::Result<()> {
+    let mut sink = [0u8; 4096];
+    while let Ok(n) = client.read(&mut sink) {
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(())
 }

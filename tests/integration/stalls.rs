@@ -1,0 +1,129 @@
+//! Connections that stall without closing, through the fault proxy in front of a real
+//! `docker-registry`: a download that goes silent half-way resumes with a Range request
+//! once `--stall-timeout` passes; a registry that never answers a request, or never answers
+//! an upload, is retried and then given up on with exit 75 and a message naming the stall.
+//! Nothing here waits for ever: the proxy lets go of a connection after 30 s.
+
+use std::sync::{Arc, Mutex};
+
+use crate::support::check::check_oci_layout;
+use crate::support::fault_proxy::{Action, FaultProxy};
+use crate::support::fixtures::Fixture;
+use crate::support::registry::Registry;
+use crate::support::{assert_failure, assert_success, describe, oci_copy, p, tempdir};
+
+const NO_TLS: &str = "--tls-verify=false";
+const FAST: &str = "--retry-delay=10ms";
+const STALL: &str = "--stall-timeout=500ms";
+
+fn registry_with_image() -> Registry {
+    let reg = Registry::start();
+    assert_success(&oci_copy([
+        "-q",
+        NO_TLS,
+        &Fixture::OciLayout.reference(),
+        &reg.url("lab/app:1"),
+    ]));
+    reg
+}
+
+#[test]
+fn a_download_that_goes_silent_resumes_with_a_range_request() {
+    let reg = registry_with_image();
+    let stalled = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let proxy = FaultProxy::start(&reg.host, move |r| {
+        if r.is_blob_get() && stalled.lock().unwrap().insert(r.path.clone()) {
+            Action::StallBody
+        } else {
+            Action::Pass
+        }
+    });
+    let tmp = tempdir();
+    let layout = tmp.path().join("layout");
+    let out = oci_copy([
+        "--debug",
+        NO_TLS,
+        FAST,
+        STALL,
+        &proxy.url("lab/app:1"),
+        &format!("oci:{}:pulled", p(&layout)),
+    ]);
+    assert_success(&out);
+    let report = check_oci_layout(&layout);
+    assert_eq!(
+        report.tagged("pulled").images[0].config_digest,
+        Fixture::OciLayout.expected().config_digest
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("the download stalled"), "{}", describe(&out));
+    assert!(
+        log.contains("resuming with Range: bytes="),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn a_registry_that_never_answers_is_given_up_on_with_exit_75() {
+    let reg = registry_with_image();
+    let proxy = FaultProxy::start(&reg.host, |r| {
+        if r.path.contains("/manifests/") {
+            Action::Stall
+        } else {
+            Action::Pass
+        }
+    });
+    let tmp = tempdir();
+    let layout = tmp.path().join("layout");
+    let out = oci_copy([
+        NO_TLS,
+        FAST,
+        STALL,
+        "--retry-times=1",
+        &proxy.url("lab/app:1"),
+        &format!("oci:{}:pulled", p(&layout)),
+    ]);
+    assert_failure(
+        &out,
+        75,
+        &[
+            "pulling the manifest",
+            "stalled",
+            "--stall-timeout",
+            "2 attempts",
+        ],
+    );
+    assert!(!layout.exists());
+}
+
+#[test]
+fn an_upload_the_registry_never_answers_is_retried_then_given_up_on() {
+    let reg = Registry::start();
+    let proxy = FaultProxy::start(&reg.host, |r| {
+        // The request that ends an upload (monolithic PUT with ?digest=).
+        if r.method == "PUT" && r.path.contains("/blobs/uploads/") {
+            Action::Stall
+        } else {
+            Action::Pass
+        }
+    });
+    let out = oci_copy([
+        NO_TLS,
+        FAST,
+        STALL,
+        "--retry-times=1",
+        &Fixture::OciLayout.reference(),
+        &proxy.url("lab/stuck:1"),
+    ]);
+    assert_failure(
+        &out,
+        75,
+        &["the answer to the upload", "stalled", "2 attempts"],
+    );
+    let puts = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/blobs/uploads/"))
+        .count();
+    assert!(puts >= 2, "the upload was not retried: {puts} PUT(s)");
+}
