@@ -13,9 +13,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::fs::{read_small, safe_path, FileTree};
-use super::layout::{single_entry_index, LayoutDestination, LAYOUT_CONTENT, LAYOUT_FILE, REF_NAME};
-use super::oci_archive::{staging_dir, write_tree_as_tar};
-use super::tar_stream::{StreamBlobWriter, TarStream};
+use super::layout::{single_entry_index, LAYOUT_CONTENT, LAYOUT_FILE, REF_NAME};
+use super::oci_archive::{write_tree_as_tar, ArchiveStore};
 use super::tarball::{ArchiveTarget, TarTree};
 use super::{BlobWriter, DestCaps, ImageDestination, ImageSource, LayerPolicy, TopManifest};
 use crate::convert::rewrite_manifest;
@@ -252,15 +251,7 @@ pub struct DockerArchiveDestination {
     file: PathBuf,
     name: String,
     repo_tag: Option<DockerRef>,
-    store: Store,
-}
-
-enum Store {
-    Streamed(TarStream),
-    Staged {
-        layout: LayoutDestination,
-        _stage: crate::cleanup::Tracked<tempfile::TempDir>,
-    },
+    store: ArchiveStore,
 }
 
 /// What the archive holds beside the blobs.
@@ -287,20 +278,7 @@ impl DockerArchiveDestination {
                 bail!("{name}: @N selects an image to read; to write, name it with :NAME:TAG")
             }
         };
-        let streamed = match stream {
-            true => TarStream::create(file).with_context(|| name.clone())?,
-            false => None,
-        };
-        let store = match streamed {
-            Some(s) => Store::Streamed(s),
-            None => {
-                let stage = staging_dir(file).with_context(|| name.clone())?;
-                Store::Staged {
-                    layout: LayoutDestination::open(stage.path(), None)?.scratch(),
-                    _stage: stage,
-                }
-            }
-        };
+        let store = ArchiveStore::open(file, None, stream).with_context(|| name.clone())?;
         Ok(DockerArchiveDestination {
             file: file.to_path_buf(),
             name,
@@ -368,14 +346,14 @@ impl DockerArchiveDestination {
         }
         extra.push((LAYOUT_FILE, LAYOUT_CONTENT));
         match &self.store {
-            Store::Streamed(tar) => {
+            ArchiveStore::Streamed(tar) => {
                 self.put_bytes(&meta.oci_manifest, &meta.oci_desc)?;
                 for (name, bytes) in extra {
                     tar.put(name, bytes)?;
                 }
                 tar.finish()
             }
-            Store::Staged { layout, .. } => {
+            ArchiveStore::Staged { layout, .. } => {
                 layout.put_bytes(&meta.oci_manifest, &meta.oci_desc)?;
                 let target = ArchiveTarget::create(&self.file)?;
                 write_tree_as_tar(layout.work_dir(), target, &extra)
@@ -394,22 +372,16 @@ impl ImageDestination for DockerArchiveDestination {
             formats: &[Format::V2s2],
             layers: LayerPolicy::Uncompressed,
             stores_index: false,
-            sequential: matches!(self.store, Store::Streamed(_)),
+            sequential: self.store.sequential(),
         }
     }
 
     fn has_blob(&self, desc: &Descriptor) -> Result<bool> {
-        match &self.store {
-            Store::Streamed(tar) => Ok(tar.contains(&desc.digest.blob_path())),
-            Store::Staged { layout, .. } => layout.has_blob(desc),
-        }
+        self.store.has_blob(desc)
     }
 
     fn begin_blob(&self, _expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
-        match &self.store {
-            Store::Streamed(tar) => Ok(Box::new(StreamBlobWriter::begin(tar)?)),
-            Store::Staged { layout, .. } => layout.begin_blob(None),
-        }
+        self.store.begin_blob()
     }
 
     fn commit(self: Box<Self>, manifest: &[u8], _desc: &Descriptor) -> Result<()> {

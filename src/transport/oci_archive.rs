@@ -42,10 +42,12 @@ pub struct OciArchiveDestination {
     file: PathBuf,
     name: String,
     tag: Option<String>,
-    store: Store,
+    store: ArchiveStore,
 }
 
-enum Store {
+/// Where an archive destination keeps its blobs until the archive is complete: streamed
+/// into the archive file itself, or staged in a layout directory beside it.
+pub enum ArchiveStore {
     Streamed(TarStream),
     Staged {
         layout: LayoutDestination,
@@ -53,24 +55,47 @@ enum Store {
     },
 }
 
+impl ArchiveStore {
+    /// Streams into `file` when `stream` allows it (a local source) and `file` is a regular
+    /// file; else stages, recording `tag` in the staged layout's index.
+    pub fn open(file: &Path, tag: Option<String>, stream: bool) -> Result<ArchiveStore> {
+        if stream {
+            if let Some(s) = TarStream::create(file)? {
+                return Ok(ArchiveStore::Streamed(s));
+            }
+        }
+        let stage = staging_dir(file)?;
+        Ok(ArchiveStore::Staged {
+            layout: LayoutDestination::open(stage.path(), tag)?.scratch(),
+            _stage: stage,
+        })
+    }
+
+    /// Whether blobs must come one at a time, in order.
+    pub fn sequential(&self) -> bool {
+        matches!(self, ArchiveStore::Streamed(_))
+    }
+
+    pub fn has_blob(&self, desc: &Descriptor) -> Result<bool> {
+        match self {
+            ArchiveStore::Streamed(tar) => Ok(tar.contains(&desc.digest.blob_path())),
+            ArchiveStore::Staged { layout, .. } => layout.has_blob(desc),
+        }
+    }
+
+    pub fn begin_blob(&self) -> Result<Box<dyn BlobWriter + '_>> {
+        match self {
+            ArchiveStore::Streamed(tar) => Ok(Box::new(StreamBlobWriter::begin(tar)?)),
+            ArchiveStore::Staged { layout, .. } => layout.begin_blob(None),
+        }
+    }
+}
+
 impl OciArchiveDestination {
     /// Opens `file` for writing; `stream` allows streaming (the source is local).
     pub fn open(file: &Path, tag: Option<String>, stream: bool) -> Result<OciArchiveDestination> {
         let name = layout::describe("oci-archive", file, tag.as_deref());
-        let streamed = match stream {
-            true => TarStream::create(file).with_context(|| name.clone())?,
-            false => None,
-        };
-        let store = match streamed {
-            Some(s) => Store::Streamed(s),
-            None => {
-                let stage = staging_dir(file).with_context(|| name.clone())?;
-                Store::Staged {
-                    layout: LayoutDestination::open(stage.path(), tag.clone())?.scratch(),
-                    _stage: stage,
-                }
-            }
-        };
+        let store = ArchiveStore::open(file, tag.clone(), stream).with_context(|| name.clone())?;
         Ok(OciArchiveDestination {
             file: file.to_path_buf(),
             name,
@@ -87,28 +112,22 @@ impl ImageDestination for OciArchiveDestination {
 
     fn caps(&self) -> DestCaps {
         DestCaps {
-            sequential: matches!(self.store, Store::Streamed(_)),
+            sequential: self.store.sequential(),
             ..layout::LAYOUT_CAPS
         }
     }
 
     fn has_blob(&self, desc: &Descriptor) -> Result<bool> {
-        match &self.store {
-            Store::Streamed(tar) => Ok(tar.contains(&desc.digest.blob_path())),
-            Store::Staged { layout, .. } => layout.has_blob(desc),
-        }
+        self.store.has_blob(desc)
     }
 
     fn begin_blob(&self, _expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
-        match &self.store {
-            Store::Streamed(tar) => Ok(Box::new(StreamBlobWriter::begin(tar)?)),
-            Store::Staged { layout, .. } => layout.begin_blob(None),
-        }
+        self.store.begin_blob()
     }
 
     fn commit(self: Box<Self>, manifest: &[u8], desc: &Descriptor) -> Result<()> {
         let written = match &self.store {
-            Store::Streamed(tar) => (|| {
+            ArchiveStore::Streamed(tar) => (|| {
                 self.put_bytes(manifest, desc)?;
                 tar.put(
                     "index.json",
@@ -117,7 +136,7 @@ impl ImageDestination for OciArchiveDestination {
                 tar.put(layout::LAYOUT_FILE, layout::LAYOUT_CONTENT)?;
                 tar.finish()
             })(),
-            Store::Staged { layout, .. } => (|| {
+            ArchiveStore::Staged { layout, .. } => (|| {
                 layout.commit_in_place(manifest, desc)?;
                 let target = ArchiveTarget::create(&self.file)?;
                 write_tree_as_tar(layout.work_dir(), target, &[])
