@@ -22,7 +22,7 @@ fn stderr(out: &std::process::Output) -> String {
 }
 
 /// A registry holding the OCI fixture at `lab/app:1`.
-fn registry_with_image() -> Registry {
+pub fn registry_with_image() -> Registry {
     let reg = Registry::start();
     let out = oci_copy([
         "-q",

@@ -6,6 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::reliability_registry::registry_with_image;
 use crate::support::check::check_oci_layout;
 use crate::support::fault_proxy::{Action, FaultProxy};
 use crate::support::fixtures::Fixture;
@@ -15,17 +16,6 @@ use crate::support::{assert_failure, assert_success, describe, oci_copy, p, temp
 const NO_TLS: &str = "--tls-verify=false";
 const FAST: &str = "--retry-delay=10ms";
 const STALL: &str = "--stall-timeout=500ms";
-
-fn registry_with_image() -> Registry {
-    let reg = Registry::start();
-    assert_success(&oci_copy([
-        "-q",
-        NO_TLS,
-        &Fixture::OciLayout.reference(),
-        &reg.url("lab/app:1"),
-    ]));
-    reg
-}
 
 #[test]
 fn a_download_that_goes_silent_resumes_with_a_range_request() {
