@@ -1,6 +1,6 @@
 //! TLS client certificates for oci-client's requests. oci-client 0.18 builds its HTTP client
 //! itself, from a config with no field for a TLS client identity, and cannot be given one of
-//! ours; so when the certificate directory holds a `*.cert` + `*.key` pair, `client.rs`
+//! ours; so when the certificate directory holds a `*.cert` + `*.key` pair, `client/`
 //! points oci-client at this bridge instead: an HTTP/1.1 forward proxy on 127.0.0.1:0 in the
 //! registry runtime, to which oci-client speaks plain HTTP (`http://REGISTRY/...`, proxied)
 //! and which forwards each request to `https://REGISTRY/...` with reqwest, presenting the

@@ -3,7 +3,7 @@
 //! has (HEAD), mounts them from the source repository when both are on one registry,
 //! streams uploads that complete only after the pipeline verified them, and PUTs the
 //! manifest, reporting a refused type as [`crate::transport::ManifestRejected`].
-//! Every use of oci-client is in `client.rs`; `direct.rs` makes the few requests it cannot,
+//! Every use of oci-client is in `client/`; `direct.rs` makes the few requests it cannot,
 //! and `client_cert.rs` presents TLS client certificates on its behalf.
 
 pub mod auth;

@@ -1,30 +1,31 @@
-//! The only file that uses oci-client (its API changes between versions). It owns the tokio
-//! runtime and bridges to the synchronous transport traits: a blob read is a `Read` that
-//! pulls the next chunk of the response stream, and a blob write is a bounded channel that
-//! the upload future consumes as its body stream. Errors leave here classified as
-//! [`RegistryError`], named by registry, repository and the registry's own error code.
+//! The only module that uses oci-client (its API changes between versions). It owns the
+//! tokio runtime and bridges to the synchronous transport traits: a blob read is a `Read`
+//! that pulls the next chunk of the response stream, and a blob write is a bounded channel
+//! that the upload future consumes as its body stream (both in [`transfer`]). Errors leave
+//! here classified as [`RegistryError`], named by registry, repository and the registry's
+//! own error code.
 
-use std::io::{self, Read, Write};
+mod transfer;
+
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use anyhow::{anyhow, Context, Result};
-use bytes::Bytes;
-use oci_client::client::{
-    BlobResponse, Certificate, CertificateEncoding, ClientConfig, ClientProtocol,
-};
-use oci_client::errors::{DigestError, OciDistributionError};
+use anyhow::{anyhow, Result};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+
+use transfer::ChunkResult;
+pub use transfer::{BlobReader, Upload};
 
 use super::auth::Found;
 use super::client_cert::{self, Bridge, Failure};
 use super::direct::Direct;
 use super::errors::{self, error_chain, RegistryError};
-use super::pump::{pump, PumpedReader};
+use super::pump::pump;
 use super::tls::TlsSettings;
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, MAX_DOCUMENT_SIZE};
@@ -570,271 +571,5 @@ fn speaks_https(r: &Reference, tls: &TlsSettings, auth: &RegistryAuth) -> Result
             Ok(false)
         }
         _ => Ok(true),
-    }
-}
-
-type ChunkResult = std::result::Result<Bytes, OciDistributionError>;
-
-/// A blob response as a synchronous reader: each `read` waits for the next chunk. When the
-/// response breaks part-way (connection reset, early close), it asks again with
-/// `Range: bytes=N-` from the last byte received, up to the retry policy's limit of
-/// consecutive failures; a registry that ignores the range sends the whole blob again, and
-/// the bytes already delivered are skipped. Whatever happens here, the verifying reader
-/// above checks the whole blob's size and digest.
-pub struct BlobReader {
-    /// The response body, received ahead on the runtime (see [`super::pump`]).
-    pump: PumpedReader,
-    client: Client,
-    reference: Reference,
-    digest: String,
-    ctx: ErrCtx,
-    retry: RetryPolicy,
-    /// Bytes delivered to the reader so far.
-    received: u64,
-    /// Bytes still to drop from a full response to a range request.
-    skip: u64,
-    /// Consecutive failures without progress.
-    retries: u32,
-}
-
-impl BlobReader {
-    /// Handles a broken stream: waits, then reopens the blob from `received`. Gives up with
-    /// [`crate::retry::Exhausted`] after the policy's retries without progress.
-    fn resume(&mut self, broke: String) -> io::Result<()> {
-        let mut why = broke;
-        loop {
-            if self.retries >= self.retry.times {
-                return Err(io::Error::other(crate::retry::Exhausted {
-                    attempts: self.retries + 1,
-                    last: format!(
-                        "registry {}, repository {}: pulling the blob {}: the download broke after {} bytes: {why}",
-                        self.ctx.host, self.ctx.repo, self.digest, self.received
-                    ),
-                }));
-            }
-            self.retries += 1;
-            let transient = crate::retry::Transient {
-                reason: why.clone(),
-                session_lost: false,
-                rate_limited: false,
-                retry_after: None,
-            };
-            let wait = self.retry.backoff(self.retries, &transient);
-            tracing::debug!(
-                "retry {}/{} of pulling the blob {} in {:.2}s: {why}; resuming with Range: bytes={}-",
-                self.retries,
-                self.retry.times,
-                self.digest,
-                wait.as_secs_f64(),
-                self.received
-            );
-            std::thread::sleep(wait);
-            let request = self.client.pull_blob_stream_partial(
-                &self.reference,
-                self.digest.as_str(),
-                self.received,
-                None,
-            );
-            let r = match self.retry.stall {
-                None => rt().block_on(request),
-                Some(d) => match rt().block_on(async { tokio::time::timeout(d, request).await }) {
-                    Ok(r) => r,
-                    Err(_) => {
-                        why = crate::retry::stalled("the resumed request", d).to_string();
-                        continue;
-                    }
-                },
-            };
-            match r {
-                Ok(BlobResponse::Partial(s)) => {
-                    self.pump = pump(rt(), s.stream, self.retry.stall);
-                    self.skip = 0;
-                    return Ok(());
-                }
-                Ok(BlobResponse::Full(s)) => {
-                    tracing::debug!(
-                        "the registry ignored the range; skipping the first {} bytes",
-                        self.received
-                    );
-                    self.pump = pump(rt(), s.stream, self.retry.stall);
-                    self.skip = self.received;
-                    return Ok(());
-                }
-                Err(e) => {
-                    let e = self
-                        .ctx
-                        .classify(&format!("resuming the blob {}", self.digest), e);
-                    match e.transient() {
-                        Some(t) => why = t.reason,
-                        None => return Err(io::Error::other(e)),
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl Read for BlobReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            let n = match self.pump.read(buf) {
-                Ok(n) => n,
-                // oci-client's own digest check of a full response: the verifying reader
-                // above makes the same check over every byte and reports the mismatch.
-                Err(e) if e.get_ref().is_some_and(|i| i.is::<DigestError>()) => return Ok(0),
-                Err(e) => {
-                    self.resume(error_chain(&e))?;
-                    continue;
-                }
-            };
-            if n == 0 {
-                return Ok(0);
-            }
-            // A full response to a range request: drop what was delivered already.
-            let drop = self.skip.min(n as u64) as usize;
-            self.skip -= drop as u64;
-            if drop == n {
-                continue;
-            }
-            buf.copy_within(drop..n, 0);
-            let n = n - drop;
-            self.received += n as u64;
-            self.retries = 0;
-            return Ok(n);
-        }
-    }
-}
-
-/// An upload in progress: bytes written here become the body stream of the upload future.
-/// The stream ends (and the registry commits the blob) only in [`Upload::finish`];
-/// dropping an unfinished upload sends an error into the stream, which aborts it.
-pub struct Upload {
-    tx: Option<mpsc::Sender<ChunkResult>>,
-    task: Option<JoinHandle<oci_client::errors::Result<String>>>,
-    buf: Vec<u8>,
-    chunk: usize,
-    ctx: ErrCtx,
-    /// How long a chunk may wait for the registry to take it.
-    stall: Option<std::time::Duration>,
-}
-
-impl Upload {
-    fn send(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let data = Bytes::from(std::mem::replace(
-            &mut self.buf,
-            Vec::with_capacity(self.chunk),
-        ));
-        let tx = self.tx.as_ref().expect("not finished");
-        let sent = match self.stall {
-            None => tx.blocking_send(Ok(data)).map_err(|_| ()),
-            Some(d) => match rt().block_on(tx.send_timeout(Ok(data), d)) {
-                Ok(()) => Ok(()),
-                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                    // The registry took nothing for `d`: abort this upload; the pipeline
-                    // restarts the blob in a new session.
-                    let what = format!(
-                        "registry {}, repository {}: the upload",
-                        self.ctx.host, self.ctx.repo
-                    );
-                    return Err(crate::retry::stalled(&what, d));
-                }
-                Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(()),
-            },
-        };
-        if sent.is_err() {
-            // The upload future stopped early: report why, keeping the classified error
-            // so that the pipeline can tell a lost session or a 503 from a refusal.
-            return Err(match self.join() {
-                Err(e) => match e.downcast::<RegistryError>() {
-                    Ok(e) => io::Error::other(e),
-                    Err(e) => io::Error::other(format!("{e:#}")),
-                },
-                Ok(_) => io::Error::other("the upload ended early"),
-            });
-        }
-        Ok(())
-    }
-
-    fn join(&mut self) -> Result<String> {
-        let task = self
-            .task
-            .take()
-            .ok_or_else(|| anyhow!("the upload already ended"))?;
-        let done = match self.stall {
-            None => rt().block_on(task),
-            Some(d) => {
-                let abort = task.abort_handle();
-                match rt().block_on(async { tokio::time::timeout(d, task).await }) {
-                    Ok(done) => done,
-                    Err(_) => {
-                        abort.abort();
-                        let what = format!(
-                            "registry {}, repository {}: the answer to the upload",
-                            self.ctx.host, self.ctx.repo
-                        );
-                        return Err(crate::retry::stalled(&what, d).into());
-                    }
-                }
-            }
-        };
-        match done {
-            Ok(Ok(digest)) => Ok(digest),
-            Ok(Err(e)) => Err(anyhow::Error::new(self.ctx.classify("uploading a blob", e))),
-            Err(e) => Err(anyhow!("the upload task failed: {e}")),
-        }
-    }
-
-    /// Ends the body stream, so that the registry commits the blob, and checks that it
-    /// stored it under `desc.digest`.
-    pub fn finish(mut self, desc: &Descriptor) -> Result<()> {
-        self.send()?;
-        drop(self.tx.take());
-        let digest = self
-            .join()
-            .with_context(|| format!("uploading the blob {}", desc.digest))?;
-        if digest != desc.digest.to_string() {
-            anyhow::bail!(
-                "uploading the blob {}: the registry stored it as {digest}",
-                desc.digest
-            );
-        }
-        tracing::debug!("uploaded blob {} ({} bytes)", desc.digest, desc.size);
-        Ok(())
-    }
-}
-
-impl Write for Upload {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let room = self.chunk - self.buf.len();
-        let n = room.min(data.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() >= self.chunk {
-            self.send()?;
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for Upload {
-    fn drop(&mut self) {
-        if let Some(tx) = self.tx.take() {
-            // An error item ends the body stream before any final request is made.
-            let abort = OciDistributionError::GenericError(Some("upload aborted".into()));
-            let _ = tx.blocking_send(Err(abort));
-            drop(tx);
-            if let Some(task) = self.task.take() {
-                task.abort();
-            }
-        }
     }
 }
