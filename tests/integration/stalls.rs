@@ -1,7 +1,8 @@
 //! Connections that stall without closing, through the fault proxy in front of a real
 //! `docker-registry`: a download that goes silent half-way resumes with a Range request
-//! once `--stall-timeout` passes; a registry that never answers a request, or never answers
-//! an upload, is retried and then given up on with exit 75 and a message naming the stall.
+//! once `--stall-timeout` passes; a registry that never answers a request, stops taking an
+//! upload's bytes, or never answers an upload, is retried and then given up on with exit 75
+//! and a message naming the stall.
 //! Nothing here waits for ever: the proxy lets go of a connection after 30 s.
 
 use std::sync::{Arc, Mutex};
@@ -116,4 +117,29 @@ fn an_upload_the_registry_never_answers_is_retried_then_given_up_on() {
         .filter(|r| r.method == "PUT" && r.path.contains("/blobs/uploads/"))
         .count();
     assert!(puts >= 2, "the upload was not retried: {puts} PUT(s)");
+}
+
+#[test]
+fn an_upload_whose_bytes_stop_being_taken_is_retried_then_given_up_on() {
+    let reg = Registry::start();
+    let proxy = FaultProxy::start(&reg.host, |r| {
+        if r.method == "PUT" && r.path.contains("/blobs/uploads/") {
+            Action::StallUnread
+        } else {
+            Action::Pass
+        }
+    });
+    // A layer far larger than the socket buffers, so that the sender blocks.
+    let tmp = tempdir();
+    let src = tmp.path().join("src");
+    crate::signals::generated_layout(&src, "big", &[48 << 20], 5);
+    let out = oci_copy([
+        NO_TLS,
+        FAST,
+        STALL,
+        "--retry-times=1",
+        &format!("oci:{}:big", p(&src)),
+        &proxy.url("lab/unread:1"),
+    ]);
+    assert_failure(&out, 75, &["the upload stalled", "2 attempts"]);
 }

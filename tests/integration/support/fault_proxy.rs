@@ -51,6 +51,9 @@ pub enum Action {
     StallBody,
     /// Read the request and never answer, keeping the connection open (as `StallBody`).
     Stall,
+    /// Read the request's head, then neither read its body nor answer, for 30 s: an upload
+    /// whose body is larger than the socket buffers stops being taken.
+    StallUnread,
 }
 
 impl Action {
@@ -129,8 +132,11 @@ impl Drop for FaultProxy {
     }
 }
 
-/// Reads one request: its head (with `Connection: close` forced) and its body.
-fn read_request(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<(Request, Vec<u8>)>> {
+/// Reads one request's head (with `Connection: close` forced); returns it with the length
+/// of the body that follows.
+fn read_request(
+    r: &mut BufReader<TcpStream>,
+) -> std::io::Result<Option<(Request, Vec<u8>, usize)>> {
     let mut head = Vec::new();
     let mut length = 0usize;
     let mut range = None;
@@ -163,27 +169,31 @@ fn read_request(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<(Request
     let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
         return Ok(None);
     };
-    let mut body = vec![0u8; length];
-    r.read_exact(&mut body)?;
-    head.extend_from_slice(&body);
     let req = Request {
         method: method.to_string(),
         path: path.to_string(),
         range,
     };
-    Ok(Some((req, head)))
+    Ok(Some((req, head, length)))
 }
 
 fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
     client.set_nonblocking(false)?;
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(client.try_clone()?);
-    let Some((req, raw)) = read_request(&mut reader)? else {
+    let Some((req, mut raw, length)) = read_request(&mut reader)? else {
         return Ok(());
     };
     shared.log.lock().unwrap().push(req.clone());
     let mut client = client;
     let action = (shared.rule)(&req);
+    if let Action::StallUnread = action {
+        std::thread::sleep(Duration::from_secs(30));
+        return Ok(());
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body)?;
+    raw.extend_from_slice(&body);
     if let Action::Stall = action {
         return hold(&mut reader);
     }
