@@ -7,7 +7,7 @@
 //!   skopeo, umoci, crane), klauspost/pgzip, zlib's `gunzip`, pigz, Python and Java. eStargz
 //!   layers are multi-member gzip too, so registries and runtimes already meet them. libdeflate
 //!   at level 1 compresses as well as skopeo's default (48.0% of a 350 MB JDK layer, the same
-//!   as skopeo) for 40% of the CPU of zlib at level 3, but it cannot continue a deflate
+//!   as skopeo) for half the CPU of zlib at level 3, but it cannot continue a deflate
 //!   stream across blocks, hence the members.
 //! - [`GzipStyle::Single`] (`--single-member-gzip`): as pigz does, each block is deflated by
 //!   zlib as a raw stream primed with the previous block's last 32 KiB, and the results are
