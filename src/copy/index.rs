@@ -19,7 +19,7 @@ use crate::convert::{self, Plan, PlanOptions};
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor, Index};
 use crate::media_type::Format;
-use crate::transport::{DestCaps, ImageDestination, ImageSource};
+use crate::transport::{DestCaps, ImageDestination, ImageSource, Reuse};
 
 /// One instance of the index being copied.
 struct Child {
@@ -28,6 +28,8 @@ struct Child {
     img: LoadedImage,
     /// `None` for an artifact (signature, attestation), which is copied unchanged.
     plan: Option<Plan>,
+    /// How the destination came to hold the config.
+    config: Reuse,
     outcomes: Vec<BlobOutcome>,
 }
 
@@ -65,8 +67,9 @@ pub(super) fn copy_index(
         target.name()
     );
     for child in &mut children {
-        child.outcomes = copy_instance_blobs(src, dst.as_ref(), child, opts.jobs)
-            .with_context(|| format!("instance {}", describe_entry(&child.entry)))?;
+        (child.config, child.outcomes) =
+            copy_instance_blobs(src, dst.as_ref(), child, opts.jobs)
+                .with_context(|| format!("instance {}", describe_entry(&child.entry)))?;
     }
     let (bytes, desc) = put_all(
         dst.as_ref(),
@@ -144,6 +147,7 @@ fn load_instance(
         entry,
         img,
         plan,
+        config: Reuse::Absent,
         outcomes: Vec::new(),
     })
 }
@@ -176,20 +180,27 @@ fn refuse_digest_changes(
     Ok(())
 }
 
-/// Copies the config and layers of one instance.
+/// Copies the config and layers of one instance; returns how the destination came to hold
+/// the config, and what happened to each layer.
 fn copy_instance_blobs(
     src: &dyn ImageSource,
     dst: &dyn ImageDestination,
     child: &Child,
     jobs: usize,
-) -> Result<Vec<BlobOutcome>> {
+) -> Result<(Reuse, Vec<BlobOutcome>)> {
     let img = &child.img;
     let Some(plan) = &child.plan else {
-        let mut out = Vec::new();
-        for d in std::iter::once(&img.manifest.config).chain(&img.manifest.layers) {
-            out.push(copy_verbatim(src, dst, d, d.clone())?);
+        let config = copy_verbatim(src, dst, &img.manifest.config, img.manifest.config.clone())?;
+        let mut layers = Vec::new();
+        for d in &img.manifest.layers {
+            layers.push(copy_verbatim(src, dst, d, d.clone())?);
         }
-        return Ok(out.split_off(1));
+        let how = match (config.copied, config.mounted) {
+            (true, _) => Reuse::Absent,
+            (false, true) => Reuse::Mounted,
+            (false, false) => Reuse::Present,
+        };
+        return Ok((how, layers));
     };
     if img.config.diff_ids().len() != img.manifest.layers.len() {
         bail!(
@@ -203,9 +214,10 @@ fn copy_instance_blobs(
         media_type: plan.format.config_type().to_string(),
         ..img.manifest.config.clone()
     };
-    dst.put_bytes(&img.config_raw, &config)
+    let config = dst
+        .put_bytes(&img.config_raw, &config)
         .context("storing the config")?;
-    copy_layers(src, dst, img, plan, jobs)
+    Ok((config, copy_layers(src, dst, img, plan, jobs)?))
 }
 
 /// Offers the instances and the index to the destination in each candidate family, until
@@ -336,6 +348,7 @@ fn rewrite_index(
 
 fn report(top: &LoadedTop, written: Descriptor, children: &[Child], start: Instant) -> CopyReport {
     let outcomes = children.iter().flat_map(|c| &c.outcomes);
+    let configs = |how: Reuse| children.iter().filter(|c| c.config == how).count();
     let changed: Vec<(String, Digest, Digest)> = children
         .iter()
         .flat_map(|c| {
@@ -359,9 +372,10 @@ fn report(top: &LoadedTop, written: Descriptor, children: &[Child], start: Insta
     CopyReport {
         source_manifest: top.descriptor.clone(),
         written_manifest: written,
-        copied: outcomes.clone().filter(|o| o.copied).count() + children.len(),
-        skipped: outcomes.clone().filter(|o| !o.copied && !o.mounted).count(),
-        mounted: outcomes.clone().filter(|o| o.mounted).count(),
+        copied: outcomes.clone().filter(|o| o.copied).count() + configs(Reuse::Absent),
+        skipped: outcomes.clone().filter(|o| !o.copied && !o.mounted).count()
+            + configs(Reuse::Present),
+        mounted: outcomes.clone().filter(|o| o.mounted).count() + configs(Reuse::Mounted),
         bytes: outcomes.map(|o| o.bytes).sum::<u64>()
             + children
                 .iter()

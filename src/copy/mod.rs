@@ -22,7 +22,7 @@ use crate::manifest::{
     self, Descriptor, ImageConfig, ImageManifest, Index, Parsed, Platform, MAX_DOCUMENT_SIZE,
 };
 use crate::media_type::{self as mt, Format};
-use crate::transport::{ImageDestination, ImageSource};
+use crate::transport::{ImageDestination, ImageSource, Reuse};
 use blob::{copy_layer, copy_verbatim, BlobOutcome};
 use verify::VerifyingReader;
 
@@ -286,7 +286,8 @@ pub fn copy_image(
         media_type: plan.format.config_type().to_string(),
         ..img.manifest.config.clone()
     };
-    dst.put_bytes(&img.config_raw, &config_out)
+    let config = dst
+        .put_bytes(&img.config_raw, &config_out)
         .context("storing the config")?;
 
     let outcomes = copy_layers(src, dst.as_ref(), &img, &plan, opts.jobs)?;
@@ -325,9 +326,11 @@ pub fn copy_image(
     Ok(CopyReport {
         source_manifest: img.descriptor.clone(),
         written_manifest: desc,
-        copied: outcomes.iter().filter(|o| o.copied).count() + 1,
-        skipped: outcomes.iter().filter(|o| !o.copied && !o.mounted).count(),
-        mounted: outcomes.iter().filter(|o| o.mounted).count(),
+        copied: outcomes.iter().filter(|o| o.copied).count() + usize::from(config == Reuse::Absent),
+        skipped: outcomes.iter().filter(|o| !o.copied && !o.mounted).count()
+            + usize::from(config == Reuse::Present),
+        mounted: outcomes.iter().filter(|o| o.mounted).count()
+            + usize::from(config == Reuse::Mounted),
         bytes: outcomes.iter().map(|o| o.bytes).sum::<u64>() + img.config_raw.len() as u64,
         elapsed: start.elapsed(),
         changed,

@@ -114,13 +114,16 @@ pub trait ImageDestination: Send + Sync {
     }
 
     /// Stores a small blob (config, manifest) whose bytes the caller already verified.
-    fn put_bytes(&self, bytes: &[u8], desc: &Descriptor) -> Result<()> {
-        if self.has_blob(desc)? {
-            return Ok(());
+    /// Returns how: [`Reuse::Absent`] when the bytes were written, else how the destination
+    /// came to hold it without them.
+    fn put_bytes(&self, bytes: &[u8], desc: &Descriptor) -> Result<Reuse> {
+        let reuse = self.reuse_blob(desc)?;
+        if reuse == Reuse::Absent {
+            let mut w = self.begin_blob(Some(desc))?;
+            w.write_all(bytes)?;
+            w.commit(desc)?;
         }
-        let mut w = self.begin_blob(Some(desc))?;
-        w.write_all(bytes)?;
-        w.commit(desc)
+        Ok(reuse)
     }
 
     /// Offers the top-level manifest in one candidate format, before [`Self::commit`].
@@ -137,7 +140,7 @@ pub trait ImageDestination: Send + Sync {
     /// Fails with [`ManifestRejected`] when the destination refuses the type. Local
     /// destinations store it as a blob.
     fn put_child_manifest(&self, manifest: &[u8], desc: &Descriptor) -> Result<()> {
-        self.put_bytes(manifest, desc)
+        self.put_bytes(manifest, desc).map(|_| ())
     }
 
     /// Makes the image visible: writes the top-level manifest and tags it, writes

@@ -136,7 +136,7 @@ fn registry_to_registry_keeps_the_digest_and_mounts_blobs() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("mounted blob"), "{}", describe(&out));
     assert!(
-        stderr.contains("0 skipped, 2 mounted"),
+        stderr.contains("0 blobs copied, 0 skipped, 3 mounted"),
         "the summary counts mounts: {}",
         describe(&out)
     );
@@ -154,7 +154,7 @@ fn registry_to_registry_keeps_the_digest_and_mounts_blobs() {
     assert_success(&again);
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(
-        stderr.contains("2 skipped, 0 mounted"),
+        stderr.contains("0 blobs copied, 3 skipped, 0 mounted"),
         "{}",
         describe(&again)
     );

@@ -193,15 +193,16 @@ impl ImageDestination for RegistryDestination {
 
     /// An upload of bytes in memory restarts from them, in a fresh session, when it fails
     /// for a transient reason or the registry loses the session.
-    fn put_bytes(&self, bytes: &[u8], desc: &Descriptor) -> Result<()> {
+    fn put_bytes(&self, bytes: &[u8], desc: &Descriptor) -> Result<Reuse> {
         let what = format!("uploading the blob {}", desc.digest);
         crate::retry::run(self.client.retry_policy(), &what, || {
-            if self.has_blob(desc)? {
-                return Ok(());
+            let reuse = self.reuse_blob(desc)?;
+            if reuse == Reuse::Absent {
+                let mut w = self.begin_blob(Some(desc))?;
+                w.write_all(bytes)?;
+                w.commit(desc)?;
             }
-            let mut w = self.begin_blob(Some(desc))?;
-            w.write_all(bytes)?;
-            w.commit(desc)
+            Ok(reuse)
         })
     }
 
