@@ -117,13 +117,7 @@ pub trait ImageDestination: Send + Sync {
     /// Returns how: [`Reuse::Absent`] when the bytes were written, else how the destination
     /// came to hold it without them.
     fn put_bytes(&self, bytes: &[u8], desc: &Descriptor) -> Result<Reuse> {
-        let reuse = self.reuse_blob(desc)?;
-        if reuse == Reuse::Absent {
-            let mut w = self.begin_blob(Some(desc))?;
-            w.write_all(bytes)?;
-            w.commit(desc)?;
-        }
-        Ok(reuse)
+        store_bytes(self, bytes, desc)
     }
 
     /// Offers the top-level manifest in one candidate format, before [`Self::commit`].
@@ -146,6 +140,21 @@ pub trait ImageDestination: Send + Sync {
     /// Makes the image visible: writes the top-level manifest and tags it, writes
     /// `index.json` or the archive file. The manifest bytes match `desc`.
     fn commit(self: Box<Self>, manifest: &[u8], desc: &Descriptor) -> Result<()>;
+}
+
+/// [`ImageDestination::put_bytes`] done once: reuse the blob, or write it.
+pub fn store_bytes<D: ImageDestination + ?Sized>(
+    dst: &D,
+    bytes: &[u8],
+    desc: &Descriptor,
+) -> Result<Reuse> {
+    let reuse = dst.reuse_blob(desc)?;
+    if reuse == Reuse::Absent {
+        let mut w = dst.begin_blob(Some(desc))?;
+        w.write_all(bytes)?;
+        w.commit(desc)?;
+    }
+    Ok(reuse)
 }
 
 /// What [`ImageDestination::reuse_blob`] found.

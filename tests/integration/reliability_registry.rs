@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::support::check::check_oci_layout;
-use crate::support::fault_proxy::{Action, FaultProxy};
+use crate::support::fault_proxy::{Action, FaultProxy, Request};
 use crate::support::fixtures::Fixture;
 use crate::support::registry::{oci_copy_env, Registry, PASSWORD, USER};
 use crate::support::{assert_failure, assert_success, describe, oci_copy, p, tempdir};
@@ -34,35 +34,43 @@ pub fn registry_with_image() -> Registry {
     reg
 }
 
-#[test]
-fn a_download_cut_off_half_way_resumes_with_a_range_request() {
+/// Pulls `lab/app:1` (with `--debug` and `extra` options) into a new layout through a
+/// proxy that answers the first download of every blob with `first()`; checks that the
+/// image arrived whole, and returns the output and every request the proxy saw.
+pub fn pull_faulting_first_downloads(
+    first: fn() -> Action,
+    extra: &[&str],
+) -> (std::process::Output, Vec<Request>) {
     let reg = registry_with_image();
-    // Every blob's first download is cut off in the middle of its body.
-    let cut = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let seen = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
     let proxy = FaultProxy::start(&reg.host, move |r| {
-        if r.is_blob_get() && cut.lock().unwrap().insert(r.path.clone()) {
-            Action::CutBodyInHalf
+        if r.is_blob_get() && seen.lock().unwrap().insert(r.path.clone()) {
+            first()
         } else {
             Action::Pass
         }
     });
     let tmp = tempdir();
     let layout = tmp.path().join("layout");
-    let out = oci_copy([
-        "--debug",
-        NO_TLS,
-        FAST,
-        &proxy.url("lab/app:1"),
-        &format!("oci:{}:pulled", p(&layout)),
-    ]);
+    let target = format!("oci:{}:pulled", p(&layout));
+    let url = proxy.url("lab/app:1");
+    let mut args = vec!["--debug", NO_TLS, FAST];
+    args.extend_from_slice(extra);
+    args.extend([url.as_str(), target.as_str()]);
+    let out = oci_copy(&args);
     assert_success(&out);
     let report = check_oci_layout(&layout);
     assert_eq!(
         report.tagged("pulled").images[0].config_digest,
         Fixture::OciLayout.expected().config_digest
     );
-    let ranged: Vec<_> = proxy
-        .requests()
+    (out, proxy.requests())
+}
+
+#[test]
+fn a_download_cut_off_half_way_resumes_with_a_range_request() {
+    let (out, requests) = pull_faulting_first_downloads(|| Action::CutBodyInHalf, &[]);
+    let ranged: Vec<_> = requests
         .into_iter()
         .filter(|r| r.is_blob_get())
         .filter_map(|r| r.range)

@@ -5,14 +5,11 @@
 //! and a message naming the stall.
 //! Nothing here waits for ever: the proxy lets go of a connection after 30 s.
 
-use std::sync::{Arc, Mutex};
-
-use crate::reliability_registry::registry_with_image;
-use crate::support::check::check_oci_layout;
+use crate::reliability_registry::{pull_faulting_first_downloads, registry_with_image};
 use crate::support::fault_proxy::{Action, FaultProxy};
 use crate::support::fixtures::Fixture;
 use crate::support::registry::Registry;
-use crate::support::{assert_failure, assert_success, describe, oci_copy, p, tempdir};
+use crate::support::{assert_failure, describe, oci_copy, p, tempdir};
 
 const NO_TLS: &str = "--tls-verify=false";
 const FAST: &str = "--retry-delay=10ms";
@@ -20,31 +17,7 @@ const STALL: &str = "--stall-timeout=500ms";
 
 #[test]
 fn a_download_that_goes_silent_resumes_with_a_range_request() {
-    let reg = registry_with_image();
-    let stalled = Arc::new(Mutex::new(std::collections::HashSet::new()));
-    let proxy = FaultProxy::start(&reg.host, move |r| {
-        if r.is_blob_get() && stalled.lock().unwrap().insert(r.path.clone()) {
-            Action::StallBody
-        } else {
-            Action::Pass
-        }
-    });
-    let tmp = tempdir();
-    let layout = tmp.path().join("layout");
-    let out = oci_copy([
-        "--debug",
-        NO_TLS,
-        FAST,
-        STALL,
-        &proxy.url("lab/app:1"),
-        &format!("oci:{}:pulled", p(&layout)),
-    ]);
-    assert_success(&out);
-    let report = check_oci_layout(&layout);
-    assert_eq!(
-        report.tagged("pulled").images[0].config_digest,
-        Fixture::OciLayout.expected().config_digest
-    );
+    let (out, _) = pull_faulting_first_downloads(|| Action::StallBody, &[STALL]);
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("the download stalled"), "{}", describe(&out));
     assert!(

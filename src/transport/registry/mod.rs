@@ -196,13 +196,7 @@ impl ImageDestination for RegistryDestination {
     fn put_bytes(&self, bytes: &[u8], desc: &Descriptor) -> Result<Reuse> {
         let what = format!("uploading the blob {}", desc.digest);
         crate::retry::run(self.client.retry_policy(), &what, || {
-            let reuse = self.reuse_blob(desc)?;
-            if reuse == Reuse::Absent {
-                let mut w = self.begin_blob(Some(desc))?;
-                w.write_all(bytes)?;
-                w.commit(desc)?;
-            }
-            Ok(reuse)
+            crate::transport::store_bytes(self, bytes, desc)
         })
     }
 
