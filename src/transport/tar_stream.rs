@@ -200,7 +200,7 @@ impl Drop for EntryWriter<'_> {
 
 /// Asks the kernel to start writing `from..to` of `file` back to disk, without waiting.
 /// Best effort: the final sync is what makes the archive durable.
-fn start_writeback(file: &File, from: u64, to: u64) {
+pub fn start_writeback(file: &File, from: u64, to: u64) {
     use std::os::fd::AsRawFd;
     if to <= from {
         return;
