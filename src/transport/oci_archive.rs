@@ -200,7 +200,8 @@ fn append_blob(tar: &mut tar::Builder<&mut fs::File>, name: &str, path: &Path) -
     let size = file.metadata()?.len();
     append_file(tar, name, size, std::io::empty())?;
     let out: &mut fs::File = tar.get_mut();
-    let start = std::io::Seek::stream_position(out)?;
+    // None for a pipe (`/dev/stdout`), which has no position and nothing to write back.
+    let start = std::io::Seek::stream_position(out).ok();
     let copied = std::io::copy(&mut file.take(size), out)
         .with_context(|| format!("writing {name} into the archive"))?;
     if copied != size {
@@ -209,7 +210,9 @@ fn append_blob(tar: &mut tar::Builder<&mut fs::File>, name: &str, path: &Path) -
     let pad = (512 - size % 512) % 512;
     std::io::Write::write_all(out, &[0u8; 512][..pad as usize])?;
     // As a streamed archive does: the final sync then has little left to wait for.
-    super::tar_stream::start_writeback(out, start, start + size + pad);
+    if let Some(start) = start {
+        super::tar_stream::start_writeback(out, start, start + size + pad);
+    }
     Ok(())
 }
 
