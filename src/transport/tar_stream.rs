@@ -199,7 +199,9 @@ impl Drop for EntryWriter<'_> {
 }
 
 /// Asks the kernel to start writing `from..to` of `file` back to disk, without waiting.
-/// Best effort: the final sync is what makes the archive durable.
+/// Best effort: the final sync is what makes the archive durable. (Linux only; elsewhere
+/// the final sync does all of it.)
+#[cfg(target_os = "linux")]
 pub fn start_writeback(file: &File, from: u64, to: u64) {
     use std::os::fd::AsRawFd;
     if to <= from {
@@ -215,6 +217,9 @@ pub fn start_writeback(file: &File, from: u64, to: u64) {
         );
     }
 }
+
+#[cfg(not(target_os = "linux"))]
+pub fn start_writeback(_file: &File, _from: u64, _to: u64) {}
 
 /// A blob written into a [`TarStream`] under `blobs/ALG/HEX`.
 pub struct StreamBlobWriter<'a> {
