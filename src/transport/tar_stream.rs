@@ -104,20 +104,22 @@ impl TarStream {
         if s.target.is_none() {
             bail!("the archive is already finished");
         }
+        let file = s.file.try_clone()?;
         s.busy = true;
         let start = s.end;
-        let file = s.file.try_clone()?;
         drop(s);
-        // The placeholder header: zeros, until the entry is committed.
-        file.write_all_at(&[0u8; 512], start)?;
-        Ok(EntryWriter {
+        // From here a failure drops the writer, which frees the archive for the next entry.
+        let w = EntryWriter {
             stream: self,
             file,
             start,
             pos: start + 512,
             kicked: start,
             done: false,
-        })
+        };
+        // The placeholder header: zeros, until the entry is committed.
+        w.file.write_all_at(&[0u8; 512], start)?;
+        Ok(w)
     }
 
     /// Writes the end-of-archive blocks, syncs the file and renames it into place.
