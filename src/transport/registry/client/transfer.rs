@@ -274,13 +274,16 @@ impl Write for Upload {
 impl Drop for Upload {
     fn drop(&mut self) {
         if let Some(tx) = self.tx.take() {
-            // An error item ends the body stream before any final request is made.
+            // An error item ends the body stream before any final request is made. It may
+            // not fit (the registry stopped taking bytes and the channel is full), and
+            // waiting for room could wait for ever: the task is cancelled first, then the
+            // sender dropped, so that the stream is not simply ended and committed.
             let abort = OciDistributionError::GenericError(Some("upload aborted".into()));
-            let _ = tx.blocking_send(Err(abort));
-            drop(tx);
+            let _ = tx.try_send(Err(abort));
             if let Some(task) = self.task.take() {
                 task.abort();
             }
+            drop(tx);
         }
     }
 }
