@@ -18,7 +18,8 @@ use super::oci_archive::{write_tree_as_tar, ArchiveStore};
 use super::tarball::{ArchiveTarget, TarTree};
 use super::{BlobWriter, DestCaps, ImageDestination, ImageSource, LayerPolicy, TopManifest};
 use crate::convert::rewrite_manifest;
-use crate::digest::{Algorithm, Digest};
+use crate::copy::verify::HashingReader;
+use crate::digest::Digest;
 use crate::manifest::{self, Descriptor, ImageConfig, ImageManifest, MAX_DOCUMENT_SIZE};
 use crate::media_type::{self as mt, Format};
 use crate::reference::{ArchiveSelector, DockerRef};
@@ -168,30 +169,74 @@ fn select<'a>(
     }
 }
 
-/// Describes a layer file: a plain tar's digest is its diff_id; a compressed one (which
-/// `docker save` never writes, but other tools do) is hashed to learn its digest.
+/// Describes a layer file. A plain tar's digest is its diff_id, which the copy checks as it
+/// streams. A compressed one (which `docker save` never writes, but other tools do) has no
+/// digest anyone vouches for but the diff_id of what it decompresses to: so it is hashed and
+/// decompressed here, in one pass, and refused unless the plain tar is the config's diff_id.
+/// The copy then checks every byte it reads against the compressed digest learned here, so
+/// what reaches a destination (or is found there already) is what was checked.
 fn layer_descriptor(tree: &TarTree, path: &str, diff_id: &Digest) -> Result<Descriptor> {
     let size = tree
         .size(path)?
         .ok_or_else(|| anyhow!("{path} is missing from the archive"))?;
-    let mut magic = [0u8; 4];
-    let n = tree.open(path)?.take(4).read(&mut magic)?;
-    if n >= 2 && magic[..2] == [0x1f, 0x8b] {
-        let mut h = Algorithm::Sha256.hasher();
-        let mut r = tree.open(path)?;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            match r.read(&mut buf)? {
-                0 => break,
-                k => h.update(&buf[..k]),
-            }
+    let mut magic = [0u8; 10];
+    let n = read_up_to(&mut tree.open(path)?, &mut magic)?;
+    match compression_of(&magic[..n]) {
+        Some("gzip") => {
+            let digest = vouched_gzip_digest(tree, path, diff_id)?;
+            Ok(Descriptor::new(mt::DOCKER_LAYER_GZIP, digest, size))
         }
-        return Ok(Descriptor::new(mt::DOCKER_LAYER_GZIP, h.finish(), size));
+        Some(other) => bail!("{other}-compressed layers in a docker-archive are not supported"),
+        None => Ok(Descriptor::new(mt::DOCKER_LAYER, diff_id.clone(), size)),
     }
-    if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        bail!("zstd-compressed layers in a docker-archive are not supported");
+}
+
+/// The compression the first bytes of a layer file announce (the formats `docker load`
+/// detects), or `None` for a plain tar.
+fn compression_of(magic: &[u8]) -> Option<&'static str> {
+    match magic {
+        [0x1f, 0x8b, ..] => Some("gzip"),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some("zstd"),
+        [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Some("xz"),
+        // "BZh", the block size, then the first block's magic: a tar whose first entry's
+        // name starts with "BZh" is not mistaken for bzip2.
+        [b'B', b'Z', b'h', b'1'..=b'9', 0x31, 0x41, 0x59, 0x26, 0x53, 0x59] => Some("bzip2"),
+        _ => None,
     }
-    Ok(Descriptor::new(mt::DOCKER_LAYER, diff_id.clone(), size))
+}
+
+/// The sha256 of the gzip file at `path`, after checking that it decompresses to `diff_id`.
+fn vouched_gzip_digest(tree: &TarTree, path: &str, diff_id: &Digest) -> Result<Digest> {
+    let mut packed = HashingReader::new(tree.open(path)?);
+    let mut plain = diff_id.algorithm().hasher();
+    let mut dec = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(&mut packed));
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match dec.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => plain.update(&buf[..k]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).context("decompressing the layer (gzip)"),
+        }
+    }
+    // The decoder reads to the end of the file; whatever its buffer still holds is hashed.
+    std::io::copy(&mut dec.into_inner(), &mut std::io::sink())?;
+    let plain = plain.finish();
+    if &plain != diff_id {
+        bail!("diff_id mismatch: the config says {diff_id}, but the uncompressed layer is {plain}");
+    }
+    Ok(packed.finish().0)
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 fn synthesise_manifest(config: Descriptor, layers: Vec<Descriptor>) -> Result<Vec<u8>> {

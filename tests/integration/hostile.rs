@@ -1,0 +1,125 @@
+//! What a hostile read of oci-copy found (issue 12), kept found: a compressed docker-archive
+//! layer is checked against the config's diff_id whatever the destination, a registry whose
+//! `Docker-Content-Digest` header lies is warned about but its verified bytes are used, and a
+//! tar that holds one path twice with different contents is refused.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use crate::support::check::{check_oci_layout, extract_archive};
+use crate::support::judges::skopeo;
+use crate::support::layout::{assert_no_stray_files, empty_layout, tags};
+use crate::support::mutate::{docker_first_layer, edit_archive};
+use crate::support::registry::Registry;
+use crate::support::{assert_failure, assert_success, describe, oci_copy, p, tempdir};
+
+const NO_TLS: &str = "--tls-verify=false";
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).expect("gzip in memory");
+    enc.finish().expect("gzip in memory")
+}
+
+/// `docker-legacy.tar` with its first layer stored gzip-compressed; with `tamper`, one byte
+/// of the plain tar is changed first, so the layer no longer matches the config's diff_id
+/// while the gzip stream itself is sound.
+fn archive_with_gzip_layer(out: &Path, tamper: bool) {
+    edit_archive("docker-legacy.tar", out, |root| {
+        let layer = docker_first_layer(root);
+        let mut plain = std::fs::read(&layer).expect("read the layer");
+        if tamper {
+            // Inside the first file's data (after its 512-byte header), so the tar stays valid.
+            plain[600] ^= 0x20;
+        }
+        std::fs::write(&layer, gzip(&plain)).expect("write the gzip layer");
+    });
+}
+
+#[test]
+fn gzip_layers_of_a_docker_archive_that_match_their_diff_ids_copy_everywhere() {
+    let tmp = tempdir();
+    let archive = tmp.path().join("gz-layer.tar");
+    archive_with_gzip_layer(&archive, false);
+    let src = format!("docker-archive:{}", p(&archive));
+    let layout = tmp.path().join("out");
+    assert_success(&oci_copy(["-q", &src, &format!("oci:{}:t", p(&layout))]));
+    check_oci_layout(&layout);
+    let reg = Registry::start();
+    assert_success(&oci_copy(["-q", NO_TLS, &src, &reg.url("lab/gz:1")]));
+}
+
+#[test]
+fn a_tampered_gzip_layer_of_a_docker_archive_is_refused_for_every_destination() {
+    let tmp = tempdir();
+    let archive = tmp.path().join("tampered-gz.tar");
+    archive_with_gzip_layer(&archive, true);
+    let src = format!("docker-archive:{}", p(&archive));
+    let needles = ["tampered-gz.tar", "layer 1", "diff_id mismatch"];
+
+    let layout = tmp.path().join("layout");
+    empty_layout(&layout);
+    let before = std::fs::read(layout.join("index.json")).expect("read index.json");
+    assert_failure(
+        &oci_copy([&src, &format!("oci:{}:new", p(&layout))]),
+        1,
+        &needles,
+    );
+    assert_eq!(
+        std::fs::read(layout.join("index.json")).expect("index.json"),
+        before
+    );
+    assert_no_stray_files(&layout);
+
+    for dest in [
+        "oci-archive:{}/out-oci.tar",
+        "docker-archive:{}/out-docker.tar",
+    ] {
+        let dest = dest.replace("{}", &p(tmp.path()));
+        assert_failure(&oci_copy([&src, &dest]), 1, &needles);
+    }
+    assert!(!tmp.path().join("out-oci.tar").exists());
+    assert!(!tmp.path().join("out-docker.tar").exists());
+
+    let reg = Registry::start();
+    assert_failure(
+        &oci_copy([NO_TLS, &src, &reg.url("lab/tampered:1")]),
+        1,
+        &needles,
+    );
+    let inspect = oci_copy(["inspect", NO_TLS, &reg.url("lab/tampered:1")]);
+    assert_eq!(inspect.status.code(), Some(1), "{}", describe(&inspect));
+
+    // The independent judge agrees that the archive is broken.
+    let judged = skopeo(&[
+        "--insecure-policy",
+        "copy",
+        &src,
+        &format!("oci:{}:t", p(&tmp.path().join("skopeo-out"))),
+    ]);
+    assert!(!judged.status.success(), "skopeo copied a tampered layer");
+}
+
+/// The destination holding the tampered blob already (under its own digest) must not let
+/// the copy skip the check.
+#[test]
+fn a_tampered_gzip_layer_is_refused_even_when_the_destination_has_its_blob() {
+    let tmp = tempdir();
+    let archive = tmp.path().join("tampered-gz.tar");
+    archive_with_gzip_layer(&archive, true);
+    let root = tmp.path().join("x");
+    std::fs::create_dir(&root).expect("mkdir");
+    extract_archive(&archive, &root).unwrap_or_else(|e| panic!("{e}"));
+    let bytes = std::fs::read(docker_first_layer(&root)).expect("read the layer");
+    let layout = tmp.path().join("layout");
+    empty_layout(&layout);
+    let hex = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    std::fs::write(layout.join("blobs/sha256").join(hex), &bytes).expect("plant the blob");
+    let src = format!("docker-archive:{}", p(&archive));
+    assert_failure(
+        &oci_copy([&src, &format!("oci:{}:new", p(&layout))]),
+        1,
+        &["diff_id mismatch"],
+    );
+    assert!(tags(&layout).is_empty());
+}
