@@ -7,6 +7,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use crate::support::check::{check_oci_layout, extract_archive};
+use crate::support::fault_proxy::{Action, FaultProxy};
 use crate::support::judges::skopeo;
 use crate::support::layout::{assert_no_stray_files, empty_layout, tags};
 use crate::support::mutate::{docker_first_layer, edit_archive};
@@ -122,4 +123,50 @@ fn a_tampered_gzip_layer_is_refused_even_when_the_destination_has_its_blob() {
         &["diff_id mismatch"],
     );
     assert!(tags(&layout).is_empty());
+}
+/// A registry that sends a wrong `Docker-Content-Digest` with every manifest and blob: the
+/// bytes match what was asked for, so the pull succeeds, with a warning naming the registry.
+#[test]
+fn a_lying_docker_content_digest_header_is_a_warning_not_a_failure() {
+    let reg = crate::reliability_registry::registry_with_image();
+    let lie = format!("sha256:{}", "0".repeat(64));
+    let value = lie.clone();
+    let proxy = FaultProxy::start(&reg.host, move |r| {
+        if r.method == "GET" && (r.path.contains("/manifests/") || r.path.contains("/blobs/")) {
+            Action::SetHeader {
+                name: "Docker-Content-Digest".into(),
+                value: value.clone(),
+            }
+        } else {
+            Action::Pass
+        }
+    });
+    let tmp = tempdir();
+    let by_tag = tmp.path().join("by-tag");
+    let out = oci_copy([
+        NO_TLS,
+        &proxy.url("lab/app:1"),
+        &format!("oci:{}:t", p(&by_tag)),
+    ]);
+    assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Docker-Content-Digest")
+            && stderr.contains(&proxy.host)
+            && stderr.contains(&lie),
+        "no warning naming the registry and its header\n{}",
+        describe(&out)
+    );
+    let facts = check_oci_layout(&by_tag);
+    let digest = facts.tagged("t").digest.clone();
+
+    let by_digest = tmp.path().join("by-digest");
+    let src = proxy.url(&format!("lab/app@{digest}"));
+    assert_success(&oci_copy([
+        NO_TLS,
+        &src,
+        &format!("oci:{}:t", p(&by_digest)),
+    ]));
+    assert_eq!(check_oci_layout(&by_digest).tagged("t").digest, digest);
+    assert_success(&oci_copy(["inspect", NO_TLS, "--raw", &src]));
 }
