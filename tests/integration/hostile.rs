@@ -10,9 +10,9 @@ use crate::support::check::{check_oci_layout, extract_archive};
 use crate::support::fault_proxy::{Action, FaultProxy};
 use crate::support::judges::skopeo;
 use crate::support::layout::{assert_no_stray_files, empty_layout, tags};
-use crate::support::mutate::{docker_first_layer, edit_archive};
+use crate::support::mutate::{docker_first_layer, edit_archive, pack};
 use crate::support::registry::Registry;
-use crate::support::{assert_failure, assert_success, describe, oci_copy, p, tempdir};
+use crate::support::{assert_failure, assert_success, describe, oci_copy, p, tempdir, testdata};
 
 const NO_TLS: &str = "--tls-verify=false";
 
@@ -169,4 +169,57 @@ fn a_lying_docker_content_digest_header_is_a_warning_not_a_failure() {
     ]));
     assert_eq!(check_oci_layout(&by_digest).tagged("t").digest, digest);
     assert_success(&oci_copy(["inspect", NO_TLS, "--raw", &src]));
+}
+/// A tar holding `manifest.json` twice: readers disagree on which one counts (oci-copy
+/// took the last, Go's tar readers the first), so the same file would mean two images.
+#[test]
+fn an_archive_with_one_path_twice_and_different_contents_is_refused() {
+    let tmp = tempdir();
+    let root = tmp.path().join("x");
+    std::fs::create_dir(&root).expect("mkdir");
+    extract_archive(&testdata("docker-multi.tar"), &root).unwrap_or_else(|e| panic!("{e}"));
+    let first = std::fs::read(root.join("manifest.json")).expect("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&first).expect("JSON");
+    m.as_array_mut().expect("a list").swap(0, 1);
+    m[0]["RepoTags"] = serde_json::json!(["lab/app:1"]);
+    m[1]["RepoTags"] = serde_json::json!([]);
+    let second = m.to_string();
+    let dup = tmp.path().join("dup-manifest.tar");
+    pack(&root, &dup);
+    append_entry(&dup, "manifest.json", second.as_bytes());
+    let out = oci_copy([
+        &format!("docker-archive:{}:lab/app:1", p(&dup)),
+        &format!("oci:{}:t", p(&tmp.path().join("out"))),
+    ]);
+    assert_failure(
+        &out,
+        1,
+        &["dup-manifest.tar", "manifest.json", "more than once"],
+    );
+    assert!(!tmp.path().join("out").exists());
+
+    // The same contents twice mean one thing: accepted.
+    let same = tmp.path().join("same-twice.tar");
+    pack(&root, &same);
+    append_entry(&same, "manifest.json", &first);
+    assert_success(&oci_copy([
+        "-q",
+        &format!("docker-archive:{}:lab/app:1", p(&same)),
+        &format!("oci:{}:t", p(&tmp.path().join("out2"))),
+    ]));
+}
+
+/// Appends a regular file to a finished tar (overwriting its end-of-archive blocks).
+fn append_entry(tar_file: &Path, name: &str, bytes: &[u8]) {
+    let mut data = std::fs::read(tar_file).expect("read tar");
+    while data.len() >= 512 && data[data.len() - 512..].iter().all(|b| *b == 0) {
+        data.truncate(data.len() - 512);
+    }
+    let mut b = tar::Builder::new(data);
+    let mut h = tar::Header::new_gnu();
+    h.set_size(bytes.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(1_700_000_000);
+    b.append_data(&mut h, name, bytes).expect("append entry");
+    std::fs::write(tar_file, b.into_inner().expect("finish tar")).expect("write tar");
 }
