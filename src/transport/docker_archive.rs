@@ -82,6 +82,7 @@ impl DockerArchiveSource {
         let config = read_small(&tree, &config_path, MAX_DOCUMENT_SIZE)
             .context("reading the image config")?;
         let config_desc = Descriptor::of_bytes(mt::DOCKER_CONFIG, &config);
+        check_named_digest(&config_path, &config)?;
         let parsed =
             ImageConfig::parse(&config).with_context(|| format!("config {config_path}"))?;
         let diff_ids = parsed.diff_ids();
@@ -111,6 +112,28 @@ impl DockerArchiveSource {
             paths,
         })
     }
+}
+
+/// The digest a path names: `blobs/<alg>/<hex>` (Docker 25+) or `<hex>.json` (the image ID,
+/// in the legacy layout).
+fn named_digest(path: &str) -> Option<Digest> {
+    let named = match path.strip_prefix("blobs/") {
+        Some(rest) => rest.replacen('/', ":", 1),
+        None => format!("sha256:{}", path.strip_suffix(".json")?),
+    };
+    named.parse().ok()
+}
+
+/// The config is vouched for by `manifest.json` alone, by path; but where that path names a
+/// digest, the bytes must be that digest: an archive whose config was swapped is refused.
+fn check_named_digest(path: &str, bytes: &[u8]) -> Result<()> {
+    if let Some(named) = named_digest(path) {
+        let actual = Digest::of(named.algorithm(), bytes);
+        if actual != named {
+            bail!("the config {path} is named for digest {named}, but its bytes are {actual}");
+        }
+    }
+    Ok(())
 }
 
 fn describe(file: &Path, selector: Option<&ArchiveSelector>) -> String {

@@ -341,6 +341,13 @@ def archive_cases():
     archive("docker-manifest-json-twice.tar",
             "manifest.json twice with different contents (readers disagree on which counts)",
             "more than once", tar(docker_entries(extra=[("manifest.json", other)])))
+    wrong_id = sha256(b"another image's config")[7:] + ".json"
+    archive("docker-config-named-for-another-digest.tar",
+            "the config's file name is a digest (the image ID) its bytes do not have",
+            "is named for digest",
+            tar(docker_entries(manifest_json=js([{"Config": wrong_id, "RepoTags": ["lab/bad:1"],
+                                                   "Layers": ["l1/layer.tar"]}]),
+                               extra=[(wrong_id, GOOD_CONFIG)])))
     files = good_layout_files()
     again = js({"schemaVersion": 2, "manifests": []})
     archive("oci-archive-index-json-twice.tar", "index.json twice with different contents",
