@@ -24,3 +24,4 @@ mod stalls;
 mod support;
 mod ux;
 mod verify;
+mod world;
