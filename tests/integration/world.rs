@@ -94,3 +94,38 @@ fn a_bare_layer_and_binary_junk_are_named_for_what_they_are() {
         describe(&oci_copy(["inspect", &dest]))
     );
 }
+
+/// A docker 1.10-era v2s2 manifest whose config is typed `application/octet-stream`: read
+/// as the image config its JSON is, inspected and converted like any other image, with the
+/// config bytes (the image ID) unchanged.
+#[test]
+fn an_octet_stream_config_of_an_old_docker_push_is_an_image_config() {
+    let src = format!("oci:{}:v1", p(&world("octet-config")));
+    let out = oci_copy(["inspect", &src]);
+    assert_success(&out);
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("inspect prints JSON");
+    assert_eq!(summary["Architecture"], "amd64", "{summary}");
+    assert_eq!(summary["Os"], "linux");
+    assert_eq!(summary["Created"], "2016-03-01T10:00:00.000000000Z");
+    assert_eq!(summary["DockerVersion"], "1.10.3");
+
+    let tmp = tempdir();
+    let dest = tmp.path().join("oci");
+    assert_success(&oci_copy([
+        "-q",
+        "--format",
+        "oci",
+        &src,
+        &format!("oci:{}:t", p(&dest)),
+    ]));
+    let facts = check_oci_layout(&dest);
+    let want = expected()["octet-config"]["config"].clone();
+    assert_eq!(facts.config_digest, want.as_str().expect("config digest"));
+    let image = facts.images().next().expect("one image").clone();
+    assert_eq!(
+        image.config_media_type,
+        "application/vnd.oci.image.config.v1+json"
+    );
+    assert_success(&oci_copy(["verify", &src]));
+    crate::support::judges::umoci_unpacks(&dest, "t", "etc/hello");
+}
