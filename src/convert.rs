@@ -130,7 +130,7 @@ pub fn plan(
         .layers
         .iter()
         .enumerate()
-        .map(|(i, l)| plan_layer(i, l, format, caps, opts))
+        .map(|(i, l)| plan_layer(i, l, (source, format), caps, opts))
         .collect::<Result<Vec<_>>>()?;
     let config_same = m.config.media_type == format.config_type();
     let layers_same = layers
@@ -183,20 +183,17 @@ pub fn choose_format(source: Format, caps: &DestCaps, opts: &PlanOptions) -> Res
     }
 }
 
+/// `formats`: the manifest family of the source and the one written.
 fn plan_layer(
     i: usize,
     l: &Descriptor,
-    format: Format,
+    formats: (Format, Format),
     caps: &DestCaps,
     opts: &PlanOptions,
 ) -> Result<LayerPlan> {
+    let format = formats.1;
     let Kind::Layer(from) = mt::kind_of(&l.media_type) else {
-        bail!(
-            "layer {} ({}) has unknown media type {:?}",
-            i + 1,
-            l.digest,
-            l.media_type
-        );
+        return plan_other_blob(i, l, formats, caps, opts);
     };
     let to = match (opts.compress, caps.layers) {
         (_, LayerPolicy::Uncompressed) => Compression::None,
@@ -239,6 +236,44 @@ fn plan_layer(
         action,
         media_type: media_type.to_string(),
         level,
+        gzip_style: opts.gzip_style,
+    })
+}
+
+/// A "layer" that is not a layer type oci-copy knows (an in-toto attestation, a Helm
+/// chart, a wasm module): its bytes mean something to another tool, so it is copied as it
+/// is, and only where nothing would need to change it. Converting the manifest, or a
+/// destination or option that wants its compression changed, is refused: neither the
+/// media type to write nor how to (de)compress it can be known.
+fn plan_other_blob(
+    i: usize,
+    l: &Descriptor,
+    (source, format): (Format, Format),
+    caps: &DestCaps,
+    opts: &PlanOptions,
+) -> Result<LayerPlan> {
+    let why = if format == Format::V2s2 && source != Format::V2s2 {
+        Some("Docker v2s2 describes only tar layers")
+    } else if opts.compress.is_some() {
+        Some("--dest-compress-format asks for every layer to be recompressed")
+    } else if caps.layers == LayerPolicy::Uncompressed {
+        Some("the destination wants every layer as an uncompressed tar")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        bail!(
+            "layer {} ({}) has media type {:?}, which is not a tar layer, and {why}; \
+             copy it unchanged, as OCI",
+            i + 1,
+            l.digest,
+            l.media_type
+        );
+    }
+    Ok(LayerPlan {
+        action: LayerAction::Keep,
+        media_type: l.media_type.clone(),
+        level: None,
         gzip_style: opts.gzip_style,
     })
 }

@@ -19,12 +19,15 @@ use crate::convert::{self, Plan, PlanOptions};
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor, Index};
 use crate::media_type::Format;
+use crate::platform;
 use crate::transport::{DestCaps, ImageDestination, ImageSource, Reuse};
 
 /// One instance of the index being copied.
 struct Child {
     /// The index entry (platform, annotations) as the source has it.
     entry: Descriptor,
+    /// Its position in the source index, from 0.
+    number: usize,
     img: LoadedImage,
     /// `None` for an artifact (signature, attestation), which is copied unchanged.
     plan: Option<Plan>,
@@ -46,8 +49,8 @@ pub(super) fn copy_index(
     let caps = dst.caps();
     if !caps.stores_index {
         bail!(
-            "{} holds a single image, not a multi-platform index; choose one platform with \
-             --platform OS/ARCH[/VARIANT] (the index has: {})",
+            "{} holds one image, not an index (this one has: {}); copy without --all for this \
+             machine's platform, choose one with --platform OS/ARCH[/VARIANT], or use oci-archive",
             dst.describe(),
             list_platforms(idx)
         );
@@ -57,7 +60,7 @@ pub(super) fn copy_index(
     let target = convert::choose_format(format, &caps, &opts.plan)?;
     let mut children = entries
         .into_iter()
-        .map(|e| load_instance(src, e, target, &caps, &opts.plan))
+        .map(|(n, e)| load_instance(src, n, e, target, &caps, &opts.plan))
         .collect::<Result<Vec<_>>>()?;
     refuse_digest_changes(format, target, subset, opts)?;
     tracing::debug!(
@@ -69,7 +72,7 @@ pub(super) fn copy_index(
     for child in &mut children {
         (child.config, child.outcomes) =
             copy_instance_blobs(src, dst.as_ref(), child, opts.jobs)
-                .with_context(|| format!("instance {}", describe_entry(&child.entry)))?;
+                .with_context(|| describe_entry(child.number, &child.entry))?;
     }
     let (bytes, desc) = put_all(
         dst.as_ref(),
@@ -85,10 +88,14 @@ pub(super) fn copy_index(
     Ok(report(top, desc, &children, start))
 }
 
-/// The entries to copy, in index order: all of them, or those the platforms name.
-fn select_entries(idx: &Index, opts: &CopyOptions) -> Result<Vec<Descriptor>> {
+/// The entries to copy, in index order, each with its position in the source index: all
+/// of them, or those the platforms name together with the attestation manifests that
+/// describe them (BuildKit's provenance and SBOMs: `vnd.docker.reference.digest` names the
+/// image an attestation is about). Attestations of platforms left out are left out too.
+fn select_entries(idx: &Index, opts: &CopyOptions) -> Result<Vec<(usize, Descriptor)>> {
+    let numbered = idx.manifests.iter().cloned().enumerate();
     if opts.platforms.is_empty() {
-        return Ok(idx.manifests.clone());
+        return Ok(numbered.collect());
     }
     let mut chosen: Vec<&Descriptor> = Vec::new();
     for want in &opts.platforms {
@@ -97,45 +104,63 @@ fn select_entries(idx: &Index, opts: &CopyOptions) -> Result<Vec<Descriptor>> {
             chosen.push(d);
         }
     }
-    Ok(idx
-        .manifests
-        .iter()
-        .filter(|d| chosen.iter().any(|c| c.digest == d.digest))
-        .cloned()
+    let kept = |d: &Descriptor| chosen.iter().any(|c| c.digest == d.digest);
+    let describes_kept = |d: &Descriptor| {
+        platform::is_attestation(d)
+            && d.annotation(ATTESTATION_SUBJECT)
+                .is_some_and(|s| chosen.iter().any(|c| c.digest.to_string() == s))
+    };
+    Ok(numbered
+        .filter(|(_, d)| kept(d) || describes_kept(d))
         .collect())
 }
 
-fn describe_entry(d: &Descriptor) -> String {
-    match &d.platform {
-        Some(p) => format!("{p} ({})", d.digest),
-        None => d.digest.to_string(),
-    }
+/// The annotation of an attestation manifest's index entry that names its image.
+const ATTESTATION_SUBJECT: &str = "vnd.docker.reference.digest";
+
+/// `index entry 3 (linux/arm64, sha256:…)`, `index entry 4 (an attestation manifest, …)`.
+fn describe_entry(n: usize, d: &Descriptor) -> String {
+    let what = if platform::is_attestation(d) {
+        "an attestation manifest".to_string()
+    } else if let Some(t) = &d.artifact_type {
+        format!("an artifact of type {t}")
+    } else {
+        match &d.platform {
+            Some(p) => p.to_string(),
+            None => "no platform".to_string(),
+        }
+    };
+    format!("index entry {} ({what}, {})", n + 1, d.digest)
 }
 
 /// Loads, verifies and plans one instance, converting it to the family `target`.
 fn load_instance(
     src: &dyn ImageSource,
+    number: usize,
     entry: Descriptor,
     target: Format,
     caps: &DestCaps,
     popts: &PlanOptions,
 ) -> Result<Child> {
-    let what = describe_entry(&entry);
-    let (f, m, raw) = load_child(src, &entry).with_context(|| format!("instance {what}"))?;
-    let img = image_with_config(src, f, m, raw, entry.clone(), None)
-        .with_context(|| format!("instance {what}"))?;
+    let what = describe_entry(number, &entry);
+    if target == Format::V2s2 && platform::is_attestation(&entry) {
+        bail!(
+            "{what}: a Docker manifest list cannot hold an attestation manifest (its layers are \
+             in-toto statements, not tars); copy the index as OCI, or copy one platform"
+        );
+    }
+    let (f, m, raw) = load_child(src, &entry).with_context(|| what.clone())?;
+    let img =
+        image_with_config(src, f, m, raw, entry.clone(), None).with_context(|| what.clone())?;
     let plan = if manifest::is_image(&img.manifest) {
         let forced = PlanOptions {
             format: Some(target),
             ..popts.clone()
         };
-        Some(
-            convert::plan(f, &img.manifest, caps, &forced)
-                .with_context(|| format!("instance {what}"))?,
-        )
+        Some(convert::plan(f, &img.manifest, caps, &forced).with_context(|| what.clone())?)
     } else if f != target {
         bail!(
-            "instance {what} is an artifact (config type {:?}); artifacts are copied unchanged and \
+            "{what} is an artifact (config type {:?}); artifacts are copied unchanged and \
              cannot be converted to {}",
             img.manifest.config.media_type,
             target.name()
@@ -145,6 +170,7 @@ fn load_instance(
     };
     Ok(Child {
         entry,
+        number,
         img,
         plan,
         config: Reuse::Absent,
@@ -352,7 +378,7 @@ fn report(top: &LoadedTop, written: Descriptor, children: &[Child], start: Insta
     let changed: Vec<(String, Digest, Digest)> = children
         .iter()
         .flat_map(|c| {
-            let what = describe_entry(&c.entry);
+            let what = describe_entry(c.number, &c.entry);
             c.img
                 .manifest
                 .layers

@@ -129,3 +129,198 @@ fn an_octet_stream_config_of_an_old_docker_push_is_an_image_config() {
     assert_success(&oci_copy(["verify", &src]));
     crate::support::judges::umoci_unpacks(&dest, "t", "etc/hello");
 }
+
+fn digest_of(reference: &str) -> String {
+    let out = oci_copy(["inspect", "--tls-verify=false", "--raw", reference]);
+    assert_success(&out);
+    format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&out.stdout))
+    )
+}
+
+fn buildkit() -> (String, Value) {
+    let e = expected()["buildkit-index"].clone();
+    (format!("oci:{}:v1", p(&world("buildkit-index"))), e)
+}
+
+/// `docker buildx --provenance` output, copied whole with `--all` through every transport
+/// that stores an index and between registries: the digest is kept at every step, and
+/// skopeo copies the result keeping it too.
+#[test]
+fn a_buildkit_index_with_attestations_copies_whole_everywhere() {
+    let (src, e) = buildkit();
+    let want = e["digest"].as_str().expect("digest").to_string();
+    let tmp = tempdir();
+    let reg = crate::support::registry::Registry::start();
+    let hops = [
+        format!("oci:{}:a", p(&tmp.path().join("layout"))),
+        format!("oci-archive:{}:a", p(&tmp.path().join("archive.tar"))),
+        reg.url("lab/buildx:1"),
+        reg.url("other/buildx:1"),
+        format!("oci:{}:b", p(&tmp.path().join("back"))),
+    ];
+    let mut from = src;
+    for to in &hops {
+        let out = oci_copy(["-q", "--all", "--tls-verify=false", &from, to]);
+        assert_success(&out);
+        assert_eq!(digest_of(to), want, "{from} → {to}");
+        from = to.clone();
+    }
+    let back = check_oci_layout(&tmp.path().join("back"));
+    assert_eq!(back.tagged("b").digest, want);
+    assert_success(&oci_copy(["verify", "--all", &hops[4]]));
+    let judged = tmp.path().join("skopeo");
+    let out = skopeo(&[
+        "--insecure-policy",
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &hops[3],
+        &format!("oci:{}:s", p(&judged)),
+    ]);
+    assert!(
+        out.status.success(),
+        "skopeo copy --all\n{}",
+        describe(&out)
+    );
+    assert_eq!(check_oci_layout(&judged).tagged("s").digest, want);
+}
+
+/// One platform, chosen by default or by `--platform`, is an image and never an
+/// attestation; several platforms make an index that keeps their own attestations and
+/// drops those of the platforms left out.
+#[test]
+fn platform_choice_skips_attestations_and_keeps_only_those_of_kept_platforms() {
+    let (src, e) = buildkit();
+    let images: Vec<String> = e["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .map(|v| v.as_str().expect("digest").to_string())
+        .collect();
+    let attestations = e["attestations"].as_array().expect("attestations").clone();
+    let tmp = tempdir();
+    for (i, arch) in ["amd64", "arm64"].iter().enumerate() {
+        let dest = format!("oci:{}:t", p(&tmp.path().join(arch)));
+        let platform = format!("linux/{arch}");
+        assert_success(&oci_copy(["-q", "--platform", &platform, &src, &dest]));
+        assert_eq!(digest_of(&dest), images[i], "{platform}");
+    }
+    let arch = crate::support::fixtures::host_architecture();
+    if let Some(i) = ["amd64", "arm64"].iter().position(|a| *a == arch) {
+        let dest = format!("oci:{}:t", p(&tmp.path().join("default")));
+        assert_success(&oci_copy(["-q", &src, &dest]));
+        assert_eq!(digest_of(&dest), images[i], "this machine's platform");
+    }
+    // linux/arm64 and linux/arm64/v8 both name the arm64 image: an index of one image.
+    let sub = tmp.path().join("subset");
+    assert_success(&oci_copy([
+        "-q",
+        "--platform",
+        "linux/arm64",
+        "--platform",
+        "linux/arm64/v8",
+        &src,
+        &format!("oci:{}:t", p(&sub)),
+    ]));
+    let index: Value = serde_json::from_slice(
+        &oci_copy(["inspect", "--raw", &format!("oci:{}:t", p(&sub))]).stdout,
+    )
+    .expect("an index");
+    let kept: Vec<&str> = index["manifests"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|m| m["digest"].as_str().expect("digest"))
+        .collect();
+    assert_eq!(
+        kept,
+        [images[1].as_str(), attestations[1].as_str().expect("d")]
+    );
+    check_oci_layout(&sub);
+
+    let none = format!("oci:{}:t", p(&tmp.path().join("none")));
+    assert_failure(
+        &oci_copy(["--platform", "linux/s390x", &src, &none]),
+        1,
+        &["no image for linux/s390x", "linux/amd64, linux/arm64, unknown/unknown (attestation), unknown/unknown (attestation)"],
+    );
+}
+
+/// What a destination cannot hold is refused before anything is written, naming the entry.
+#[test]
+fn an_attestation_index_into_one_image_or_a_manifest_list_is_refused_by_name() {
+    let (src, _) = buildkit();
+    let tmp = tempdir();
+    let archive = tmp.path().join("x.tar");
+    assert_failure(
+        &oci_copy([
+            "--all",
+            &src,
+            &format!("docker-archive:{}:lab/x:1", p(&archive)),
+        ]),
+        1,
+        &[
+            "holds one image",
+            "unknown/unknown (attestation)",
+            "use oci-archive",
+        ],
+    );
+    assert!(!archive.exists());
+    let reg = crate::support::registry::Registry::start();
+    assert_failure(
+        &oci_copy([
+            "--all",
+            "--format",
+            "v2s2",
+            "--tls-verify=false",
+            &src,
+            &reg.url("lab/x:1"),
+        ]),
+        1,
+        &[
+            "index entry 3 (an attestation manifest",
+            "Docker manifest list cannot hold",
+        ],
+    );
+    let out = oci_copy(["inspect", "--tls-verify=false", &reg.url("lab/x:1")]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "nothing was tagged\n{}",
+        describe(&out)
+    );
+}
+
+/// An index of an image, a Helm chart and an `artifactType` manifest with the empty config:
+/// copied whole with its digest, and the default choice is the image.
+#[test]
+fn an_index_of_artifacts_copies_whole_and_the_image_is_the_default_choice() {
+    let e = expected();
+    let src = format!("oci:{}:v1", p(&world("artifact-index")));
+    let tmp = tempdir();
+    let all = format!("oci:{}:t", p(&tmp.path().join("all")));
+    assert_success(&oci_copy(["-q", "--all", &src, &all]));
+    assert_eq!(
+        digest_of(&all),
+        e["artifact-index"]["digest"].as_str().expect("d")
+    );
+    assert_success(&oci_copy(["verify", "--all", &all]));
+    let one = format!("oci:{}:t", p(&tmp.path().join("one")));
+    assert_success(&oci_copy(["-q", "--platform", "linux/amd64", &src, &one]));
+    let facts = check_oci_layout(&tmp.path().join("one"));
+    assert_eq!(
+        facts.images().next().expect("an image").architecture,
+        "amd64"
+    );
+
+    // An index whose one instance has no platform: that instance is the image.
+    let src = format!("oci:{}:v1", p(&world("no-platform")));
+    let dest = format!("oci:{}:t", p(&tmp.path().join("np")));
+    assert_success(&oci_copy(["-q", "--platform", "linux/arm64", &src, &dest]));
+    assert_eq!(
+        digest_of(&dest),
+        e["no-platform"]["image"].as_str().expect("d")
+    );
+}
