@@ -41,7 +41,7 @@ pub fn read_index(tree: &dyn FileTree) -> Result<Index> {
     parse_index_json(&bytes)
 }
 
-fn parse_index_json(bytes: &[u8]) -> Result<Index> {
+pub(super) fn parse_index_json(bytes: &[u8]) -> Result<Index> {
     let index: Index = serde_json::from_slice(bytes).context("invalid index.json")?;
     if index.schema_version != 2 {
         bail!(
@@ -275,18 +275,13 @@ fn sweep_stale_temporaries(dir: &Path, age: std::time::Duration) {
     }
 }
 
-/// Checks the destination directory. Returns a staging directory when `dir` is missing.
+/// Checks the destination directory, before anything is written into it. Returns a
+/// staging directory when `dir` is missing.
 fn prepare_dir(dir: &Path) -> Result<Option<Tracked<tempfile::TempDir>>> {
     match fs::metadata(dir) {
         Ok(m) if !m.is_dir() => bail!("{} exists and is not a directory", dir.display()),
         Ok(_) => {
-            let is_layout = dir.join(LAYOUT_FILE).exists();
-            if !is_layout && fs::read_dir(dir)?.next().is_some() {
-                bail!(
-                    "{} exists, is not empty and is not an OCI layout (no oci-layout file)",
-                    dir.display()
-                );
-            }
+            super::layout_check::check_existing(dir)?;
             Ok(None)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -4,6 +4,7 @@
 mod bad_input;
 mod checker;
 mod concurrency;
+mod dest_checks;
 mod gzip_members;
 mod inspect;
 mod local_copy;
