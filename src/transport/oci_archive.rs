@@ -14,6 +14,7 @@ use super::tarball::{append_dir, append_file, ArchiveTarget, TarTree};
 use super::{BlobWriter, DestCaps, ImageDestination};
 use crate::cleanup::{self, Tracked};
 use crate::manifest::Descriptor;
+use crate::sweep;
 
 /// Opens `oci-archive:FILE[:TAG]` for reading.
 pub fn open_source(file: &Path, tag: Option<&str>) -> Result<LayoutSource<TarTree>> {
@@ -30,7 +31,10 @@ pub fn staging_dir(file: &Path) -> Result<Tracked<tempfile::TempDir>> {
         _ => PathBuf::from("."),
     };
     cleanup::temp_dir_in(tempfile::Builder::new().prefix(".oci-copy-stage-"), &parent)
-        .or_else(|_| cleanup::temp_dir(tempfile::Builder::new().prefix("oci-copy-stage-")))
+        .or_else(|_| {
+            sweep::sweep_system_temp();
+            cleanup::temp_dir(tempfile::Builder::new().prefix("oci-copy-stage-"))
+        })
         .context("creating a staging directory")
 }
 
@@ -57,8 +61,12 @@ pub enum ArchiveStore {
 
 impl ArchiveStore {
     /// Streams into `file` when `stream` allows it (a local source) and `file` is a regular
-    /// file; else stages, recording `tag` in the staged layout's index.
+    /// file; else stages, recording `tag` in the staged layout's index. First sweeps what
+    /// killed copies left beside `file` (see [`crate::sweep`]).
     pub fn open(file: &Path, tag: Option<String>, stream: bool) -> Result<ArchiveStore> {
+        if !(file.starts_with("/dev") || file.starts_with("/proc")) {
+            sweep::sweep_beside(file, sweep::BESIDE_ARCHIVE);
+        }
         if stream {
             if let Some(s) = TarStream::create(file)? {
                 return Ok(ArchiveStore::Streamed(s));

@@ -139,6 +139,7 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> Result<usize> {
 }
 
 fn decompress_to_temp(file: &File) -> Result<Tracked<tempfile::NamedTempFile>> {
+    crate::sweep::sweep_system_temp();
     let mut spool = cleanup::temp_file(tempfile::Builder::new().prefix(".oci-copy-archive-"))?;
     let mut dec = flate2::read::MultiGzDecoder::new(BufReader::new(file));
     io::copy(&mut dec, spool.as_file_mut()).context("invalid gzip data")?;

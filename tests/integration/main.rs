@@ -22,5 +22,6 @@ mod selection;
 mod signals;
 mod stalls;
 mod support;
+mod sweep;
 mod ux;
 mod verify;
