@@ -305,3 +305,23 @@ fn a_live_copys_temporaries_survive_another_copys_sweep_however_old() {
     check_oci_archive(&archive).tagged("big");
     assert_eq!(leftovers(&out), Vec::<PathBuf>::new());
 }
+
+#[test]
+fn an_archive_written_to_stdout_is_staged_in_tmpdir_where_the_sweep_looks() {
+    let tmp = tempdir();
+    let src = big_source(tmp.path(), 26);
+    let sys_tmp = tmp.path().join("sys-tmp");
+    std::fs::create_dir(&sys_tmp).expect("create TMPDIR");
+    let mut copy = Copy::start(&[&src, "oci-archive:/dev/stdout:big"], &sys_tmp);
+    // Not in /dev, which is a small tmpfs in RAM, writable by root, and never swept.
+    copy.wait_for_new(&sys_tmp, ".oci-copy-blob-", &[]);
+    let stages = leftovers(&sys_tmp);
+    assert_eq!(stages.len(), 1, "{stages:?}");
+    assert!(stages[0].to_string_lossy().contains("oci-copy-stage-"));
+    let out = copy.wait();
+    assert_success(&out);
+    let file = tmp.path().join("piped.tar");
+    std::fs::write(&file, &out.stdout).expect("write the piped archive");
+    check_oci_archive(&file).tagged("big");
+    assert_eq!(leftovers(&sys_tmp), Vec::<PathBuf>::new());
+}
