@@ -170,7 +170,9 @@ fn remove_unheld(path: &Path, kind: Kind) -> bool {
 }
 
 /// Opens the entry without following a link or blocking on a FIFO, and takes its lock
-/// without waiting: `None` when a live process holds it or it cannot be locked.
+/// without waiting: `None` when a live process holds it or it cannot be locked. A file is
+/// opened for writing too: NFS emulates `flock` with byte-range locks, and an exclusive
+/// one needs a writable handle.
 fn claim(path: &Path, kind: Kind) -> Option<File> {
     let mut flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
     if kind == Kind::Dir {
@@ -178,6 +180,7 @@ fn claim(path: &Path, kind: Kind) -> Option<File> {
     }
     let f = fs::OpenOptions::new()
         .read(true)
+        .write(kind == Kind::File)
         .custom_flags(flags)
         .open(path)
         .ok()?;
