@@ -7,8 +7,14 @@
 //! Creation happens under the registry lock ([`track`]), and the signal handler holds that
 //! lock from the moment it starts cleaning until the process exits, so a temporary is
 //! either registered before the handler looks or never created at all.
+//!
+//! Every temporary made here is also marked as in use: a shared `flock` on it (for a
+//! directory, on a handle kept open with its registration) that lasts as long as the
+//! temporary, and ends with the process however it ends. [`crate::sweep`] removes only
+//! leftovers that nobody holds, so it never takes the temporary of a live copy.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
@@ -26,11 +32,15 @@ fn registry() -> MutexGuard<'static, BTreeMap<u64, PathBuf>> {
 /// Keeps a path registered for removal on a signal; unregisters it when dropped.
 #[derive(Debug)]
 #[must_use = "dropping the guard unregisters the path at once"]
-pub struct TempGuard(u64);
+pub struct TempGuard {
+    id: u64,
+    /// For a directory: the open handle that holds its in-use lock, released on drop.
+    _in_use: Option<File>,
+}
 
 impl Drop for TempGuard {
     fn drop(&mut self) {
-        registry().remove(&self.0);
+        registry().remove(&self.id);
     }
 }
 
@@ -76,31 +86,55 @@ pub fn track<T>(
     reg.insert(id, path_of(&inner).to_path_buf());
     Ok(Tracked {
         inner,
-        guard: TempGuard(id),
+        guard: TempGuard { id, _in_use: None },
     })
 }
 
-/// A registered temporary file in `dir`.
+/// A registered temporary file in `dir`, marked in use.
 pub fn temp_file_in(
     b: &tempfile::Builder,
     dir: &Path,
 ) -> io::Result<Tracked<tempfile::NamedTempFile>> {
-    track(|| b.tempfile_in(dir), |t| t.path())
+    track(|| b.tempfile_in(dir), |t| t.path()).map(file_in_use)
 }
 
-/// A registered temporary file in the system's temporary directory.
+/// A registered temporary file in the system's temporary directory, marked in use.
 pub fn temp_file(b: &tempfile::Builder) -> io::Result<Tracked<tempfile::NamedTempFile>> {
-    track(|| b.tempfile(), |t| t.path())
+    track(|| b.tempfile(), |t| t.path()).map(file_in_use)
 }
 
-/// A registered temporary directory in `dir`.
+/// A registered temporary directory in `dir`, marked in use.
 pub fn temp_dir_in(b: &tempfile::Builder, dir: &Path) -> io::Result<Tracked<tempfile::TempDir>> {
-    track(|| b.tempdir_in(dir), |t| t.path())
+    track(|| b.tempdir_in(dir), |t| t.path()).map(dir_in_use)
 }
 
-/// A registered temporary directory in the system's temporary directory.
+/// A registered temporary directory in the system's temporary directory, marked in use.
 pub fn temp_dir(b: &tempfile::Builder) -> io::Result<Tracked<tempfile::TempDir>> {
-    track(|| b.tempdir(), |t| t.path())
+    track(|| b.tempdir(), |t| t.path()).map(dir_in_use)
+}
+
+/// Takes a shared lock on the file itself: it lasts while any handle on the file that this
+/// process opened is open (a clone shares it), and is gone when the process dies.
+fn file_in_use(t: Tracked<tempfile::NamedTempFile>) -> Tracked<tempfile::NamedTempFile> {
+    if let Err(e) = t.as_file().try_lock_shared() {
+        // A filesystem without locks: a sweeper cannot take the lock either, so it keeps
+        // the file; and nobody else can hold it, since the name is brand new.
+        tracing::debug!("cannot lock {}: {e}", t.path().display());
+    }
+    t
+}
+
+/// Takes a shared lock on the directory through a handle that its guard keeps open.
+fn dir_in_use(mut t: Tracked<tempfile::TempDir>) -> Tracked<tempfile::TempDir> {
+    let locked = File::open(t.path()).and_then(|f| match f.try_lock_shared() {
+        Ok(()) => Ok(f),
+        Err(e) => Err(io::Error::other(e.to_string())),
+    });
+    match locked {
+        Ok(f) => t.guard._in_use = Some(f),
+        Err(e) => tracing::debug!("cannot lock {}: {e}", t.path().display()),
+    }
+    t
 }
 
 /// The paths registered now, for tests and `--debug`.
@@ -178,6 +212,23 @@ mod tests {
         drop(guard);
         assert!(!registered().contains(&p));
         assert!(dir.path().join("final").exists());
+    }
+
+    #[test]
+    fn temporaries_are_locked_until_their_guard_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = tempfile::Builder::new().prefix(".oci-copy-test-").clone();
+        let busy = |p: &Path| {
+            let f = std::fs::File::open(p).unwrap();
+            matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+        };
+        let t = temp_file_in(&b, dir.path()).unwrap();
+        assert!(busy(t.path()), "a temporary file is locked");
+        let (t, guard) = temp_dir_in(&b, dir.path()).unwrap().into_parts();
+        let kept = t.keep();
+        assert!(busy(&kept), "a temporary directory is locked");
+        drop(guard);
+        assert!(!busy(&kept), "unlocked once its guard drops");
     }
 
     #[test]

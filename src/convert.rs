@@ -448,15 +448,30 @@ mod tests {
     }
 
     #[test]
-    fn unknown_layer_type_is_refused() {
+    fn a_blob_that_is_not_a_tar_layer_passes_only_where_nothing_changes_it() {
         let (f, mut m, _) = golden("oci-gzip.json");
-        m.layers[0].media_type = "application/x-foo".into();
-        let e = plan(f, &m, &LAYOUT, &PlanOptions::default())
-            .unwrap_err()
-            .to_string();
+        m.layers[0].media_type = "application/vnd.in-toto+json".into();
+        let p = plan(f, &m, &LAYOUT, &PlanOptions::default()).unwrap();
+        assert_eq!(p.layers[0].action, LayerAction::Keep);
+        assert_eq!(p.layers[0].media_type, "application/vnd.in-toto+json");
+        assert!(!p.rewrite);
+        let refused =
+            |caps: &DestCaps, opts: PlanOptions| plan(f, &m, caps, &opts).unwrap_err().to_string();
+        let e = refused(&ARCHIVE, PlanOptions::default());
         assert!(
-            e.contains("unknown media type") && e.contains("application/x-foo"),
+            e.contains("layer 1") && e.contains("not a tar layer"),
             "{e}"
         );
+        let v2s2 = PlanOptions {
+            format: Some(Format::V2s2),
+            ..Default::default()
+        };
+        let e = refused(&REGISTRY, v2s2);
+        assert!(e.contains("Docker v2s2 describes only tar layers"), "{e}");
+        let zstd = PlanOptions {
+            compress: Some(Compression::Zstd),
+            ..Default::default()
+        };
+        assert!(refused(&LAYOUT, zstd).contains("--dest-compress-format"));
     }
 }

@@ -15,6 +15,7 @@ pub mod probe_cmd;
 pub mod progress;
 pub mod reference;
 pub mod retry;
+pub mod sweep;
 pub mod transport;
 pub mod verify_cmd;
 

@@ -14,6 +14,7 @@ use super::{BlobWriter, DestCaps, ImageDestination, ImageSource, LayerPolicy, To
 use crate::cleanup::{self, Tracked};
 use crate::manifest::{Descriptor, Index, MAX_DOCUMENT_SIZE};
 use crate::media_type::{self as mt, Format};
+use crate::sweep;
 
 /// The annotation that carries a tag in `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -41,7 +42,7 @@ pub fn read_index(tree: &dyn FileTree) -> Result<Index> {
     parse_index_json(&bytes)
 }
 
-fn parse_index_json(bytes: &[u8]) -> Result<Index> {
+pub(super) fn parse_index_json(bytes: &[u8]) -> Result<Index> {
     let index: Index = serde_json::from_slice(bytes).context("invalid index.json")?;
     if index.schema_version != 2 {
         bail!(
@@ -180,7 +181,8 @@ impl<T: FileTree> ImageSource for LayoutSource<T> {
 ///
 /// When the directory does not exist yet, everything is written into a hidden staging
 /// directory beside it, which is renamed into place on commit: a failed copy then leaves
-/// no directory behind.
+/// no directory behind. Opening sweeps what killed copies left in the layout and beside it
+/// (see [`crate::sweep`]).
 pub struct LayoutDestination {
     dir: PathBuf,
     /// Where blobs go: `dir` itself, or the staging directory.
@@ -197,8 +199,9 @@ impl LayoutDestination {
         let name = describe("oci", dir, tag.as_deref());
         let staging = prepare_dir(dir).with_context(|| name.clone())?;
         if staging.is_none() {
-            sweep_stale_temporaries(dir, STALE_AFTER);
+            sweep::sweep(dir, sweep::IN_LAYOUT, sweep::STALE_AFTER);
         }
+        sweep::sweep_beside(dir, sweep::BESIDE_LAYOUT);
         let work = staging
             .as_ref()
             .map(|t| t.path().to_path_buf())
@@ -241,52 +244,13 @@ impl LayoutDestination {
     }
 }
 
-/// How long a temporary file in a layout must have gone unmodified before it is taken for
-/// the leftover of a killed copy. A file being written is modified all the time.
-const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// Removes what a copy killed with SIGKILL left in the layout (staged blobs and index
-/// files under temporary names), once they are older than `age`. Best effort: a failure
-/// to remove one is only logged.
-fn sweep_stale_temporaries(dir: &Path, age: std::time::Duration) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let temporary = name.starts_with(".oci-copy-blob-")
-            || name.starts_with(".index.json.tmp-")
-            || name.starts_with(".oci-layout.tmp-");
-        let old = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|a| a > age);
-        if temporary && old && e.file_type().is_ok_and(|t| t.is_file()) {
-            match fs::remove_file(e.path()) {
-                Ok(()) => tracing::debug!(
-                    "removed {name}, left in {} by an interrupted copy",
-                    dir.display()
-                ),
-                Err(err) => tracing::debug!("could not remove stale {name}: {err}"),
-            }
-        }
-    }
-}
-
-/// Checks the destination directory. Returns a staging directory when `dir` is missing.
+/// Checks the destination directory, before anything is written into it. Returns a
+/// staging directory when `dir` is missing.
 fn prepare_dir(dir: &Path) -> Result<Option<Tracked<tempfile::TempDir>>> {
     match fs::metadata(dir) {
         Ok(m) if !m.is_dir() => bail!("{} exists and is not a directory", dir.display()),
         Ok(_) => {
-            let is_layout = dir.join(LAYOUT_FILE).exists();
-            if !is_layout && fs::read_dir(dir)?.next().is_some() {
-                bail!(
-                    "{} exists, is not empty and is not an OCI layout (no oci-layout file)",
-                    dir.display()
-                );
-            }
+            super::layout_check::check_existing(dir)?;
             Ok(None)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -607,30 +571,6 @@ mod tests {
                 (b.digest.to_string(), None),
             ]
         );
-    }
-
-    #[test]
-    fn stale_temporaries_are_swept_and_fresh_ones_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let old = dir.path().join(".oci-copy-blob-old");
-        let fresh = dir.path().join(".oci-copy-blob-fresh");
-        let other = dir.path().join("index.json");
-        for p in [&old, &fresh, &other] {
-            fs::write(p, b"x").unwrap();
-        }
-        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
-        for p in [&old, &other] {
-            File::options()
-                .write(true)
-                .open(p)
-                .unwrap()
-                .set_modified(two_hours_ago)
-                .unwrap();
-        }
-        sweep_stale_temporaries(dir.path(), STALE_AFTER);
-        assert!(!old.exists(), "a stale staged blob is removed");
-        assert!(fresh.exists(), "a blob being written is kept");
-        assert!(other.exists(), "layout files are never touched");
     }
 
     #[test]

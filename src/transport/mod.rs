@@ -6,6 +6,7 @@
 pub mod docker_archive;
 pub mod fs;
 pub mod layout;
+mod layout_check;
 pub mod oci_archive;
 pub mod registry;
 pub mod tar_stream;

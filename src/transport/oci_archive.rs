@@ -14,6 +14,7 @@ use super::tarball::{append_dir, append_file, ArchiveTarget, TarTree};
 use super::{BlobWriter, DestCaps, ImageDestination};
 use crate::cleanup::{self, Tracked};
 use crate::manifest::Descriptor;
+use crate::sweep;
 
 /// Opens `oci-archive:FILE[:TAG]` for reading.
 pub fn open_source(file: &Path, tag: Option<&str>) -> Result<LayoutSource<TarTree>> {
@@ -23,15 +24,33 @@ pub fn open_source(file: &Path, tag: Option<&str>) -> Result<LayoutSource<TarTre
 }
 
 /// A directory to stage an archive's content in: beside the archive when possible, so that
-/// no other filesystem fills up, else in the system's temporary directory.
+/// no other filesystem fills up, else in the system's temporary directory. A device
+/// (`/dev/stdout`) has nothing beside it but other devices: as root, `/dev` is writable,
+/// but it is a small tmpfs in RAM, and no sweep looks there.
 pub fn staging_dir(file: &Path) -> Result<Tracked<tempfile::TempDir>> {
     let parent = match file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    cleanup::temp_dir_in(tempfile::Builder::new().prefix(".oci-copy-stage-"), &parent)
-        .or_else(|_| cleanup::temp_dir(tempfile::Builder::new().prefix("oci-copy-stage-")))
-        .context("creating a staging directory")
+    let beside = if is_device(file) {
+        None
+    } else {
+        cleanup::temp_dir_in(tempfile::Builder::new().prefix(".oci-copy-stage-"), &parent).ok()
+    };
+    match beside {
+        Some(stage) => Ok(stage),
+        None => {
+            sweep::sweep_system_temp();
+            cleanup::temp_dir(tempfile::Builder::new().prefix("oci-copy-stage-"))
+                .context("creating a staging directory")
+        }
+    }
+}
+
+/// Whether `file` names a device or a process's descriptor (`/dev/stdout`, `/proc/self/fd/1`),
+/// which is written through, never staged beside or renamed over.
+fn is_device(file: &Path) -> bool {
+    file.starts_with("/dev") || file.starts_with("/proc")
 }
 
 /// Writes an OCI archive. From a local source into a regular file, blobs are streamed into
@@ -57,8 +76,12 @@ pub enum ArchiveStore {
 
 impl ArchiveStore {
     /// Streams into `file` when `stream` allows it (a local source) and `file` is a regular
-    /// file; else stages, recording `tag` in the staged layout's index.
+    /// file; else stages, recording `tag` in the staged layout's index. First sweeps what
+    /// killed copies left beside `file` (see [`crate::sweep`]).
     pub fn open(file: &Path, tag: Option<String>, stream: bool) -> Result<ArchiveStore> {
+        if !is_device(file) {
+            sweep::sweep_beside(file, sweep::BESIDE_ARCHIVE);
+        }
         if stream {
             if let Some(s) = TarStream::create(file)? {
                 return Ok(ArchiveStore::Streamed(s));

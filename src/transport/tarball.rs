@@ -189,6 +189,7 @@ impl Packing {
 /// Decompresses a whole archive into a temporary file, since a compressed stream cannot
 /// seek.
 fn decompress_to_temp(file: &File, packing: Packing) -> Result<Tracked<tempfile::NamedTempFile>> {
+    crate::sweep::sweep_system_temp();
     let mut spool = cleanup::temp_file(tempfile::Builder::new().prefix(".oci-copy-archive-"))?;
     let mut dec = packing.decoder(file)?;
     io::copy(&mut dec, spool.as_file_mut())

@@ -4,6 +4,7 @@
 mod bad_input;
 mod checker;
 mod concurrency;
+mod dest_checks;
 mod gzip_members;
 mod hostile;
 mod inspect;
@@ -22,6 +23,7 @@ mod selection;
 mod signals;
 mod stalls;
 mod support;
+mod sweep;
 mod ux;
 mod verify;
 mod world;

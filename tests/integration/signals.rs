@@ -133,7 +133,7 @@ fn wait_for_temp(dir: &Path, prefix: &str, child: &mut Child) {
 }
 
 /// Every path under `dir` (files and directories) whose name starts with `prefix`.
-fn find_named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+pub fn find_named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir(dir) else {
         return out;
@@ -174,7 +174,7 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, String)> {
 }
 
 /// Tars the layout at `dir` into a gzip-compressed oci-archive at `file`.
-fn gzip_archive(dir: &Path, file: &Path) {
+pub fn gzip_archive(dir: &Path, file: &Path) {
     let out = std::fs::File::create(file).expect("create archive");
     let gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
     let mut b = tar::Builder::new(gz);
