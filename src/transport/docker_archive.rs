@@ -380,8 +380,8 @@ impl ImageDestination for DockerArchiveDestination {
         self.store.has_blob(desc)
     }
 
-    fn begin_blob(&self, _expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
-        self.store.begin_blob()
+    fn begin_blob(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
+        self.store.begin_blob(expected)
     }
 
     fn commit(self: Box<Self>, manifest: &[u8], _desc: &Descriptor) -> Result<()> {

@@ -8,6 +8,7 @@ pub mod fs;
 pub mod layout;
 pub mod oci_archive;
 pub mod registry;
+pub mod tar_header;
 pub mod tar_stream;
 pub mod tarball;
 

@@ -83,10 +83,11 @@ impl ArchiveStore {
         }
     }
 
-    pub fn begin_blob(&self) -> Result<Box<dyn BlobWriter + '_>> {
+    /// Starts a blob; `expected` is as [`ImageDestination::begin_blob`] takes it.
+    pub fn begin_blob(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
         match self {
-            ArchiveStore::Streamed(tar) => Ok(Box::new(StreamBlobWriter::begin(tar)?)),
-            ArchiveStore::Staged { layout, .. } => layout.begin_blob(None),
+            ArchiveStore::Streamed(tar) => Ok(Box::new(StreamBlobWriter::begin(tar, expected)?)),
+            ArchiveStore::Staged { layout, .. } => layout.begin_blob(expected),
         }
     }
 }
@@ -121,8 +122,8 @@ impl ImageDestination for OciArchiveDestination {
         self.store.has_blob(desc)
     }
 
-    fn begin_blob(&self, _expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
-        self.store.begin_blob()
+    fn begin_blob(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
+        self.store.begin_blob(expected)
     }
 
     fn commit(self: Box<Self>, manifest: &[u8], desc: &Descriptor) -> Result<()> {

@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use tar::EntryType;
 
 use super::fs::{safe_path, FileTree};
+use super::tar_header::EntryHeader;
 use crate::cleanup::{self, Tracked};
 
 #[derive(Debug, Clone)]
@@ -343,51 +344,23 @@ impl ArchiveTarget {
 }
 
 /// Appends a regular file to a tar being written, with fixed metadata so that the same
-/// image always gives the same archive bytes.
+/// image always gives the same archive bytes (see [`EntryHeader`]).
 pub fn append_file<W: std::io::Write>(
     tar: &mut tar::Builder<W>,
     path: &str,
     size: u64,
     data: impl Read,
 ) -> Result<()> {
-    tar.append(&file_header(path, size)?, data)
+    EntryHeader::file(path, size)?
+        .append(tar, data)
         .with_context(|| format!("writing {path} into the archive"))
 }
 
 /// Appends a directory entry, with fixed metadata.
 pub fn append_dir<W: std::io::Write>(tar: &mut tar::Builder<W>, path: &str) -> Result<()> {
-    tar.append(&dir_header(path)?, io::empty())
+    EntryHeader::dir(path)?
+        .append(tar, io::empty())
         .with_context(|| format!("writing {path} into the archive"))
-}
-
-/// The header of a regular file entry, with fixed metadata (mode 0644, owner 0, mtime 0)
-/// so that the same image always gives the same archive bytes. Archive paths here are
-/// `blobs/ALG/HEX` and metadata names, which fit the ustar name field.
-pub fn file_header(path: &str, size: u64) -> Result<tar::Header> {
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(EntryType::Regular);
-    h.set_mode(0o644);
-    h.set_size(size);
-    h.set_mtime(0);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_path(path)
-        .with_context(|| format!("archive entry name {path}"))?;
-    h.set_cksum();
-    Ok(h)
-}
-
-/// The header of a directory entry, with fixed metadata.
-pub fn dir_header(path: &str) -> Result<tar::Header> {
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(EntryType::Directory);
-    h.set_mode(0o755);
-    h.set_size(0);
-    h.set_mtime(0);
-    h.set_path(path)
-        .with_context(|| format!("archive entry name {path}"))?;
-    h.set_cksum();
-    Ok(h)
 }
 
 #[cfg(test)]
@@ -427,6 +400,31 @@ mod tests {
         std::fs::write(&p, &bytes[..1536]).unwrap();
         let err = TarTree::open(&p).err().expect("truncated tar must fail");
         assert!(format!("{err:#}").contains("truncated"), "{err:#}");
+    }
+
+    #[test]
+    fn reads_long_names_in_pax_and_gnu_form() {
+        let pax_name = format!("blobs/sha512/{}", "a".repeat(128));
+        let gnu_name = format!("blobs/sha512/{}", "b".repeat(128));
+        let mut b = tar::Builder::new(Vec::new());
+        append_file(&mut b, &pax_name, 3, &b"pax"[..]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        b.append_data(&mut h, &gnu_name, &b"gnu"[..]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.tar");
+        std::fs::write(&p, b.into_inner().unwrap()).unwrap();
+        let t = TarTree::open(&p).unwrap();
+        for (name, want) in [(&pax_name, "pax"), (&gnu_name, "gnu")] {
+            let mut s = String::new();
+            t.open(name).unwrap().read_to_string(&mut s).unwrap();
+            assert_eq!(s, want, "{name}");
+        }
+        assert_eq!(
+            t.paths().count(),
+            2,
+            "the extension headers are not entries"
+        );
     }
 
     #[test]
