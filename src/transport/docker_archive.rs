@@ -80,7 +80,8 @@ impl DockerArchiveSource {
         let config_path = safe_path(&entry.config).context("manifest.json: Config")?;
         let config = read_small(&tree, &config_path, MAX_DOCUMENT_SIZE)
             .context("reading the image config")?;
-        let config_desc = Descriptor::of_bytes(mt::DOCKER_CONFIG, &config);
+        let config_digest = Digest::of(algorithm_of_path(&config_path), &config);
+        let config_desc = Descriptor::new(mt::DOCKER_CONFIG, config_digest, config.len() as u64);
         let parsed =
             ImageConfig::parse(&config).with_context(|| format!("config {config_path}"))?;
         let diff_ids = parsed.diff_ids();
@@ -109,6 +110,16 @@ impl DockerArchiveSource {
             repo_tags: entry.repo_tags.clone().unwrap_or_default(),
             paths,
         })
+    }
+}
+
+/// The algorithm a blob path names (`blobs/sha512/HEX` in an archive oci-copy wrote from a
+/// sha512 image), so that the config keeps its digest through a round trip; sha256, the
+/// image ID's, for every other path (`HEX.json`, `blobs/sha256/HEX`).
+fn algorithm_of_path(path: &str) -> Algorithm {
+    match path.strip_prefix("blobs/sha512/") {
+        Some(hex) if format!("sha512:{hex}").parse::<Digest>().is_ok() => Algorithm::Sha512,
+        _ => Algorithm::Sha256,
     }
 }
 
