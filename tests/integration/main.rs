@@ -18,6 +18,7 @@ mod registry_tags;
 mod reliability_registry;
 mod round_trip;
 mod selection;
+mod sha512;
 mod signals;
 mod stalls;
 mod support;
