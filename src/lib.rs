@@ -10,6 +10,7 @@ pub mod digest;
 pub mod inspect;
 pub mod manifest;
 pub mod media_type;
+pub mod platform;
 pub mod probe_cmd;
 pub mod progress;
 pub mod reference;

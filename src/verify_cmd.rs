@@ -33,6 +33,9 @@ pub struct ImageResult {
     pub digest: Option<Digest>,
     /// One line per problem: the object (with its digest) and the reason.
     pub problems: Vec<String>,
+    /// What was checked only in part, and why: a layer that is not a tar (an in-toto
+    /// attestation, an artifact's blob) has its digest and size checked, not a diff_id.
+    pub skipped: Vec<String>,
 }
 
 /// What `verify` found.
@@ -74,10 +77,22 @@ impl VerifyReport {
             for p in &img.problems {
                 out.push_str(&format!("  {p}\n"));
             }
+            for p in &img.skipped {
+                out.push_str(&format!("  skipped: {p}\n"));
+            }
         }
         let n = self.problems().len();
+        let failed = self
+            .images
+            .iter()
+            .filter(|i| !i.problems.is_empty())
+            .count();
+        let failed = match failed {
+            0 => String::new(),
+            f => format!(" ({f} FAILED)"),
+        };
         out.push_str(&format!(
-            "checked {} image(s), {} blob(s), {}: {}\n",
+            "checked {} image(s){failed}, {} blob(s), {}: {}\n",
             self.images.len(),
             self.blobs,
             crate::human_bytes(self.bytes),
@@ -121,6 +136,7 @@ pub fn verify_reference(
                         name: format!("docker-archive:{}:@{i}", file.display()),
                         digest: None,
                         problems: vec![without_outer_context(&e)],
+                        skipped: Vec::new(),
                     }),
                 }
             }
@@ -156,6 +172,8 @@ struct Checker {
     report: VerifyReport,
     /// (blob digest, diff_id it was checked against) → the problem found, if any.
     seen: HashMap<(Digest, Option<Digest>), Option<String>>,
+    /// What the image being checked had checked only in part (see [`ImageResult::skipped`]).
+    skipped: Vec<String>,
 }
 
 impl Checker {
@@ -209,6 +227,7 @@ impl Checker {
             name: src.describe(),
             digest,
             problems,
+            skipped: std::mem::take(&mut self.skipped),
         });
     }
 
@@ -303,7 +322,16 @@ impl Checker {
         }
         for (i, layer) in m.layers.iter().enumerate() {
             let what = format!("layer {}", i + 1);
-            self.check_blob(src, layer, diff_ids.get(i), &what, problems);
+            let mut diff_id = diff_ids.get(i);
+            if !matches!(mt::kind_of(&layer.media_type), Kind::Layer(_)) {
+                self.skipped.push(format!(
+                    "{what} {} ({}) is not a tar layer: its digest and size were checked, \
+                     not a diff_id",
+                    layer.digest, layer.media_type
+                ));
+                diff_id = None;
+            }
+            self.check_blob(src, layer, diff_id, &what, problems);
         }
     }
 

@@ -102,12 +102,6 @@ pub fn host_platform() -> Platform {
     }
 }
 
-fn platform_matches(have: &Platform, want: &Platform) -> bool {
-    have.os == want.os
-        && have.architecture == want.architecture
-        && (want.variant.is_none() || have.variant == want.variant)
-}
-
 /// The source's top-level manifest, verified against its descriptor and parsed.
 pub struct LoadedTop {
     pub bytes: Vec<u8>,
@@ -134,31 +128,20 @@ pub fn load_top(src: &dyn ImageSource) -> Result<LoadedTop> {
     })
 }
 
-/// The entry of `idx` for `want`, or an error that lists the platforms it has.
+/// The entry of `idx` for `want` (see [`crate::platform::choose`]), or an error that lists
+/// every entry the index has.
 pub fn select_platform<'a>(idx: &'a Index, want: &Platform) -> Result<&'a Descriptor> {
-    idx.manifests
-        .iter()
-        .find(|d| {
-            d.platform
-                .as_ref()
-                .is_some_and(|p| platform_matches(p, want))
-        })
-        .ok_or_else(|| {
-            anyhow!(
-                "the index has no image for {want}; it has: {}",
-                list_platforms(idx)
-            )
-        })
+    crate::platform::choose(idx, want).ok_or_else(|| {
+        anyhow!(
+            "the index has no image for {want}; it has: {}",
+            list_platforms(idx)
+        )
+    })
 }
 
-/// `linux/amd64, linux/arm64/v8`
+/// `linux/amd64, linux/arm64/v8, unknown/unknown (attestation), (no platform)`
 pub fn list_platforms(idx: &Index) -> String {
-    let have: Vec<String> = idx
-        .manifests
-        .iter()
-        .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
-        .collect();
-    have.join(", ")
+    crate::platform::list_entries(idx)
 }
 
 /// Reads and verifies the image manifest an index entry names.

@@ -18,6 +18,7 @@ use super::oci_archive::{write_tree_as_tar, ArchiveStore};
 use super::tarball::{ArchiveTarget, TarTree};
 use super::{BlobWriter, DestCaps, ImageDestination, ImageSource, LayerPolicy, TopManifest};
 use crate::convert::rewrite_manifest;
+use crate::copy::verify::HashingReader;
 use crate::digest::{Algorithm, Digest};
 use crate::manifest::{self, Descriptor, ImageConfig, ImageManifest, MAX_DOCUMENT_SIZE};
 use crate::media_type::{self as mt, Format};
@@ -80,8 +81,15 @@ impl DockerArchiveSource {
         let config_path = safe_path(&entry.config).context("manifest.json: Config")?;
         let config = read_small(&tree, &config_path, MAX_DOCUMENT_SIZE)
             .context("reading the image config")?;
-        let config_digest = Digest::of(algorithm_of_path(&config_path), &config);
-        let config_desc = Descriptor::new(mt::DOCKER_CONFIG, config_digest, config.len() as u64);
+        check_named_digest(&config_path, &config)?;
+        // A config named by its sha512 (a sha512 image that oci-copy wrote) keeps that digest
+        // through a round trip; any other is named by its sha256, the image ID.
+        let config_desc = match named_digest(&config_path) {
+            Some(d) if d.algorithm() == Algorithm::Sha512 => {
+                Descriptor::new(mt::DOCKER_CONFIG, d, config.len() as u64)
+            }
+            _ => Descriptor::of_bytes(mt::DOCKER_CONFIG, &config),
+        };
         let parsed =
             ImageConfig::parse(&config).with_context(|| format!("config {config_path}"))?;
         let diff_ids = parsed.diff_ids();
@@ -113,14 +121,26 @@ impl DockerArchiveSource {
     }
 }
 
-/// The algorithm a blob path names (`blobs/sha512/HEX` in an archive oci-copy wrote from a
-/// sha512 image), so that the config keeps its digest through a round trip; sha256, the
-/// image ID's, for every other path (`HEX.json`, `blobs/sha256/HEX`).
-fn algorithm_of_path(path: &str) -> Algorithm {
-    match path.strip_prefix("blobs/sha512/") {
-        Some(hex) if format!("sha512:{hex}").parse::<Digest>().is_ok() => Algorithm::Sha512,
-        _ => Algorithm::Sha256,
+/// The digest a path names: `blobs/<alg>/<hex>` (Docker 25+) or `<hex>.json` (the image ID,
+/// in the legacy layout).
+fn named_digest(path: &str) -> Option<Digest> {
+    let named = match path.strip_prefix("blobs/") {
+        Some(rest) => rest.replacen('/', ":", 1),
+        None => format!("sha256:{}", path.strip_suffix(".json")?),
+    };
+    named.parse().ok()
+}
+
+/// The config is vouched for by `manifest.json` alone, by path; but where that path names a
+/// digest, the bytes must be that digest: an archive whose config was swapped is refused.
+fn check_named_digest(path: &str, bytes: &[u8]) -> Result<()> {
+    if let Some(named) = named_digest(path) {
+        let actual = Digest::of(named.algorithm(), bytes);
+        if actual != named {
+            bail!("the config {path} is named for digest {named}, but its bytes are {actual}");
+        }
     }
+    Ok(())
 }
 
 fn describe(file: &Path, selector: Option<&ArchiveSelector>) -> String {
@@ -179,30 +199,74 @@ fn select<'a>(
     }
 }
 
-/// Describes a layer file: a plain tar's digest is its diff_id; a compressed one (which
-/// `docker save` never writes, but other tools do) is hashed to learn its digest.
+/// Describes a layer file. A plain tar's digest is its diff_id, which the copy checks as it
+/// streams. A compressed one (which `docker save` never writes, but other tools do) has no
+/// digest anyone vouches for but the diff_id of what it decompresses to: so it is hashed and
+/// decompressed here, in one pass, and refused unless the plain tar is the config's diff_id.
+/// The copy then checks every byte it reads against the compressed digest learned here, so
+/// what reaches a destination (or is found there already) is what was checked.
 fn layer_descriptor(tree: &TarTree, path: &str, diff_id: &Digest) -> Result<Descriptor> {
     let size = tree
         .size(path)?
         .ok_or_else(|| anyhow!("{path} is missing from the archive"))?;
-    let mut magic = [0u8; 4];
-    let n = tree.open(path)?.take(4).read(&mut magic)?;
-    if n >= 2 && magic[..2] == [0x1f, 0x8b] {
-        let mut h = Algorithm::Sha256.hasher();
-        let mut r = tree.open(path)?;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            match r.read(&mut buf)? {
-                0 => break,
-                k => h.update(&buf[..k]),
-            }
+    let mut magic = [0u8; 10];
+    let n = read_up_to(&mut tree.open(path)?, &mut magic)?;
+    match compression_of(&magic[..n]) {
+        Some("gzip") => {
+            let digest = vouched_gzip_digest(tree, path, diff_id)?;
+            Ok(Descriptor::new(mt::DOCKER_LAYER_GZIP, digest, size))
         }
-        return Ok(Descriptor::new(mt::DOCKER_LAYER_GZIP, h.finish(), size));
+        Some(other) => bail!("{other}-compressed layers in a docker-archive are not supported"),
+        None => Ok(Descriptor::new(mt::DOCKER_LAYER, diff_id.clone(), size)),
     }
-    if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        bail!("zstd-compressed layers in a docker-archive are not supported");
+}
+
+/// The compression the first bytes of a layer file announce (the formats `docker load`
+/// detects), or `None` for a plain tar.
+fn compression_of(magic: &[u8]) -> Option<&'static str> {
+    match magic {
+        [0x1f, 0x8b, ..] => Some("gzip"),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some("zstd"),
+        [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Some("xz"),
+        // "BZh", the block size, then the first block's magic: a tar whose first entry's
+        // name starts with "BZh" is not mistaken for bzip2.
+        [b'B', b'Z', b'h', b'1'..=b'9', 0x31, 0x41, 0x59, 0x26, 0x53, 0x59] => Some("bzip2"),
+        _ => None,
     }
-    Ok(Descriptor::new(mt::DOCKER_LAYER, diff_id.clone(), size))
+}
+
+/// The sha256 of the gzip file at `path`, after checking that it decompresses to `diff_id`.
+fn vouched_gzip_digest(tree: &TarTree, path: &str, diff_id: &Digest) -> Result<Digest> {
+    let mut packed = HashingReader::new(tree.open(path)?);
+    let mut plain = diff_id.algorithm().hasher();
+    let mut dec = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(&mut packed));
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match dec.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => plain.update(&buf[..k]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).context("decompressing the layer (gzip)"),
+        }
+    }
+    // The decoder reads to the end of the file; whatever its buffer still holds is hashed.
+    std::io::copy(&mut dec.into_inner(), &mut std::io::sink())?;
+    let plain = plain.finish();
+    if &plain != diff_id {
+        bail!("diff_id mismatch: the config says {diff_id}, but the uncompressed layer is {plain}");
+    }
+    Ok(packed.finish().0)
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 fn synthesise_manifest(config: Descriptor, layers: Vec<Descriptor>) -> Result<Vec<u8>> {

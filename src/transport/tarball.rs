@@ -153,6 +153,9 @@ fn index_entries(file: &File) -> Result<HashMap<String, Entry>> {
     }
     let mut archive = tar::Archive::new(BufReader::new(file));
     let mut entries = HashMap::new();
+    // Which entry (counted from 1) first held each path, for messages about duplicates.
+    let mut numbers = HashMap::new();
+    let mut seen = 0usize;
     // Seeks past each entry's data instead of reading it: indexing a 700 MB archive reads
     // only its headers.
     let iter = archive.entries_with_seek().map_err(not_a_tar)?;
@@ -188,12 +191,64 @@ fn index_entries(file: &File) -> Result<HashMap<String, Entry>> {
             EntryType::XGlobalHeader | EntryType::XHeader => continue,
             other => bail!("archive entry {path} has unsupported type {other:?}"),
         };
-        entries.insert(path, kind);
+        seen += 1;
+        match entries.get(&path) {
+            None => {
+                entries.insert(path.clone(), kind);
+                numbers.insert(path, seen);
+            }
+            Some(first) => same_or_refuse(file, &path, first, &kind, (numbers[&path], seen))?,
+        }
     }
     if entries.is_empty() {
         bail!("not a tar archive, or an empty one");
     }
     Ok(entries)
+}
+
+/// A path the archive holds a second time. Readers disagree on which copy counts (Go's
+/// readers, and so skopeo and docker, take the first; others the last), so the archive
+/// would mean two things: refused unless both copies are the same.
+fn same_or_refuse(
+    file: &File,
+    path: &str,
+    first: &Entry,
+    again: &Entry,
+    n: (usize, usize),
+) -> Result<()> {
+    let same = match (first, again) {
+        (Entry::Dir, Entry::Dir) => true,
+        (Entry::Link(a), Entry::Link(b)) => a == b,
+        (Entry::File { offset: a, size: n }, Entry::File { offset: b, size: m }) => {
+            n == m && same_bytes(file, *a, *b, *n)?
+        }
+        _ => false,
+    };
+    if !same {
+        bail!(
+            "the archive holds {path} more than once, with different contents (entries {} and {}): \
+             tools would disagree on which one counts",
+            n.0,
+            n.1
+        );
+    }
+    Ok(())
+}
+
+/// Whether the `len` bytes at offsets `a` and `b` of `file` are equal.
+fn same_bytes(file: &File, a: u64, b: u64, len: u64) -> Result<bool> {
+    let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    let mut done = 0;
+    while done < len {
+        let k = (len - done).min(x.len() as u64) as usize;
+        file.read_exact_at(&mut x[..k], a + done)?;
+        file.read_exact_at(&mut y[..k], b + done)?;
+        if x[..k] != y[..k] {
+            return Ok(false);
+        }
+        done += k as u64;
+    }
+    Ok(true)
 }
 
 /// Whether the entry's PAX headers describe a GNU sparse file.

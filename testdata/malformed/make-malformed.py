@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import tarfile
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MTIME = 1700000000
@@ -97,6 +98,17 @@ def gnu_sparse(name):
     h[148:156] = b"        "
     h[148:156] = ("%06o\0 " % sum(h)).encode()
     return bytes(h) + LAYER + b"\0" * (-len(LAYER) % 512) + b"\0" * 1024
+
+
+def stored_gzip(data):
+    """A gzip member of stored (uncompressed) deflate blocks: the same bytes on every zlib."""
+    out = bytearray([0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0xFF])
+    chunks = [data[i:i + 65535] for i in range(0, len(data), 65535)] or [b""]
+    for i, c in enumerate(chunks):
+        out.append(1 if i == len(chunks) - 1 else 0)
+        out += len(c).to_bytes(2, "little") + (len(c) ^ 0xFFFF).to_bytes(2, "little") + c
+    out += zlib.crc32(data).to_bytes(4, "little") + (len(data) & 0xFFFFFFFF).to_bytes(4, "little")
+    return bytes(out)
 
 
 # ---------------------------------------------------------------- a good image
@@ -314,6 +326,33 @@ def archive_cases():
     corrupt = bytes([0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3]) + b"\xff" * 64 + whole[:300]
     archive("docker-gzip-corrupt.tar.gz", "gzip data that does not inflate",
             "invalid gzip data", corrupt)
+    # A sound gzip layer whose plain tar is not the config's diff_id: nothing but the
+    # diff_id vouches for a compressed docker-archive layer.
+    tampered = bytearray(LAYER)
+    tampered[600] ^= 0x20
+    archive("docker-gzip-layer-diff-id-mismatch.tar",
+            "a gzip layer that inflates to a tar other than the config's diff_id",
+            "diff_id mismatch",
+            tar(docker_entries(layer_entry=("l1/layer.tar", stored_gzip(bytes(tampered))))))
+    archive("docker-xz-layer.tar", "an xz-compressed layer, which oci-copy cannot read",
+            "xz-compressed layers",
+            tar(docker_entries(layer_entry=("l1/layer.tar", b"\xfd7zXZ\0" + b"\0" * 58))))
+    other = js([{"Config": "config.json", "RepoTags": ["lab/other:1"], "Layers": ["l1/layer.tar"]}])
+    archive("docker-manifest-json-twice.tar",
+            "manifest.json twice with different contents (readers disagree on which counts)",
+            "more than once", tar(docker_entries(extra=[("manifest.json", other)])))
+    wrong_id = sha256(b"another image's config")[7:] + ".json"
+    archive("docker-config-named-for-another-digest.tar",
+            "the config's file name is a digest (the image ID) its bytes do not have",
+            "is named for digest",
+            tar(docker_entries(manifest_json=js([{"Config": wrong_id, "RepoTags": ["lab/bad:1"],
+                                                   "Layers": ["l1/layer.tar"]}]),
+                               extra=[(wrong_id, GOOD_CONFIG)])))
+    files = good_layout_files()
+    again = js({"schemaVersion": 2, "manifests": []})
+    archive("oci-archive-index-json-twice.tar", "index.json twice with different contents",
+            "more than once", tar(sorted(files.items()) + [("index.json", again)]),
+            transport="oci-archive", suffix=":v1")
     archive("not-a-tar.tar", "a text file where an archive is expected", "not a",
             b"this is plain text, not a tar archive\n" * 20)
     case("unknown-transport", "a reference with an unknown transport",

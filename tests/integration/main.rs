@@ -5,6 +5,7 @@ mod bad_input;
 mod checker;
 mod concurrency;
 mod gzip_members;
+mod hostile;
 mod inspect;
 mod local_copy;
 mod malformed;

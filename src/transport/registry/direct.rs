@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, LINK, LOCATION, WWW_AUTHENTICATE};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, LINK, LOCATION, WWW_AUTHENTICATE,
+};
 use reqwest::{Client, Method, Response, StatusCode, Url};
 use tokio::sync::Mutex;
 
@@ -294,10 +296,26 @@ impl Direct {
         scopes: &[String],
         action: &str,
     ) -> Result<Response> {
+        self.send_with(method, url, &HeaderMap::new(), scopes, action)
+            .await
+    }
+
+    /// [`Direct::send`] with extra request headers.
+    async fn send_with(
+        &self,
+        method: Method,
+        url: Url,
+        headers: &HeaderMap,
+        scopes: &[String],
+        action: &str,
+    ) -> Result<Response> {
         debug_assert!(self.same_origin(&url), "credentials stay on the registry");
         for attempt in 0..2 {
             let authz = self.authorization(scopes, action).await?;
-            let mut req = self.client()?.request(method.clone(), url.clone());
+            let mut req = self
+                .client()?
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
             if let Some(a) = &authz {
                 let mut v = HeaderValue::from_str(a.expose())
                     .map_err(|_| anyhow!("{action}: the token is not a valid header value"))?;
@@ -359,6 +377,48 @@ impl Direct {
         if let Err(e) = self.send(Method::DELETE, url, scopes, action).await {
             tracing::debug!("{action}: cancelling the upload failed: {e:#}");
         }
+    }
+
+    /// `GET` the manifest `reference` (a tag or a digest) as served: its bytes (at most
+    /// `limit`) and the `Docker-Content-Digest` header, which nothing here checks. For a
+    /// registry whose header oci-client refused: the caller checks the bytes themselves.
+    pub async fn manifest(
+        &self,
+        reference: &str,
+        accept: &[&str],
+        limit: usize,
+    ) -> Result<(Vec<u8>, Option<String>)> {
+        let action = format!("pulling the manifest {reference}");
+        let url = self
+            .base
+            .join(&format!("v2/{}/manifests/{reference}", self.repo))
+            .map_err(|e| anyhow!("{action}: {e}"))?;
+        let mut headers = HeaderMap::new();
+        let accept = HeaderValue::from_str(&accept.join(", "))
+            .map_err(|_| anyhow!("{action}: media types that are not a header value"))?;
+        headers.insert(ACCEPT, accept);
+        let scopes = [format!("repository:{}:pull", self.repo)];
+        let resp = self
+            .send_with(Method::GET, url, &headers, &scopes, &action)
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.refused(&action, resp).await);
+        }
+        let header = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string);
+        let body = read_capped(resp, limit + 1)
+            .await
+            .map_err(|e| self.transport_error(&action, &e))?;
+        if body.len() > limit {
+            anyhow::bail!(
+                "{action}: the manifest is over the {} MiB limit",
+                limit >> 20
+            );
+        }
+        Ok((body, header))
     }
 
     /// Every tag of the repository, `page` at a time: follows `Link: <...>; rel="next"`

@@ -54,6 +54,9 @@ pub enum Action {
     /// Read the request's head, then neither read its body nor answer, for 30 s: an upload
     /// whose body is larger than the socket buffers stops being taken.
     StallUnread,
+    /// Forward it, then give the response header `name` (case-insensitive) the value
+    /// `value` instead of the registry's, adding it if the registry sent none.
+    SetHeader { name: String, value: String },
 }
 
 impl Action {
@@ -245,9 +248,27 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
             client.flush()?;
             return hold(&mut reader);
         }
+        Action::SetHeader { name, value } => {
+            let head = set_header(&resp[..body_at], &name, &value);
+            client.write_all(&head)?;
+            client.write_all(&resp[body_at..])?;
+        }
         _ => client.write_all(&resp)?,
     }
     client.shutdown(Shutdown::Both)
+}
+
+/// A response head (ending in the blank line) with header `name` set to `value`.
+fn set_header(head: &[u8], name: &str, value: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(head);
+    let prefix = format!("{}:", name.to_ascii_lowercase());
+    let mut lines: Vec<String> = text
+        .split("\r\n")
+        .filter(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with(&prefix))
+        .map(str::to_string)
+        .collect();
+    lines.push(format!("{name}: {value}"));
+    format!("{}\r\n\r\n", lines.join("\r\n")).into_bytes()
 }
 
 /// Keeps a connection open and silent until the client closes it (or 30 s pass).

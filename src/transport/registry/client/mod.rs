@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::{anyhow, Result};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
+use oci_client::errors::{DigestError, OciDistributionError};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use tokio::runtime::Runtime;
@@ -40,6 +40,19 @@ const ACCEPTED: &[&str] = &[
     mt::DOCKER_MANIFEST,
     mt::DOCKER_LIST,
 ];
+
+/// Whether oci-client refused a response only for its `Docker-Content-Digest` header: a
+/// header it cannot parse, or one the body does not match where the body may still match
+/// `asked`, the digest that was asked for (none, for a tag).
+fn header_refused(e: &OciDistributionError, asked: Option<&str>) -> bool {
+    match e {
+        OciDistributionError::DigestError(DigestError::VerificationError { expected, .. }) => {
+            Some(expected.as_str()) != asked
+        }
+        OciDistributionError::DigestError(_) => true,
+        _ => false,
+    }
+}
 
 /// The one runtime for every registry connection in the process.
 fn rt() -> &'static Runtime {
@@ -384,14 +397,60 @@ impl RegistryClient {
             self.ctx.repo
         );
         let action = format!("pulling the manifest {what}");
-        let (bytes, _) = self.request(&action, || {
-            self.client
+        let asked = r.digest().map(str::to_string);
+        let pulled = self.request(&action, || async {
+            match self
+                .client
                 .pull_manifest_raw(r, &RegistryAuth::Anonymous, ACCEPTED)
+                .await
+            {
+                Ok((bytes, _)) => Ok(Some(bytes)),
+                Err(e) if header_refused(&e, asked.as_deref()) => Ok(None),
+                Err(e) => Err(e),
+            }
         })?;
+        let bytes = match pulled {
+            Some(bytes) => bytes.to_vec(),
+            None => self.pull_manifest_ignoring_header(what, asked.as_deref(), &action)?,
+        };
         if bytes.len() as u64 > MAX_DOCUMENT_SIZE {
             anyhow::bail!("{action}: the manifest is over the 4 MiB limit");
         }
-        Ok(bytes.to_vec())
+        Ok(bytes)
+    }
+
+    /// Pulls a manifest whose `Docker-Content-Digest` header oci-client refused. What vouches
+    /// for a manifest is the digest it was asked for (by the user, or by the index or
+    /// descriptor that references it), checked here or by the pipeline; a tag vouches for
+    /// nothing, and a header is only the registry's word. So a header that disagrees with
+    /// the bytes gets a warning naming the registry, as skopeo does, not a failure.
+    fn pull_manifest_ignoring_header(
+        &self,
+        what: &str,
+        asked: Option<&str>,
+        action: &str,
+    ) -> Result<Vec<u8>> {
+        let limit = MAX_DOCUMENT_SIZE as usize;
+        let (bytes, header) = crate::retry::run(&self.retry, action, || {
+            rt().block_on(self.direct.manifest(what, ACCEPTED, limit))
+        })?;
+        let actual = match asked.map(str::parse::<Digest>) {
+            Some(Ok(d)) => Digest::of(d.algorithm(), &bytes),
+            _ => Digest::sha256_of(&bytes),
+        };
+        if let Some(want) = asked {
+            if actual.to_string() != want {
+                anyhow::bail!("{action}: digest mismatch: asked for {want}, got {actual}");
+            }
+        }
+        tracing::warn!(
+            "registry {} sent Docker-Content-Digest {} with the manifest {what} of {}, but its \
+             bytes are {actual}; using the bytes",
+            self.ctx.host,
+            header.as_deref().unwrap_or("(unreadable)"),
+            self.ctx.repo,
+        );
+        Ok(bytes)
     }
 
     /// Opens a blob for streaming. The pipeline verifies it. A download that breaks

@@ -120,6 +120,23 @@ impl BlobReader {
     }
 }
 
+impl BlobReader {
+    fn warn_if_header_lied(&self, e: Option<&DigestError>) {
+        if let Some(DigestError::VerificationError { expected, actual }) = e {
+            if *expected != self.digest {
+                tracing::warn!(
+                    "registry {} sent Docker-Content-Digest {expected} with the blob {} of {}, \
+                     but its bytes are {actual}; the bytes are checked against {} instead",
+                    self.ctx.host,
+                    self.digest,
+                    self.ctx.repo,
+                    self.digest
+                );
+            }
+        }
+    }
+}
+
 impl Read for BlobReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
@@ -129,8 +146,13 @@ impl Read for BlobReader {
             let n = match self.pump.read(buf) {
                 Ok(n) => n,
                 // oci-client's own digest check of a full response: the verifying reader
-                // above makes the same check over every byte and reports the mismatch.
-                Err(e) if e.get_ref().is_some_and(|i| i.is::<DigestError>()) => return Ok(0),
+                // above makes the same check over every byte and reports the mismatch. A
+                // check against the registry's `Docker-Content-Digest` header instead of
+                // the digest asked for is only the registry's word: a warning, no more.
+                Err(e) if e.get_ref().is_some_and(|i| i.is::<DigestError>()) => {
+                    self.warn_if_header_lied(e.get_ref().and_then(|i| i.downcast_ref()));
+                    return Ok(0);
+                }
                 Err(e) => {
                     self.resume(error_chain(&e))?;
                     continue;
