@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use super::verify::{HashingReader, HashingWriter, VerifyError, VerifyingReader};
 use crate::convert::{LayerAction, LayerPlan};
 use crate::digest::{Algorithm, Digest};
+use crate::disk;
 use crate::manifest::Descriptor;
 use crate::media_type::{self as mt, Compression};
 use crate::progress;
@@ -228,6 +229,12 @@ fn transform_once(
             Ok::<_, io::Error>((plain.unwrap_or_else(|| desc.digest.clone()), out))
         })
     })();
+    // A write that failed (a full disk) is the destination's fault, whatever stage of the
+    // conversion met it: say so now, without reading the rest of the source.
+    let converted = match converted {
+        Err(e) if disk::is_write_error(&e) => return Err(e.into()),
+        other => other,
+    };
     // A source that is not what its digest says usually breaks the decoder first; report
     // the digest mismatch, which is the cause, rather than the decoder's complaint.
     let verified = verifying.finish();

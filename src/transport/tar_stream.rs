@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 
 use anyhow::{bail, Context, Result};
@@ -21,6 +21,7 @@ use anyhow::{bail, Context, Result};
 use super::tar_header::{file_header_len, EntryHeader};
 use super::tarball::ArchiveTarget;
 use super::BlobWriter;
+use crate::disk::Writing;
 use crate::manifest::Descriptor;
 
 /// How much is written before the kernel is asked to start writing it back.
@@ -29,6 +30,8 @@ const WRITEBACK_EVERY: u64 = 32 << 20;
 pub struct TarStream {
     state: Mutex<State>,
     turn: Condvar,
+    /// The staged file, for errors: "no space left on device writing PATH".
+    path: PathBuf,
 }
 
 struct State {
@@ -52,6 +55,7 @@ impl TarStream {
             return Ok(None);
         }
         let file = target.file().try_clone()?;
+        let path = target.path().to_path_buf();
         let stream = TarStream {
             state: Mutex::new(State {
                 target: Some(target),
@@ -61,6 +65,7 @@ impl TarStream {
                 names: HashSet::new(),
             }),
             turn: Condvar::new(),
+            path,
         };
         stream.dir("blobs/")?;
         stream.dir("blobs/sha256/")?;
@@ -82,7 +87,9 @@ impl TarStream {
         if !s.names.contains(path) {
             let h = EntryHeader::dir(path)?;
             let end = s.end;
-            s.file.write_all_at(&h.to_bytes(), end)?;
+            s.file
+                .write_all_at(&h.to_bytes(), end)
+                .writing(&self.path)?;
             s.end += h.encoded_len();
             s.names.insert(path.to_string());
         }
@@ -124,7 +131,9 @@ impl TarStream {
             done: false,
         };
         // The placeholder header: zeros, until the entry is committed.
-        w.file.write_all_at(&vec![0u8; header as usize], start)?;
+        w.file
+            .write_all_at(&vec![0u8; header as usize], start)
+            .writing(&self.path)?;
         Ok(w)
     }
 
@@ -135,8 +144,8 @@ impl TarStream {
             bail!("an archive entry is still open");
         }
         let end = s.end;
-        s.file.write_all_at(&[0u8; 1024], end)?;
-        s.file.set_len(end + 1024)?;
+        s.file.write_all_at(&[0u8; 1024], end).writing(&self.path)?;
+        s.file.set_len(end + 1024).writing(&self.path)?;
         let target = s.target.take().context("the archive is already finished")?;
         target.finish()
     }
@@ -165,13 +174,16 @@ impl EntryWriter<'_> {
             // The name needs other room than the placeholder left: move the data.
             let data = self.start + self.header;
             let to = self.start + header.encoded_len();
-            move_within(&self.file, data, to, size)?;
+            move_within(&self.file, data, to, size).writing(&self.stream.path)?;
             self.pos = to + size;
         }
-        self.file.write_all_at(&header.to_bytes(), self.start)?;
         let pad = (512 - size % 512) % 512;
-        self.file
-            .write_all_at(&[0u8; 512][..pad as usize], self.pos)?;
+        (|| {
+            self.file.write_all_at(&header.to_bytes(), self.start)?;
+            self.file
+                .write_all_at(&[0u8; 512][..pad as usize], self.pos)
+        })()
+        .writing(&self.stream.path)?;
         let mut s = self.stream.lock();
         s.end = self.pos + pad;
         s.names.insert(path.to_string());
@@ -185,7 +197,9 @@ impl EntryWriter<'_> {
 
 impl Write for EntryWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.write_all_at(buf, self.pos)?;
+        self.file
+            .write_all_at(buf, self.pos)
+            .writing(&self.stream.path)?;
         self.pos += buf.len() as u64;
         if self.pos - self.kicked >= WRITEBACK_EVERY {
             start_writeback(&self.file, self.kicked, self.pos);

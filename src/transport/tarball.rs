@@ -15,6 +15,7 @@ use tar::EntryType;
 use super::fs::{safe_path, FileTree};
 use super::tar_header::EntryHeader;
 use crate::cleanup::{self, Tracked};
+use crate::disk::{self, PathWriter, Writing};
 
 #[derive(Debug, Clone)]
 enum Entry {
@@ -139,11 +140,21 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> Result<usize> {
     Ok(n)
 }
 
+/// Decompresses a gzip archive into a temporary file, in the system's temporary directory
+/// (`TMPDIR`). A failed write (a full disk) is said as such, not blamed on the gzip data.
 fn decompress_to_temp(file: &File) -> Result<Tracked<tempfile::NamedTempFile>> {
-    let mut spool = cleanup::temp_file(tempfile::Builder::new().prefix(".oci-copy-archive-"))?;
+    let mut spool = cleanup::temp_file(tempfile::Builder::new().prefix(".oci-copy-archive-"))
+        .with_context(|| {
+            let dir = std::env::temp_dir();
+            format!("creating a temporary file in {}", dir.display())
+        })?;
     let mut dec = flate2::read::MultiGzDecoder::new(BufReader::new(file));
-    io::copy(&mut dec, spool.as_file_mut()).context("invalid gzip data")?;
-    Ok(spool)
+    let path = spool.path().to_path_buf();
+    match io::copy(&mut dec, &mut PathWriter::new(spool.as_file_mut(), &path)) {
+        Ok(_) => Ok(spool),
+        Err(e) if disk::is_write_error(&e) => Err(e.into()),
+        Err(e) => Err(e).context("invalid gzip data"),
+    }
 }
 
 fn index_entries(file: &File) -> Result<HashMap<String, Entry>> {
@@ -332,7 +343,10 @@ pub enum ArchiveTarget {
         temp: Tracked<tempfile::NamedTempFile>,
         dest: PathBuf,
     },
-    Direct(File),
+    Direct {
+        file: File,
+        dest: PathBuf,
+    },
 }
 
 impl ArchiveTarget {
@@ -344,12 +358,15 @@ impl ArchiveTarget {
                 .write(true)
                 .open(dest)
                 .with_context(|| format!("opening {}", dest.display()))?;
-            return Ok(ArchiveTarget::Direct(f));
+            return Ok(ArchiveTarget::direct(f, dest));
         }
         if let Ok(m) = std::fs::metadata(dest) {
             if !m.is_file() && !m.is_dir() {
-                let f = std::fs::OpenOptions::new().write(true).open(dest)?;
-                return Ok(ArchiveTarget::Direct(f));
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(dest)
+                    .with_context(|| format!("opening {}", dest.display()))?;
+                return Ok(ArchiveTarget::direct(f, dest));
             }
             if m.is_dir() {
                 bail!("{} is a directory, not an archive file", dest.display());
@@ -370,6 +387,21 @@ impl ArchiveTarget {
         })
     }
 
+    fn direct(file: File, dest: &Path) -> ArchiveTarget {
+        ArchiveTarget::Direct {
+            file,
+            dest: dest.to_path_buf(),
+        }
+    }
+
+    /// The file being written: the temporary one, or the destination written directly.
+    pub fn path(&self) -> &Path {
+        match self {
+            ArchiveTarget::Staged { temp, .. } => temp.path(),
+            ArchiveTarget::Direct { dest, .. } => dest,
+        }
+    }
+
     /// Whether the archive is written under a temporary name and renamed into place.
     pub fn is_staged(&self) -> bool {
         matches!(self, ArchiveTarget::Staged { .. })
@@ -378,7 +410,7 @@ impl ArchiveTarget {
     pub fn file(&mut self) -> &mut File {
         match self {
             ArchiveTarget::Staged { temp, .. } => temp.as_file_mut(),
-            ArchiveTarget::Direct(f) => f,
+            ArchiveTarget::Direct { file, .. } => file,
         }
     }
 
@@ -387,13 +419,17 @@ impl ArchiveTarget {
         match self {
             ArchiveTarget::Staged { temp, dest } => {
                 let (temp, _registered) = temp.into_parts();
-                temp.as_file().sync_all()?;
+                // A filesystem that allocates late (XFS, NFS, a quota) can say it is full
+                // only now.
+                temp.as_file().sync_all().writing(temp.path())?;
                 super::layout::set_readable(temp.as_file())?;
                 temp.persist(&dest)
                     .with_context(|| format!("renaming the archive to {}", dest.display()))?;
                 Ok(())
             }
-            ArchiveTarget::Direct(mut f) => Ok(std::io::Write::flush(&mut f)?),
+            ArchiveTarget::Direct { mut file, dest } => {
+                Ok(std::io::Write::flush(&mut file).writing(&dest)?)
+            }
         }
     }
 }
