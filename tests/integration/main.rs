@@ -4,6 +4,7 @@
 mod bad_input;
 mod checker;
 mod concurrency;
+mod disk_full;
 mod gzip_members;
 mod hostile;
 mod inspect;
