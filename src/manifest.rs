@@ -261,6 +261,41 @@ impl ImageConfig {
     }
 }
 
+/// The config type of docker 1.10-era pushes, before `application/vnd.docker.container.
+/// image.v1+json` was settled on.
+pub const LEGACY_CONFIG: &str = "application/octet-stream";
+
+/// Adopts the config of a docker 1.10-era v2s2 manifest: one typed
+/// `application/octet-stream` whose JSON is an image config (a `rootfs` of `layers`, an
+/// architecture and an OS) is read as the Docker image config it is, so that the image is
+/// inspected, verified and converted like any other. Only this parsed view changes: the
+/// manifest's bytes, and so its digest, stay as served. Returns the parsed config when it
+/// adopted one.
+pub fn adopt_legacy_config(
+    format: Format,
+    m: &mut ImageManifest,
+    config: &[u8],
+) -> Option<ImageConfig> {
+    if format != Format::V2s2 || m.config.media_type != LEGACY_CONFIG {
+        return None;
+    }
+    let parsed = ImageConfig::parse(config).ok()?;
+    let image = parsed.rootfs.as_ref().is_some_and(|r| r.kind == "layers")
+        && !parsed.architecture.is_empty()
+        && !parsed.os.is_empty();
+    if !image {
+        return None;
+    }
+    tracing::debug!(
+        "config {} is typed {LEGACY_CONFIG} but is an image config (a docker 1.10-era push): \
+         reading it as {}",
+        m.config.digest,
+        mt::DOCKER_CONFIG
+    );
+    m.config.media_type = mt::DOCKER_CONFIG.to_string();
+    Some(parsed)
+}
+
 /// True when this manifest describes a container image (as opposed to an artifact such as a
 /// Helm chart or a signature, whose config is not an image config).
 pub fn is_image(m: &ImageManifest) -> bool {

@@ -259,7 +259,7 @@ impl Checker {
                     self.check_child(src, child, depth + 1, problems);
                 }
             }
-            Parsed::Image(_, m) => self.check_image_manifest(src, &m, problems),
+            Parsed::Image(f, m) => self.check_image_manifest(src, f, m, problems),
         }
     }
 
@@ -296,9 +296,17 @@ impl Checker {
     fn check_image_manifest(
         &mut self,
         src: &dyn ImageSource,
-        m: &manifest::ImageManifest,
+        format: mt::Format,
+        mut m: manifest::ImageManifest,
         problems: &mut Vec<String>,
     ) {
+        if m.config.media_type == manifest::LEGACY_CONFIG {
+            // A docker 1.10-era config: checked as an image's when its JSON is one.
+            if let Ok(bytes) = read_config_bytes(src, &m.config) {
+                manifest::adopt_legacy_config(format, &mut m, &bytes);
+            }
+        }
+        let m = &m;
         if !manifest::is_image(m) {
             // An artifact: its blobs mean something to another tool; check their bytes.
             for d in std::iter::once(&m.config).chain(&m.layers) {
@@ -362,6 +370,11 @@ impl Checker {
 
 /// Reads and parses an image config, through the verifying reader, under the size cap.
 fn read_config(src: &dyn ImageSource, desc: &Descriptor) -> Result<ImageConfig> {
+    ImageConfig::parse(&read_config_bytes(src, desc)?)
+}
+
+/// A config's bytes, through the verifying reader, under the size cap.
+fn read_config_bytes(src: &dyn ImageSource, desc: &Descriptor) -> Result<Vec<u8>> {
     if desc.size > MAX_DOCUMENT_SIZE {
         bail!("{} bytes, over the 4 MiB limit", desc.size);
     }
@@ -370,7 +383,7 @@ fn read_config(src: &dyn ImageSource, desc: &Descriptor) -> Result<ImageConfig> 
         .map_err(|e| anyhow::anyhow!("{}", unreadable(&e)))?;
     let mut buf = Vec::new();
     VerifyingReader::new(r, &desc.digest, desc.size).read_to_end(&mut buf)?;
-    ImageConfig::parse(&buf)
+    Ok(buf)
 }
 
 /// Streams a blob through the verifying reader; for a layer with a diff_id, also through

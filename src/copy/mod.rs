@@ -195,8 +195,11 @@ pub fn image_with_config(
     descriptor: Descriptor,
     index: Option<(Descriptor, Vec<u8>)>,
 ) -> Result<LoadedImage> {
+    let mut m = m;
     let config_raw = read_config(src, &m.config)?;
-    let config = if manifest::is_image(&m) {
+    let config = if let Some(c) = manifest::adopt_legacy_config(format, &mut m, &config_raw) {
+        c
+    } else if manifest::is_image(&m) {
         ImageConfig::parse(&config_raw).with_context(|| format!("config {}", m.config.digest))?
     } else {
         ImageConfig::default()

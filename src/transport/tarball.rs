@@ -41,16 +41,18 @@ impl TarTree {
     /// entries that are unsafe.
     pub fn open(path: &Path) -> Result<TarTree> {
         let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let mut magic = [0u8; 2];
+        let mut magic = [0u8; 6];
         let n = read_up_to(&mut file, &mut magic)?;
         file.seek(SeekFrom::Start(0))?;
-        let spool = if n == 2 && magic == [0x1f, 0x8b] {
-            let spool = decompress_to_temp(&file)
-                .with_context(|| format!("decompressing {}", path.display()))?;
-            file = spool.reopen()?;
-            Some(spool)
-        } else {
-            None
+        let spool = match Packing::sniff(&magic[..n]) {
+            Packing::Plain => None,
+            packing => {
+                let spool = decompress_to_temp(&file, packing).with_context(|| {
+                    format!("decompressing {} ({})", path.display(), packing.name())
+                })?;
+                file = spool.reopen()?;
+                Some(spool)
+            }
         };
         let entries = index_entries(&file)?;
         Ok(TarTree {
@@ -140,20 +142,67 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> Result<usize> {
     Ok(n)
 }
 
-/// Decompresses a gzip archive into a temporary file, in the system's temporary directory
-/// (`TMPDIR`). A failed write (a full disk) is said as such, not blamed on the gzip data.
-fn decompress_to_temp(file: &File) -> Result<Tracked<tempfile::NamedTempFile>> {
+/// How a whole archive is compressed, told by its first bytes, never by its file name:
+/// what `docker load` and skopeo read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Packing {
+    Plain,
+    Gzip,
+    Zstd,
+    Xz,
+    Bzip2,
+}
+
+impl Packing {
+    fn sniff(magic: &[u8]) -> Packing {
+        match magic {
+            [0x1f, 0x8b, ..] => Packing::Gzip,
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Packing::Zstd,
+            [0xfd, b'7', b'z', b'X', b'Z', 0x00] => Packing::Xz,
+            // "BZh" then the block size: a tar's first bytes are a file name, and one that
+            // starts with "BZh1".."BZh9" is rarer than a bzip2 archive.
+            [b'B', b'Z', b'h', b'1'..=b'9', ..] => Packing::Bzip2,
+            _ => Packing::Plain,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Packing::Plain => "uncompressed",
+            Packing::Gzip => "gzip",
+            Packing::Zstd => "zstd",
+            Packing::Xz => "xz",
+            Packing::Bzip2 => "bzip2",
+        }
+    }
+
+    fn decoder<'a>(self, r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+        let r = BufReader::new(r);
+        Ok(match self {
+            Packing::Plain => Box::new(r),
+            Packing::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
+            Packing::Zstd => Box::new(zstd::Decoder::with_buffer(r)?),
+            Packing::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(r)),
+            Packing::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(r)),
+        })
+    }
+}
+
+/// Decompresses a whole archive into a temporary file, since a compressed stream cannot
+/// seek. The file is in the system's temporary directory (`TMPDIR`); a failed write to it
+/// (a full disk) is said as such, not blamed on the compressed data.
+fn decompress_to_temp(file: &File, packing: Packing) -> Result<Tracked<tempfile::NamedTempFile>> {
     let mut spool = cleanup::temp_file(tempfile::Builder::new().prefix(".oci-copy-archive-"))
         .with_context(|| {
             let dir = std::env::temp_dir();
             format!("creating a temporary file in {}", dir.display())
         })?;
-    let mut dec = flate2::read::MultiGzDecoder::new(BufReader::new(file));
+    let mut dec = packing.decoder(file)?;
     let path = spool.path().to_path_buf();
     match io::copy(&mut dec, &mut PathWriter::new(spool.as_file_mut(), &path)) {
         Ok(_) => Ok(spool),
         Err(e) if disk::is_write_error(&e) => Err(e.into()),
-        Err(e) => Err(e).context("invalid gzip data"),
+        Err(e) => Err(e).with_context(|| format!("invalid {} data", packing.name())),
     }
 }
 
@@ -169,14 +218,18 @@ fn index_entries(file: &File) -> Result<HashMap<String, Entry>> {
     let mut seen = 0usize;
     // Seeks past each entry's data instead of reading it: indexing a 700 MB archive reads
     // only its headers.
-    let iter = archive.entries_with_seek().map_err(not_a_tar)?;
+    let iter = archive.entries_with_seek().map_err(|e| not_a_tar(e, 0))?;
     for entry in iter {
-        let mut entry = entry.map_err(not_a_tar)?;
+        let mut entry = entry.map_err(|e| not_a_tar(e, seen))?;
         let raw = entry
             .path()
-            .map_err(not_a_tar)?
+            .map_err(|e| not_a_tar(e, seen))?
             .to_string_lossy()
             .into_owned();
+        if is_root(&raw) && entry.header().entry_type() == EntryType::Directory {
+            // `tar -C dir -cf x.tar .` starts with `./`: the archive's own root.
+            continue;
+        }
         let path = safe_path(&raw).with_context(|| format!("archive entry {raw:?}"))?;
         if has_pax_sparse_map(&mut entry)? {
             // GNU sparse formats 0.x/1.0 hide a sparse map in a regular entry's data:
@@ -262,14 +315,19 @@ fn same_bytes(file: &File, a: u64, b: u64, len: u64) -> Result<bool> {
     Ok(true)
 }
 
+/// Whether an entry name is the archive's root (`.`, `./`).
+fn is_root(raw: &str) -> bool {
+    raw.split('/').all(|c| c.is_empty() || c == ".")
+}
+
 /// Whether the entry's PAX headers describe a GNU sparse file.
 fn has_pax_sparse_map<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<bool> {
-    let Some(exts) = entry.pax_extensions().map_err(not_a_tar)? else {
+    let Some(exts) = entry.pax_extensions().map_err(|e| not_a_tar(e, 1))? else {
         return Ok(false);
     };
     for ext in exts {
         if ext
-            .map_err(not_a_tar)?
+            .map_err(|e| not_a_tar(e, 1))?
             .key_bytes()
             .starts_with(b"GNU.sparse.")
         {
@@ -279,22 +337,21 @@ fn has_pax_sparse_map<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<bool> {
     Ok(false)
 }
 
-fn not_a_tar(e: io::Error) -> anyhow::Error {
-    // The tar reader quotes header bytes in its messages: keep the message to printable
-    // characters, and short, so that a binary file cannot garble the one-line error.
-    let msg: String = e
-        .to_string()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .take(80)
-        .collect();
-    anyhow::anyhow!("not a valid tar archive ({msg})")
+/// The error for a header the tar reader could not parse, after `entries` good entries.
+/// The reader's own message quotes header bytes and field names, which mean nothing to
+/// the user: say what the file is instead.
+fn not_a_tar(e: io::Error, entries: usize) -> anyhow::Error {
+    match (entries, e.kind()) {
+        (_, io::ErrorKind::UnexpectedEof) => {
+            anyhow::anyhow!(
+                "the archive is truncated: it ends inside a tar header after {entries} entries"
+            )
+        }
+        (0, _) => anyhow::anyhow!("not a tar archive (its start is not a tar header)"),
+        _ => {
+            anyhow::anyhow!("not a valid tar archive: the header after entry {entries} is corrupt")
+        }
+    }
 }
 
 /// Resolves a link target to an archive path. Symlink targets are relative to the link's
@@ -302,7 +359,7 @@ fn not_a_tar(e: io::Error) -> anyhow::Error {
 fn link_target<R: Read>(path: &str, entry: &tar::Entry<'_, R>, symbolic: bool) -> Result<String> {
     let target = entry
         .link_name()
-        .map_err(not_a_tar)?
+        .map_err(|e| not_a_tar(e, 1))?
         .ok_or_else(|| anyhow::anyhow!("archive entry {path} is a link without a target"))?;
     let target = target.to_string_lossy();
     let joined = if symbolic {

@@ -26,3 +26,4 @@ mod stalls;
 mod support;
 mod ux;
 mod verify;
+mod world;
