@@ -76,15 +76,12 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Asserts the one-line "no space left on device writing MNT/PREFIX..." error, with no
-/// mention of gzip, and an empty disk afterwards.
+/// Asserts the one-line "no space left on device writing MNT/PREFIX..." error, which does
+/// not blame the input ("invalid gzip data"), and an empty disk afterwards.
 fn assert_disk_full(out: &Output, left: &[String], mnt: &Path, prefix: &str) -> String {
     let want = format!("no space left on device writing {}/{prefix}", p(mnt));
     let line = assert_failure(out, 1, &[&want]);
-    assert!(
-        !line.to_lowercase().contains("gzip"),
-        "blames the gzip data: {line}"
-    );
+    assert!(!line.contains("invalid"), "blames the input: {line}");
     assert!(
         left.is_empty(),
         "files left on the full disk: {left:?}\n{line}"
