@@ -7,6 +7,7 @@ pub mod cli;
 pub mod convert;
 pub mod copy;
 pub mod digest;
+pub mod disk;
 pub mod inspect;
 pub mod manifest;
 pub mod media_type;

@@ -409,7 +409,8 @@ fn hash_blob(
         };
     };
     let plain = (|| {
-        let mut h = HashingReader::new(crate::copy::blob::decoder(compression, &mut verifying)?);
+        let decoded = crate::copy::blob::decoder(compression, &mut verifying)?;
+        let mut h = HashingReader::with_algorithm(decoded, want.algorithm());
         drain(&mut h)?;
         Ok::<_, io::Error>(h.finish().0)
     })();

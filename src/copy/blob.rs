@@ -10,8 +10,9 @@ use anyhow::{bail, Context, Result};
 use super::verify::{HashingReader, HashingWriter, VerifyError, VerifyingReader};
 use crate::convert::{LayerAction, LayerPlan};
 use crate::digest::{Algorithm, Digest};
+use crate::disk;
 use crate::manifest::Descriptor;
-use crate::media_type::Compression;
+use crate::media_type::{self as mt, Compression};
 use crate::progress;
 use crate::transport::{ImageDestination, ImageSource, Reuse};
 
@@ -44,7 +45,11 @@ pub fn copy_layer(
                 media_type: plan.media_type.clone(),
                 ..desc.clone()
             };
-            copy_verbatim(src, dst, desc, out)
+            let check =
+                diff_id.filter(|d| is_plain(desc) && d.algorithm() != desc.digest.algorithm());
+            with_upload_retries(dst, desc, || {
+                copy_verbatim_once(src, dst, desc, out.clone(), check)
+            })
         }
         LayerAction::Decompress(from) => {
             transform(src, dst, desc, plan, from, Compression::None, diff_id)
@@ -65,8 +70,13 @@ pub fn copy_verbatim(
     out: Descriptor,
 ) -> Result<BlobOutcome> {
     with_upload_retries(dst, desc, || {
-        copy_verbatim_once(src, dst, desc, out.clone())
+        copy_verbatim_once(src, dst, desc, out.clone(), None)
     })
+}
+
+/// Whether `desc` is an uncompressed layer, whose digest names its plain bytes.
+fn is_plain(desc: &Descriptor) -> bool {
+    matches!(mt::kind_of(&desc.media_type), mt::Kind::Layer(t) if t.compression == Compression::None)
 }
 
 /// Runs one whole blob copy, and again from a re-opened source when the upload failed for
@@ -83,11 +93,15 @@ fn with_upload_retries(
     crate::retry::run(&dst.upload_retries(), &what, copy)
 }
 
+/// One verbatim copy. `diff_id` is given for an uncompressed layer whose diff_id is in
+/// another algorithm than its digest (a sha512 layer, a sha256 diff_id): the bytes are then
+/// hashed in the diff_id's algorithm too, and must match it.
 fn copy_verbatim_once(
     src: &dyn ImageSource,
     dst: &dyn ImageDestination,
     desc: &Descriptor,
     out: Descriptor,
+    diff_id: Option<&Digest>,
 ) -> Result<BlobOutcome> {
     let reuse = dst.reuse_blob(desc)?;
     if reuse != Reuse::Absent {
@@ -112,11 +126,19 @@ fn copy_verbatim_once(
         });
     }
     let progress = progress::global().start_blob("blob", &desc.digest, desc.size);
-    let mut reader =
-        VerifyingReader::new(progress.reader(src.blob(desc)?), &desc.digest, desc.size);
+    let reader = VerifyingReader::new(progress.reader(src.blob(desc)?), &desc.digest, desc.size);
+    let alg = diff_id.map_or(Algorithm::Sha256, Digest::algorithm);
+    let mut reader = match diff_id {
+        Some(_) => HashingReader::with_algorithm(reader, alg),
+        None => HashingReader::counting(reader),
+    };
     let mut w = dst.begin_blob(Some(&out))?;
     copy_stream(&mut reader, &mut w)?;
+    let (plain, _, reader) = reader.finish_counting();
     reader.finish()?;
+    if let (Some(want), Some(plain)) = (diff_id, plain) {
+        check_diff_id(want, &plain)?;
+    }
     w.commit(&out)?;
     progress.done("copied");
     Ok(BlobOutcome {
@@ -186,8 +208,10 @@ fn transform_once(
         VerifyingReader::new(progress.reader(src.blob(desc)?), &desc.digest, desc.size);
     let w = dst.begin_blob(None)?;
     // Every byte is hashed once: plain input is what the verifying reader hashes, and
-    // plain output is what the plain side hashes.
-    let plain_is_input = from == Compression::None && desc.digest.algorithm() == Algorithm::Sha256;
+    // plain output is what the plain side hashes. The plain side hashes in the algorithm
+    // of the diff_id it is checked against.
+    let plain_alg = diff_id.map_or(Algorithm::Sha256, Digest::algorithm);
+    let plain_is_input = from == Compression::None && desc.digest.algorithm() == plain_alg;
     let out = match to {
         Compression::None => HashingWriter::counting(w),
         _ => HashingWriter::new(w),
@@ -198,13 +222,19 @@ fn transform_once(
         super::readahead::scoped(r, |r| {
             let mut plain = match plain_is_input {
                 true => HashingReader::counting(r),
-                false => HashingReader::new(r),
+                false => HashingReader::with_algorithm(r, plain_alg),
             };
             let out = encode(&mut plain, out, to, plan)?;
             let plain = plain.finish_counting().0;
             Ok::<_, io::Error>((plain.unwrap_or_else(|| desc.digest.clone()), out))
         })
     })();
+    // A write that failed (a full disk) is the destination's fault, whatever stage of the
+    // conversion met it: say so now, without reading the rest of the source.
+    let converted = match converted {
+        Err(e) if disk::is_write_error(&e) => return Err(e.into()),
+        other => other,
+    };
     // A source that is not what its digest says usually breaks the decoder first; report
     // the digest mismatch, which is the cause, rather than the decoder's complaint.
     let verified = verifying.finish();
@@ -215,9 +245,7 @@ fn transform_once(
         (Ok(v), Ok(())) => v,
     };
     if let Some(want) = diff_id {
-        if &plain_digest != want {
-            bail!("diff_id mismatch: the config says {want}, but the uncompressed layer is {plain_digest}");
-        }
+        check_diff_id(want, &plain_digest)?;
     }
     let (digest, size, w) = out.finish();
     let digest = digest.unwrap_or(plain_digest);
@@ -235,6 +263,13 @@ fn transform_once(
         mounted: false,
         bytes: desc.size,
     })
+}
+
+fn check_diff_id(want: &Digest, plain: &Digest) -> Result<()> {
+    if plain != want {
+        bail!("diff_id mismatch: the config says {want}, but the uncompressed layer is {plain}");
+    }
+    Ok(())
 }
 
 /// Compresses `r` into `out` with `to`, at the level and in the style `plan` asks for,

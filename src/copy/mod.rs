@@ -323,7 +323,9 @@ pub fn copy_image(
     })
 }
 
-/// An uncompressed layer's digest is its diff_id: check that before moving any bytes.
+/// An uncompressed layer's digest is its diff_id: check that before moving any bytes. A
+/// digest in another algorithm than the diff_id (a sha512 layer, a sha256 diff_id) cannot
+/// be compared: the copy hashes the layer in the diff_id's algorithm and checks it then.
 pub(super) fn check_plain_layers(img: &LoadedImage, plan: &convert::Plan) -> Result<()> {
     for (i, ((l, lp), diff_id)) in img
         .manifest
@@ -334,7 +336,8 @@ pub(super) fn check_plain_layers(img: &LoadedImage, plan: &convert::Plan) -> Res
         .enumerate()
     {
         let plain = matches!(mt::kind_of(&l.media_type), mt::Kind::Layer(t) if t.compression == mt::Compression::None);
-        if plain && lp.action == LayerAction::Keep && &l.digest != diff_id {
+        let comparable = l.digest.algorithm() == diff_id.algorithm();
+        if plain && comparable && lp.action == LayerAction::Keep && &l.digest != diff_id {
             bail!("layer {} is uncompressed, so its digest {} must equal the config's diff_id {diff_id}", i + 1, l.digest);
         }
     }

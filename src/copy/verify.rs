@@ -5,7 +5,7 @@
 
 use std::io::{self, Read};
 
-use crate::digest::{Digest, Hasher};
+use crate::digest::{Algorithm, Digest, Hasher};
 
 /// Why a blob failed verification. Carried inside `io::Error` through decoders, and turned
 /// back into this type by [`VerifyError::find`].
@@ -161,10 +161,17 @@ pub struct HashingReader<R> {
 }
 
 impl<R: Read> HashingReader<R> {
+    /// Hashes with sha256.
     pub fn new(inner: R) -> Self {
+        HashingReader::with_algorithm(inner, Algorithm::Sha256)
+    }
+
+    /// Hashes with `algorithm`: that of the digest the result is compared with (a diff_id
+    /// may be sha512).
+    pub fn with_algorithm(inner: R, algorithm: Algorithm) -> Self {
         HashingReader {
             inner,
-            hasher: Some(crate::digest::Algorithm::Sha256.hasher()),
+            hasher: Some(algorithm.hasher()),
             count: 0,
         }
     }
@@ -213,7 +220,7 @@ impl<W: io::Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
         HashingWriter {
             inner,
-            hasher: Some(crate::digest::Algorithm::Sha256.hasher()),
+            hasher: Some(Algorithm::Sha256.hasher()),
             count: 0,
         }
     }
@@ -298,6 +305,13 @@ mod tests {
         assert!(r.read_to_end(&mut out).is_err());
         assert!(r.read(&mut [0u8; 4]).is_err());
         assert!(r.finish().is_err());
+    }
+
+    #[test]
+    fn hashing_reader_hashes_in_the_algorithm_asked_for() {
+        let mut r = HashingReader::with_algorithm(&b"abc"[..], Algorithm::Sha512);
+        io::copy(&mut r, &mut io::sink()).unwrap();
+        assert_eq!(r.finish().0, Digest::of(Algorithm::Sha512, b"abc"));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::tarball::{ArchiveTarget, TarTree};
 use super::{BlobWriter, DestCaps, ImageDestination, ImageSource, LayerPolicy, TopManifest};
 use crate::convert::rewrite_manifest;
 use crate::copy::verify::HashingReader;
-use crate::digest::Digest;
+use crate::digest::{Algorithm, Digest};
 use crate::manifest::{self, Descriptor, ImageConfig, ImageManifest, MAX_DOCUMENT_SIZE};
 use crate::media_type::{self as mt, Format};
 use crate::reference::{ArchiveSelector, DockerRef};
@@ -81,8 +81,15 @@ impl DockerArchiveSource {
         let config_path = safe_path(&entry.config).context("manifest.json: Config")?;
         let config = read_small(&tree, &config_path, MAX_DOCUMENT_SIZE)
             .context("reading the image config")?;
-        let config_desc = Descriptor::of_bytes(mt::DOCKER_CONFIG, &config);
         check_named_digest(&config_path, &config)?;
+        // A config named by its sha512 (a sha512 image that oci-copy wrote) keeps that digest
+        // through a round trip; any other is named by its sha256, the image ID.
+        let config_desc = match named_digest(&config_path) {
+            Some(d) if d.algorithm() == Algorithm::Sha512 => {
+                Descriptor::new(mt::DOCKER_CONFIG, d, config.len() as u64)
+            }
+            _ => Descriptor::of_bytes(mt::DOCKER_CONFIG, &config),
+        };
         let parsed =
             ImageConfig::parse(&config).with_context(|| format!("config {config_path}"))?;
         let diff_ids = parsed.diff_ids();
@@ -448,8 +455,8 @@ impl ImageDestination for DockerArchiveDestination {
         self.store.has_blob(desc)
     }
 
-    fn begin_blob(&self, _expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
-        self.store.begin_blob()
+    fn begin_blob(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
+        self.store.begin_blob(expected)
     }
 
     fn commit(self: Box<Self>, manifest: &[u8], _desc: &Descriptor) -> Result<()> {

@@ -12,6 +12,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use super::fs::{read_small, DirTree, FileTree};
 use super::{BlobWriter, DestCaps, ImageDestination, ImageSource, LayerPolicy, TopManifest};
 use crate::cleanup::{self, Tracked};
+use crate::disk::Writing;
 use crate::manifest::{Descriptor, Index, MAX_DOCUMENT_SIZE};
 use crate::media_type::{self as mt, Format};
 use crate::sweep;
@@ -380,10 +381,11 @@ struct LayoutBlobWriter<'a> {
 
 impl Write for LayoutBlobWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.temp.write(buf)
+        let path = self.temp.path();
+        self.temp.as_file().write(buf).writing(path)
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        self.temp.flush()
+        Ok(())
     }
 }
 
@@ -394,7 +396,7 @@ impl BlobWriter for LayoutBlobWriter<'_> {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let (temp, _registered) = self.temp.into_parts();
         if self.durable {
-            temp.as_file().sync_data()?;
+            temp.as_file().sync_data().writing(temp.path())?;
         }
         set_readable(temp.as_file())?;
         temp.persist(&dest)
@@ -488,15 +490,15 @@ fn empty_index() -> Index {
 
 /// Writes `dir/name` whole under a temporary name, syncs it and renames it into place.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let (mut t, _registered) = cleanup::temp_file_in(
+    let (t, _registered) = cleanup::temp_file_in(
         tempfile::Builder::new().prefix(&format!(".{name}.tmp-")),
         dir,
     )
     .with_context(|| format!("creating a temporary file in {}", dir.display()))?
     .into_parts();
-    t.write_all(bytes)?;
+    t.as_file().write_all(bytes).writing(t.path())?;
     set_readable(t.as_file())?;
-    t.as_file().sync_all()?;
+    t.as_file().sync_all().writing(t.path())?;
     t.persist(dir.join(name))
         .with_context(|| format!("writing {name} in {}", dir.display()))?;
     Ok(())

@@ -9,6 +9,7 @@ pub mod layout;
 mod layout_check;
 pub mod oci_archive;
 pub mod registry;
+pub mod tar_header;
 pub mod tar_stream;
 pub mod tarball;
 

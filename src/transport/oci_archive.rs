@@ -13,6 +13,7 @@ use super::tar_stream::{StreamBlobWriter, TarStream};
 use super::tarball::{append_dir, append_file, ArchiveTarget, TarTree};
 use super::{BlobWriter, DestCaps, ImageDestination};
 use crate::cleanup::{self, Tracked};
+use crate::disk::{self, PathWriter, Writing};
 use crate::manifest::Descriptor;
 use crate::sweep;
 
@@ -106,10 +107,11 @@ impl ArchiveStore {
         }
     }
 
-    pub fn begin_blob(&self) -> Result<Box<dyn BlobWriter + '_>> {
+    /// Starts a blob; `expected` is as [`ImageDestination::begin_blob`] takes it.
+    pub fn begin_blob(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
         match self {
-            ArchiveStore::Streamed(tar) => Ok(Box::new(StreamBlobWriter::begin(tar)?)),
-            ArchiveStore::Staged { layout, .. } => layout.begin_blob(None),
+            ArchiveStore::Streamed(tar) => Ok(Box::new(StreamBlobWriter::begin(tar, expected)?)),
+            ArchiveStore::Staged { layout, .. } => layout.begin_blob(expected),
         }
     }
 }
@@ -144,8 +146,8 @@ impl ImageDestination for OciArchiveDestination {
         self.store.has_blob(desc)
     }
 
-    fn begin_blob(&self, _expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
-        self.store.begin_blob()
+    fn begin_blob(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
+        self.store.begin_blob(expected)
     }
 
     fn commit(self: Box<Self>, manifest: &[u8], desc: &Descriptor) -> Result<()> {
@@ -180,7 +182,8 @@ pub fn write_tree_as_tar(
     {
         // Unbuffered: the few headers are small writes, and the blobs are copied in the
         // kernel (see `append_blob`).
-        let mut tar = tar::Builder::new(target.file());
+        let path = target.path().to_path_buf();
+        let mut tar = tar::Builder::new(PathWriter::new(target.file(), &path));
         append_dir(&mut tar, "blobs/")?;
         for alg in sorted_entries(&dir.join("blobs"))? {
             let alg_name = alg
@@ -208,8 +211,8 @@ pub fn write_tree_as_tar(
         for (name, bytes) in extra {
             append_file(&mut tar, name, bytes.len() as u64, *bytes)?;
         }
-        let out = tar.into_inner()?;
-        std::io::Write::flush(out)?;
+        let mut out = tar.into_inner()?;
+        std::io::Write::flush(&mut out)?;
     }
     target.finish()
 }
@@ -218,26 +221,37 @@ pub fn write_tree_as_tar(
 /// are copied file to file by `std::io::copy`, which lets the kernel copy them
 /// (`copy_file_range`, a reflink where the filesystem can) instead of passing every byte
 /// through this process, and falls back to read and write (a pipe, another filesystem).
-fn append_blob(tar: &mut tar::Builder<&mut fs::File>, name: &str, path: &Path) -> Result<()> {
+fn append_blob(tar: &mut tar::Builder<ArchiveWriter<'_>>, name: &str, path: &Path) -> Result<()> {
     let file = fs::File::open(path)?;
     let size = file.metadata()?.len();
     append_file(tar, name, size, std::io::empty())?;
-    let out: &mut fs::File = tar.get_mut();
+    let writer = tar.get_mut();
+    let archive = writer.path().to_path_buf();
+    let out: &mut fs::File = writer.get_mut();
     // None for a pipe (`/dev/stdout`), which has no position and nothing to write back.
     let start = std::io::Seek::stream_position(out).ok();
+    // The kernel's copy fails for a full archive and for an unreadable blob alike: only
+    // the first is the archive's.
     let copied = std::io::copy(&mut file.take(size), out)
+        .map_err(|e| match disk::is_out_of_space(&e) {
+            true => disk::writing(e, &archive),
+            false => e,
+        })
         .with_context(|| format!("writing {name} into the archive"))?;
     if copied != size {
         anyhow::bail!("{} changed size while it was archived", path.display());
     }
     let pad = (512 - size % 512) % 512;
-    std::io::Write::write_all(out, &[0u8; 512][..pad as usize])?;
+    std::io::Write::write_all(out, &[0u8; 512][..pad as usize]).writing(&archive)?;
     // As a streamed archive does: the final sync then has little left to wait for.
     if let Some(start) = start {
         super::tar_stream::start_writeback(out, start, start + size + pad);
     }
     Ok(())
 }
+
+/// The archive file being written, whose errors name it.
+type ArchiveWriter<'a> = PathWriter<&'a mut fs::File>;
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)

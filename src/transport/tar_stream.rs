@@ -13,13 +13,15 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 
 use anyhow::{bail, Context, Result};
 
-use super::tarball::{dir_header, file_header, ArchiveTarget};
+use super::tar_header::{file_header_len, EntryHeader};
+use super::tarball::ArchiveTarget;
 use super::BlobWriter;
+use crate::disk::Writing;
 use crate::manifest::Descriptor;
 
 /// How much is written before the kernel is asked to start writing it back.
@@ -28,6 +30,8 @@ const WRITEBACK_EVERY: u64 = 32 << 20;
 pub struct TarStream {
     state: Mutex<State>,
     turn: Condvar,
+    /// The staged file, for errors: "no space left on device writing PATH".
+    path: PathBuf,
 }
 
 struct State {
@@ -51,6 +55,7 @@ impl TarStream {
             return Ok(None);
         }
         let file = target.file().try_clone()?;
+        let path = target.path().to_path_buf();
         let stream = TarStream {
             state: Mutex::new(State {
                 target: Some(target),
@@ -60,6 +65,7 @@ impl TarStream {
                 names: HashSet::new(),
             }),
             turn: Condvar::new(),
+            path,
         };
         stream.dir("blobs/")?;
         stream.dir("blobs/sha256/")?;
@@ -79,10 +85,12 @@ impl TarStream {
     fn dir(&self, path: &str) -> Result<()> {
         let mut s = self.lock();
         if !s.names.contains(path) {
-            let h = dir_header(path)?;
+            let h = EntryHeader::dir(path)?;
             let end = s.end;
-            s.file.write_all_at(h.as_bytes(), end)?;
-            s.end += 512;
+            s.file
+                .write_all_at(&h.to_bytes(), end)
+                .writing(&self.path)?;
+            s.end += h.encoded_len();
             s.names.insert(path.to_string());
         }
         Ok(())
@@ -90,13 +98,16 @@ impl TarStream {
 
     /// Appends a small file entry whole (metadata such as `index.json`).
     pub fn put(&self, path: &str, bytes: &[u8]) -> Result<()> {
-        let mut w = self.begin()?;
+        let mut w = self.begin(Some(path))?;
         w.write_all(bytes)?;
         w.finish(path)
     }
 
-    /// Opens the next entry; waits while another one is open.
-    pub fn begin(&self) -> Result<EntryWriter<'_>> {
+    /// Opens the next entry; waits while another one is open. `name`, when the caller
+    /// knows it, sets how much room the placeholder header leaves (a long name needs a PAX
+    /// header in front); else it leaves one block, and an entry whose name turns out to need
+    /// more is moved along when it is committed.
+    pub fn begin(&self, name: Option<&str>) -> Result<EntryWriter<'_>> {
         let mut s = self.lock();
         while s.busy {
             s = self.turn.wait(s).unwrap_or_else(|e| e.into_inner());
@@ -108,17 +119,21 @@ impl TarStream {
         s.busy = true;
         let start = s.end;
         drop(s);
+        let header = name.map_or(512, file_header_len);
         // From here a failure drops the writer, which frees the archive for the next entry.
         let w = EntryWriter {
             stream: self,
             file,
             start,
-            pos: start + 512,
+            header,
+            pos: start + header,
             kicked: start,
             done: false,
         };
         // The placeholder header: zeros, until the entry is committed.
-        w.file.write_all_at(&[0u8; 512], start)?;
+        w.file
+            .write_all_at(&vec![0u8; header as usize], start)
+            .writing(&self.path)?;
         Ok(w)
     }
 
@@ -129,8 +144,8 @@ impl TarStream {
             bail!("an archive entry is still open");
         }
         let end = s.end;
-        s.file.write_all_at(&[0u8; 1024], end)?;
-        s.file.set_len(end + 1024)?;
+        s.file.write_all_at(&[0u8; 1024], end).writing(&self.path)?;
+        s.file.set_len(end + 1024).writing(&self.path)?;
         let target = s.target.take().context("the archive is already finished")?;
         target.finish()
     }
@@ -142,6 +157,8 @@ pub struct EntryWriter<'a> {
     stream: &'a TarStream,
     file: File,
     start: u64,
+    /// The room left for the header blocks, in front of the data.
+    header: u64,
     pos: u64,
     /// Up to where writeback was started.
     kicked: u64,
@@ -151,12 +168,22 @@ pub struct EntryWriter<'a> {
 impl EntryWriter<'_> {
     /// Fills in the header as `path`, pads the entry to a block and ends it.
     pub fn finish(mut self, path: &str) -> Result<()> {
-        let size = self.pos - self.start - 512;
-        let header = file_header(path, size)?;
-        self.file.write_all_at(header.as_bytes(), self.start)?;
+        let size = self.pos - self.start - self.header;
+        let header = EntryHeader::file(path, size)?;
+        if header.encoded_len() != self.header {
+            // The name needs other room than the placeholder left: move the data.
+            let data = self.start + self.header;
+            let to = self.start + header.encoded_len();
+            move_within(&self.file, data, to, size).writing(&self.stream.path)?;
+            self.pos = to + size;
+        }
         let pad = (512 - size % 512) % 512;
-        self.file
-            .write_all_at(&[0u8; 512][..pad as usize], self.pos)?;
+        (|| {
+            self.file.write_all_at(&header.to_bytes(), self.start)?;
+            self.file
+                .write_all_at(&[0u8; 512][..pad as usize], self.pos)
+        })()
+        .writing(&self.stream.path)?;
         let mut s = self.stream.lock();
         s.end = self.pos + pad;
         s.names.insert(path.to_string());
@@ -170,7 +197,9 @@ impl EntryWriter<'_> {
 
 impl Write for EntryWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.write_all_at(buf, self.pos)?;
+        self.file
+            .write_all_at(buf, self.pos)
+            .writing(&self.stream.path)?;
         self.pos += buf.len() as u64;
         if self.pos - self.kicked >= WRITEBACK_EVERY {
             start_writeback(&self.file, self.kicked, self.pos);
@@ -198,6 +227,23 @@ impl Drop for EntryWriter<'_> {
         drop(s);
         self.stream.turn.notify_one();
     }
+}
+
+/// Moves `len` bytes at `from` to `to` within `file`; the two ranges may overlap.
+fn move_within(file: &File, from: u64, to: u64, len: u64) -> io::Result<()> {
+    let mut buf = vec![0u8; len.min(1 << 20) as usize];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(buf.len() as u64);
+        // Moving forward, copy from the end, so that no byte is overwritten before it is
+        // read; moving back, from the start.
+        let off = if to > from { len - done - n } else { done };
+        let chunk = &mut buf[..n as usize];
+        file.read_exact_at(chunk, from + off)?;
+        file.write_all_at(chunk, to + off)?;
+        done += n;
+    }
+    Ok(())
 }
 
 /// Asks the kernel to start writing `from..to` of `file` back to disk, without waiting.
@@ -230,9 +276,14 @@ pub struct StreamBlobWriter<'a> {
 }
 
 impl<'a> StreamBlobWriter<'a> {
-    pub fn begin(stream: &'a TarStream) -> Result<StreamBlobWriter<'a>> {
+    /// Starts a blob; `expected`, when the caller knows it, names it in advance.
+    pub fn begin(
+        stream: &'a TarStream,
+        expected: Option<&Descriptor>,
+    ) -> Result<StreamBlobWriter<'a>> {
+        let name = expected.map(|d| d.digest.blob_path());
         Ok(StreamBlobWriter {
-            entry: stream.begin()?,
+            entry: stream.begin(name.as_deref())?,
             stream,
         })
     }
@@ -285,11 +336,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("out.tar");
         let tar = TarStream::create(&dest).unwrap().expect("a regular file");
-        let mut w = tar.begin().unwrap();
+        let mut w = tar.begin(None).unwrap();
         w.write_all(&[7u8; 1000]).unwrap();
         w.finish("blobs/sha256/aa").unwrap();
         // A failed blob: written, then dropped.
-        let mut w = tar.begin().unwrap();
+        let mut w = tar.begin(None).unwrap();
         w.write_all(&[9u8; 5000]).unwrap();
         drop(w);
         tar.put("index.json", b"{}").unwrap();
@@ -315,12 +366,46 @@ mod tests {
     }
 
     #[test]
+    fn long_names_get_pax_headers_whether_or_not_they_were_known_in_advance() {
+        use crate::digest::{Algorithm, Digest};
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.tar");
+        let tar = TarStream::create(&dest).unwrap().unwrap();
+        let long = |b: &[u8]| Digest::of(Algorithm::Sha512, b).blob_path();
+        let short = Digest::of(Algorithm::Sha256, b"c").blob_path();
+        // Unknown at first: the data moves forward to make room for the PAX header.
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut w = tar.begin(None).unwrap();
+        w.write_all(&data).unwrap();
+        w.finish(&long(b"a")).unwrap();
+        // Known: the room is left in advance.
+        let mut w = tar.begin(Some(&long(b"b"))).unwrap();
+        w.write_all(b"bb").unwrap();
+        w.finish(&long(b"b")).unwrap();
+        // Room for a long name that turns out short: the data moves back.
+        let mut w = tar.begin(Some(&long(b"c"))).unwrap();
+        w.write_all(b"ccc").unwrap();
+        w.finish(&short).unwrap();
+        tar.finish().unwrap();
+        let got = entries(&dest);
+        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names[2..], [long(b"a"), long(b"b"), short.clone()]);
+        assert!(got[2].1 == data, "the moved data is intact");
+        assert_eq!(got[3].1, b"bb");
+        assert_eq!(got[4].1, b"ccc");
+        // Three blocks of headers for each long name, one for the short one.
+        let data_blocks = data.len().div_ceil(512) + 1 + 1;
+        let len = std::fs::metadata(&dest).unwrap().len() as usize;
+        assert_eq!(len, (2 + 3 + 3 + 1 + data_blocks + 2) * 512);
+    }
+
+    #[test]
     fn a_second_entry_waits_for_the_first() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("out.tar");
         let tar = TarStream::create(&dest).unwrap().unwrap();
         std::thread::scope(|s| {
-            let mut first = tar.begin().unwrap();
+            let mut first = tar.begin(None).unwrap();
             let second = s.spawn(|| tar.put("second", b"2"));
             std::thread::sleep(std::time::Duration::from_millis(50));
             first.write_all(b"1").unwrap();

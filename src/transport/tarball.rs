@@ -13,7 +13,9 @@ use anyhow::{bail, Context, Result};
 use tar::EntryType;
 
 use super::fs::{safe_path, FileTree};
+use super::tar_header::EntryHeader;
 use crate::cleanup::{self, Tracked};
+use crate::disk::{self, PathWriter, Writing};
 
 #[derive(Debug, Clone)]
 enum Entry {
@@ -187,14 +189,22 @@ impl Packing {
 }
 
 /// Decompresses a whole archive into a temporary file, since a compressed stream cannot
-/// seek.
+/// seek. The file is in the system's temporary directory (`TMPDIR`); a failed write to it
+/// (a full disk) is said as such, not blamed on the compressed data.
 fn decompress_to_temp(file: &File, packing: Packing) -> Result<Tracked<tempfile::NamedTempFile>> {
     crate::sweep::sweep_system_temp();
-    let mut spool = cleanup::temp_file(tempfile::Builder::new().prefix(".oci-copy-archive-"))?;
+    let mut spool = cleanup::temp_file(tempfile::Builder::new().prefix(".oci-copy-archive-"))
+        .with_context(|| {
+            let dir = std::env::temp_dir();
+            format!("creating a temporary file in {}", dir.display())
+        })?;
     let mut dec = packing.decoder(file)?;
-    io::copy(&mut dec, spool.as_file_mut())
-        .with_context(|| format!("invalid {} data", packing.name()))?;
-    Ok(spool)
+    let path = spool.path().to_path_buf();
+    match io::copy(&mut dec, &mut PathWriter::new(spool.as_file_mut(), &path)) {
+        Ok(_) => Ok(spool),
+        Err(e) if disk::is_write_error(&e) => Err(e.into()),
+        Err(e) => Err(e).with_context(|| format!("invalid {} data", packing.name())),
+    }
 }
 
 fn index_entries(file: &File) -> Result<HashMap<String, Entry>> {
@@ -391,7 +401,10 @@ pub enum ArchiveTarget {
         temp: Tracked<tempfile::NamedTempFile>,
         dest: PathBuf,
     },
-    Direct(File),
+    Direct {
+        file: File,
+        dest: PathBuf,
+    },
 }
 
 impl ArchiveTarget {
@@ -403,12 +416,15 @@ impl ArchiveTarget {
                 .write(true)
                 .open(dest)
                 .with_context(|| format!("opening {}", dest.display()))?;
-            return Ok(ArchiveTarget::Direct(f));
+            return Ok(ArchiveTarget::direct(f, dest));
         }
         if let Ok(m) = std::fs::metadata(dest) {
             if !m.is_file() && !m.is_dir() {
-                let f = std::fs::OpenOptions::new().write(true).open(dest)?;
-                return Ok(ArchiveTarget::Direct(f));
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(dest)
+                    .with_context(|| format!("opening {}", dest.display()))?;
+                return Ok(ArchiveTarget::direct(f, dest));
             }
             if m.is_dir() {
                 bail!("{} is a directory, not an archive file", dest.display());
@@ -429,6 +445,21 @@ impl ArchiveTarget {
         })
     }
 
+    fn direct(file: File, dest: &Path) -> ArchiveTarget {
+        ArchiveTarget::Direct {
+            file,
+            dest: dest.to_path_buf(),
+        }
+    }
+
+    /// The file being written: the temporary one, or the destination written directly.
+    pub fn path(&self) -> &Path {
+        match self {
+            ArchiveTarget::Staged { temp, .. } => temp.path(),
+            ArchiveTarget::Direct { dest, .. } => dest,
+        }
+    }
+
     /// Whether the archive is written under a temporary name and renamed into place.
     pub fn is_staged(&self) -> bool {
         matches!(self, ArchiveTarget::Staged { .. })
@@ -437,7 +468,7 @@ impl ArchiveTarget {
     pub fn file(&mut self) -> &mut File {
         match self {
             ArchiveTarget::Staged { temp, .. } => temp.as_file_mut(),
-            ArchiveTarget::Direct(f) => f,
+            ArchiveTarget::Direct { file, .. } => file,
         }
     }
 
@@ -446,63 +477,39 @@ impl ArchiveTarget {
         match self {
             ArchiveTarget::Staged { temp, dest } => {
                 let (temp, _registered) = temp.into_parts();
-                temp.as_file().sync_all()?;
+                // A filesystem that allocates late (XFS, NFS, a quota) can say it is full
+                // only now.
+                temp.as_file().sync_all().writing(temp.path())?;
                 super::layout::set_readable(temp.as_file())?;
                 temp.persist(&dest)
                     .with_context(|| format!("renaming the archive to {}", dest.display()))?;
                 Ok(())
             }
-            ArchiveTarget::Direct(mut f) => Ok(std::io::Write::flush(&mut f)?),
+            ArchiveTarget::Direct { mut file, dest } => {
+                Ok(std::io::Write::flush(&mut file).writing(&dest)?)
+            }
         }
     }
 }
 
 /// Appends a regular file to a tar being written, with fixed metadata so that the same
-/// image always gives the same archive bytes.
+/// image always gives the same archive bytes (see [`EntryHeader`]).
 pub fn append_file<W: std::io::Write>(
     tar: &mut tar::Builder<W>,
     path: &str,
     size: u64,
     data: impl Read,
 ) -> Result<()> {
-    tar.append(&file_header(path, size)?, data)
+    EntryHeader::file(path, size)?
+        .append(tar, data)
         .with_context(|| format!("writing {path} into the archive"))
 }
 
 /// Appends a directory entry, with fixed metadata.
 pub fn append_dir<W: std::io::Write>(tar: &mut tar::Builder<W>, path: &str) -> Result<()> {
-    tar.append(&dir_header(path)?, io::empty())
+    EntryHeader::dir(path)?
+        .append(tar, io::empty())
         .with_context(|| format!("writing {path} into the archive"))
-}
-
-/// The header of a regular file entry, with fixed metadata (mode 0644, owner 0, mtime 0)
-/// so that the same image always gives the same archive bytes. Archive paths here are
-/// `blobs/ALG/HEX` and metadata names, which fit the ustar name field.
-pub fn file_header(path: &str, size: u64) -> Result<tar::Header> {
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(EntryType::Regular);
-    h.set_mode(0o644);
-    h.set_size(size);
-    h.set_mtime(0);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_path(path)
-        .with_context(|| format!("archive entry name {path}"))?;
-    h.set_cksum();
-    Ok(h)
-}
-
-/// The header of a directory entry, with fixed metadata.
-pub fn dir_header(path: &str) -> Result<tar::Header> {
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(EntryType::Directory);
-    h.set_mode(0o755);
-    h.set_size(0);
-    h.set_mtime(0);
-    h.set_path(path)
-        .with_context(|| format!("archive entry name {path}"))?;
-    h.set_cksum();
-    Ok(h)
 }
 
 #[cfg(test)]
@@ -542,6 +549,31 @@ mod tests {
         std::fs::write(&p, &bytes[..1536]).unwrap();
         let err = TarTree::open(&p).err().expect("truncated tar must fail");
         assert!(format!("{err:#}").contains("truncated"), "{err:#}");
+    }
+
+    #[test]
+    fn reads_long_names_in_pax_and_gnu_form() {
+        let pax_name = format!("blobs/sha512/{}", "a".repeat(128));
+        let gnu_name = format!("blobs/sha512/{}", "b".repeat(128));
+        let mut b = tar::Builder::new(Vec::new());
+        append_file(&mut b, &pax_name, 3, &b"pax"[..]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        b.append_data(&mut h, &gnu_name, &b"gnu"[..]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.tar");
+        std::fs::write(&p, b.into_inner().unwrap()).unwrap();
+        let t = TarTree::open(&p).unwrap();
+        for (name, want) in [(&pax_name, "pax"), (&gnu_name, "gnu")] {
+            let mut s = String::new();
+            t.open(name).unwrap().read_to_string(&mut s).unwrap();
+            assert_eq!(s, want, "{name}");
+        }
+        assert_eq!(
+            t.paths().count(),
+            2,
+            "the extension headers are not entries"
+        );
     }
 
     #[test]

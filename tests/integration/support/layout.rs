@@ -24,11 +24,6 @@ pub fn file_digest(path: &Path, alg: &str) -> std::io::Result<String> {
     Ok(format!("{alg}:{hex}"))
 }
 
-/// Hex sha256 of a file.
-pub fn sha256_hex(path: &Path) -> Result<String, String> {
-    stream_hash::<sha2::Sha256>(path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 fn stream_hash<D: sha2::Digest>(path: &Path) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = D::new();

@@ -6,7 +6,7 @@ use super::{
     as_array, config_facts, decompress, try_check_oci_layout, walk_layer, Checked, Compression,
     Report,
 };
-use crate::support::layout::{read_json, sha256_hex};
+use crate::support::layout::{file_digest, read_json};
 use serde_json::Value;
 use std::fs::File;
 use std::io::Read;
@@ -93,8 +93,11 @@ fn check_docker_image(root: &Path, entry: &Value) -> Checked<DockerImage> {
         .as_str()
         .ok_or("manifest.json entry without Config")?;
     let config_file = safe_join(root, config_path)?;
-    let config_digest = format!("sha256:{}", sha256_hex(&config_file)?);
-    check_named_by_digest(config_path, &config_digest)?;
+    // The image ID is the config's sha256, unless the archive names it by its sha512.
+    let alg = named_algorithm(config_path).unwrap_or("sha256");
+    let config_digest =
+        file_digest(&config_file, alg).map_err(|e| format!("{config_path}: {e}"))?;
+    check_named_by_digest(config_path, &config_file)?;
     let config = read_json(&config_file)?;
     let (diff_ids, architecture, os) = config_facts(&config, config_path)?;
     let layer_paths: Vec<String> = as_array(&entry["Layers"], "Layers")?
@@ -134,17 +137,32 @@ fn check_docker_image(root: &Path, entry: &Value) -> Checked<DockerImage> {
     })
 }
 
-/// A file named `<hex>`, `<hex>.json` or `blobs/sha256/<hex>` must hash to that name.
-fn check_named_by_digest(path: &str, digest: &str) -> Checked<()> {
+/// The algorithm a file named by a digest (`<hex>`, `<hex>.json`, `blobs/ALG/<hex>`)
+/// was hashed with, judged by the length of the hex name.
+fn named_algorithm(path: &str) -> Option<&'static str> {
     let name = Path::new(path)
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
     let stem = name.strip_suffix(".json").unwrap_or(name);
-    if stem.len() == 64
-        && stem.bytes().all(|b| b.is_ascii_hexdigit())
-        && format!("sha256:{stem}") != digest
-    {
+    if !stem.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    match stem.len() {
+        64 => Some("sha256"),
+        128 => Some("sha512"),
+        _ => None,
+    }
+}
+
+/// A file named by a digest must hash to that name.
+fn check_named_by_digest(path: &str, file: &Path) -> Checked<()> {
+    let Some(alg) = named_algorithm(path) else {
+        return Ok(());
+    };
+    let digest = file_digest(file, alg).map_err(|e| format!("{path}: {e}"))?;
+    let (_, hex) = digest.split_once(':').expect("alg:hex");
+    if !path.trim_end_matches(".json").ends_with(hex) {
         return Err(format!(
             "{path} is named by a digest but hashes to {digest}"
         ));
@@ -165,7 +183,7 @@ fn check_docker_layer(root: &Path, path: &str, diff_id: &str) -> Checked<bool> {
         ));
     }
     if matches!(compression, Compression::None) {
-        check_named_by_digest(path, &digest)?;
+        check_named_by_digest(path, &file)?;
     }
     Ok(!matches!(compression, Compression::None))
 }
