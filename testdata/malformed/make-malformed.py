@@ -201,9 +201,27 @@ def write(path, data):
         f.write(data)
 
 
-def case(name, what, ref, error, verify=True):
-    """`verify`: whether `oci-copy verify` must also fail on this input."""
-    CASES.append({"name": name, "what": what, "ref": ref, "error": error, "verify": verify})
+def case(name, what, ref, error, verify=True, dest=False):
+    """`verify`: whether `oci-copy verify` must also fail on this input. `dest`: the case is
+    a destination to copy a good image INTO, which must be refused before anything is
+    written (the test copies the case directory first, so the committed one stays as is)."""
+    row = {"name": name, "what": what, "ref": ref, "error": error, "verify": verify}
+    if dest:
+        row["dest"] = True
+    CASES.append(row)
+
+
+def dest_layout(name, what, error, files):
+    """A destination directory holding `files` ({path: bytes}; a path ending in `/` is a
+    directory, given a README so that git keeps it)."""
+    d = os.path.join(HERE, name)
+    os.makedirs(d)
+    for path, data in files.items():
+        if path.endswith("/"):
+            write(os.path.join(d, path, "README"), b"a directory where a file belongs\n")
+        else:
+            write(os.path.join(d, path), data)
+    case(name, what, "oci:{dir}/%s:new" % name, error, verify=False, dest=True)
 
 
 # ---------------------------------------------------------------- the cases
@@ -353,10 +371,41 @@ def archive_cases():
     archive("oci-archive-index-json-twice.tar", "index.json twice with different contents",
             "more than once", tar(sorted(files.items()) + [("index.json", again)]),
             transport="oci-archive", suffix=":v1")
+    dotdot = info("placeholder", size=len(LAYER))
+    dotdot.pax_headers = {"path": "../../etc/x"}
+    archive("docker-pax-path-dotdot.tar", "a PAX path header that climbs out with '..'",
+            "'..' is not allowed",
+            tar(docker_entries()[:-1])[:-1024] + tar([(dotdot, LAYER)], fmt=tarfile.PAX_FORMAT))
+    longabs = info("/" + "a" * 120, size=len(LAYER))
+    archive("docker-gnu-longname-absolute.tar", "a GNU long name that is an absolute path",
+            "paths must be relative",
+            tar(docker_entries()[:-1])[:-1024] + tar([(longabs, LAYER)], fmt=tarfile.GNU_FORMAT))
     archive("not-a-tar.tar", "a text file where an archive is expected", "not a",
             b"this is plain text, not a tar archive\n" * 20)
     case("unknown-transport", "a reference with an unknown transport",
          "ftp://{dir}/x", 'unknown transport "ftp"')
+
+
+def dest_cases():
+    """Destination layouts that cannot be committed to: refused when opened (issue 12)."""
+    good_index = js({"schemaVersion": 2, "manifests": []})
+    dest_layout("dest-index-not-json", "a destination whose index.json is not JSON",
+                "invalid index.json", {"oci-layout": OCI_LAYOUT, "index.json": b"garbage{"})
+    dest_layout("dest-index-is-a-directory", "a destination whose index.json is a directory",
+                "index.json is a directory", {"oci-layout": OCI_LAYOUT, "index.json/": None})
+    md5 = js({"schemaVersion": 2, "manifests": [
+        {"mediaType": MT_MANIFEST, "digest": "md5:" + "0" * 32, "size": 2}]})
+    dest_layout("dest-index-md5-entry", "a destination index.json entry with an md5 digest",
+                'unsupported digest algorithm "md5"',
+                {"oci-layout": OCI_LAYOUT, "index.json": md5})
+    dest_layout("dest-oci-layout-is-a-directory", "a destination whose oci-layout is a directory",
+                "oci-layout is a directory", {"oci-layout/": None, "index.json": good_index})
+    dest_layout("dest-oci-layout-version-2", "a destination declaring imageLayoutVersion 2.0.0",
+                "only 1.0.0 can be written into",
+                {"oci-layout": b'{"imageLayoutVersion":"2.0.0"}', "index.json": good_index})
+    dest_layout("dest-blobs-sha256-is-a-file", "a destination whose blobs/sha256 is a file",
+                "blobs/sha256 is not a directory",
+                {"oci-layout": OCI_LAYOUT, "index.json": good_index, "blobs/sha256": b"x"})
 
 
 def main():
@@ -367,6 +416,7 @@ def main():
         shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
     oci_cases()
     archive_cases()
+    dest_cases()
     write(os.path.join(HERE, "cases.json"), json.dumps(CASES, indent=1).encode() + b"\n")
     print("%d cases" % len(CASES))
 

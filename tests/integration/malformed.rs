@@ -2,7 +2,9 @@
 //! in `cases.json`): copying each one into an existing layout must exit 1 with one
 //! `oci-copy: ` line that contains the expected text, without a panic, leaving the
 //! destination's index.json byte for byte as it was and no stray file; `oci-copy verify`
-//! must fail on it too. A manifest over the 4 MiB limit is generated here, not committed.
+//! must fail on it too. Rows marked `dest` are destinations instead: copying a good image
+//! into (a copy of) one must be refused before any byte of it changes. A manifest over the
+//! 4 MiB limit is generated here, not committed.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -19,6 +21,8 @@ struct Case {
     reference: Vec<String>,
     error: String,
     verify: bool,
+    /// The case is a destination that a good image must not be copied into.
+    dest: bool,
 }
 
 fn cases() -> Vec<Case> {
@@ -37,6 +41,7 @@ fn cases() -> Vec<Case> {
                 .collect(),
             error: r["error"].as_str().expect("error").to_string(),
             verify: r["verify"].as_bool().expect("verify"),
+            dest: r["dest"].as_bool().unwrap_or(false),
         })
         .collect()
 }
@@ -116,7 +121,7 @@ fn the_corpus_has_at_least_15_kinds_and_every_input_exists() {
 
 #[test]
 fn every_malformed_input_fails_with_its_error_and_leaves_the_destination_alone() {
-    for c in cases() {
+    for c in cases().into_iter().filter(|c| !c.dest) {
         let line = copy_fails(&c.name, &c.reference, &c.error);
         // The one line names the object: the reference, or the archive or layout file.
         assert!(
@@ -127,6 +132,52 @@ fn every_malformed_input_fails_with_its_error_and_leaves_the_destination_alone()
             verify_fails(&c.name, &c.reference[0]);
         }
     }
+}
+
+/// Every destination that cannot be committed to is refused when it is opened: exit 1,
+/// one line naming it and the reason, and not one byte of it changed (no blob written).
+#[test]
+fn every_malformed_destination_is_refused_before_anything_is_written() {
+    let source = format!("oci:{}:latest", p(&testdata("oci-layout")));
+    let dests: Vec<Case> = cases().into_iter().filter(|c| c.dest).collect();
+    assert!(dests.len() >= 6, "only {} destination cases", dests.len());
+    for c in dests {
+        let tmp = tempdir();
+        let dir = tmp.path().join(&c.name);
+        crate::support::copy_dir(&testdata("malformed").join(&c.name), &dir);
+        let before = snapshot(&dir);
+        let reference = c.reference[0].replace(&p(&testdata("malformed")), &p(tmp.path()));
+        let out = oci_copy([source.as_str(), &reference]);
+        let line = assert_failure(&out, 1, &[&c.error]);
+        assert!(line.contains(&c.name), "{}: {line}", c.name);
+        assert_eq!(
+            snapshot(&dir),
+            before,
+            "{}: the destination changed",
+            c.name
+        );
+        let siblings = std::fs::read_dir(tmp.path()).expect("read tmp").count();
+        assert_eq!(siblings, 1, "{}: something was left beside it", c.name);
+    }
+}
+
+/// Every path under `dir` with its bytes (directories as `None`).
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir") {
+            let path = e.expect("entry").path();
+            if path.is_dir() {
+                out.push((path.clone(), None));
+                todo.push(path);
+            } else {
+                out.push((path.clone(), Some(std::fs::read(&path).expect("read"))));
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// A manifest 1 byte over the limit, with a correct digest and size: refused before it
