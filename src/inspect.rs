@@ -17,6 +17,8 @@ use crate::transport::ImageSource;
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Summary {
+    /// Omitted when there is no repository name (a layout), as skopeo omits it.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
@@ -31,7 +33,8 @@ pub struct Summary {
     pub os: String,
     pub layers: Vec<Digest>,
     pub layers_data: Vec<LayerData>,
-    pub env: Vec<String>,
+    /// `null` when the config sets none, as skopeo prints it.
+    pub env: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -91,14 +94,20 @@ pub fn inspect(
 }
 
 fn summary(r: &ImageRef, src: &dyn ImageSource, img: &LoadedImage) -> Summary {
-    let repo_tags = src.repo_tags();
+    let names = src.repo_tags();
+    // As skopeo: the tags of the repository, which only a registry has; a docker-archive's
+    // own names show as Name and Tag.
+    let repo_tags = match r {
+        ImageRef::Registry(_) => names.clone(),
+        _ => Vec::new(),
+    };
     let (name, tag) = match r {
         ImageRef::Registry(d) => (d.repository(), d.tag.clone()),
         ImageRef::Layout { tag, .. } | ImageRef::OciArchive { tag, .. } => {
             (String::new(), tag.clone())
         }
         ImageRef::DockerArchive { .. } => {
-            match repo_tags.first().and_then(|t| DockerRef::parse(t).ok()) {
+            match names.first().and_then(|t| DockerRef::parse(t).ok()) {
                 Some(d) => (d.repository(), d.tag.clone()),
                 None => (String::new(), None),
             }
@@ -139,7 +148,7 @@ fn summary(r: &ImageRef, src: &dyn ImageSource, img: &LoadedImage) -> Summary {
                 annotations: l.annotations.clone(),
             })
             .collect(),
-        env: run.env.unwrap_or_default(),
+        env: run.env,
     }
 }
 
