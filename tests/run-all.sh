@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Sets up and runs every test of oci-copy on a fresh Debian machine: installs the
-# independent judges (skopeo, umoci) and the real registry (docker-registry) with apt-get
+# independent judges (skopeo, umoci) and the makers of real inputs (podman, buildah,
+# used with --storage-driver vfs) and the real registry (docker-registry) with apt-get
 # when they are missing, then runs `cargo test`. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in skopeo umoci docker-registry openssl; do
+for tool in skopeo umoci docker-registry openssl podman buildah; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 # The signal tests send SIGTERM/SIGINT with kill(1), which is procps's, not bash's builtin.

@@ -13,6 +13,7 @@ mod local_copy;
 mod malformed;
 mod multiarch;
 mod mutation;
+mod podman;
 mod probe;
 mod registry;
 mod registry_auth;

@@ -20,6 +20,51 @@ pub fn skopeo(args: &[&str]) -> Output {
     run_judge("skopeo", args)
 }
 
+/// Runs podman with `args`, on a vfs store of its own under `store` (no daemon, no
+/// overlay: works as root in a container).
+pub fn podman(store: &Path, args: &[&str]) -> Output {
+    let root = p(&store.join("root"));
+    let run = p(&store.join("run"));
+    let mut all = vec![
+        "--storage-driver",
+        "vfs",
+        "--root",
+        &root,
+        "--runroot",
+        &run,
+    ];
+    all.extend_from_slice(args);
+    let out = run_judge("podman", &all);
+    assert!(
+        out.status.success(),
+        "podman {args:?} failed\n{}",
+        describe(&out)
+    );
+    out
+}
+
+/// Runs buildah with `args`, on a vfs store of its own under `store`.
+pub fn buildah(store: &Path, args: &[&str]) -> Output {
+    let root = p(&store.join("root"));
+    let run = p(&store.join("run"));
+    let mut all = vec![
+        "--storage-driver",
+        "vfs",
+        "--root",
+        &root,
+        "--runroot",
+        &run,
+    ];
+    all.extend_from_slice(args);
+    let out = run_judge("buildah", &all);
+    assert!(
+        out.status.success(),
+        "buildah {args:?} failed\n{}",
+        describe(&out)
+    );
+    out
+}
+
 /// Runs umoci with `args`.
 pub fn umoci(args: &[&str]) -> Output {
     run_judge("umoci", args)
