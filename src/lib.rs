@@ -29,16 +29,30 @@ use copy::{CopyOptions, CopyReport};
 use manifest::Platform;
 use reference::ImageRef;
 
+/// stdout was closed by its reader (`oci-copy inspect … | head -c1`): not a failure of
+/// oci-copy, so the binary exits 0 quietly, as ripgrep does.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout was closed by its reader")]
+pub struct StdoutClosed;
+
+/// Writes `bytes` to stdout and flushes; a reader that went away is [`StdoutClosed`].
+pub fn print(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        r => Ok(r?),
+    }
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Copy(args) => run_copy(args, cli.quiet),
         Command::Inspect(args) => run_inspect(args),
         Command::Completions(args) => {
-            let mut out = std::io::stdout().lock();
+            let mut out = Vec::new();
             cli::write_completions(args.shell, &mut out);
-            out.flush()?;
-            Ok(())
+            print(&out)
         }
         Command::ListTags(args) => run_list_tags(args),
         Command::Verify(args) => run_verify(args, cli.quiet),
@@ -140,10 +154,7 @@ fn run_inspect(args: InspectArgs) -> Result<()> {
     let platform = args.platform.as_deref().map(parse_platform).transpose()?;
     let out = inspect::inspect(&r, src.as_ref(), mode, platform.as_ref())
         .with_context(|| format!("inspecting {}", src.describe()))?;
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(&out)?;
-    stdout.flush()?;
-    Ok(())
+    print(&out)
 }
 
 /// `list-tags docker://HOST/REPO`: every tag, following pagination, as skopeo prints them.
@@ -168,11 +179,9 @@ fn run_list_tags(args: cli::ListTagsArgs) -> Result<()> {
         transport::registry::list_tags(&d, &args.registry.options(), args.page_size as usize)
             .with_context(|| format!("listing the tags of docker://{}", d.repository()))?;
     let out = serde_json::json!({ "Repository": d.repository(), "Tags": tags });
-    let mut stdout = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut stdout, &out)?;
-    writeln!(stdout)?;
-    stdout.flush()?;
-    Ok(())
+    let mut text = serde_json::to_vec_pretty(&out)?;
+    text.push(b'\n');
+    print(&text)
 }
 
 /// `verify`: prints the report (problems only with `--quiet`) and fails on any problem.
@@ -180,15 +189,11 @@ fn run_verify(args: cli::VerifyArgs, quiet: bool) -> Result<()> {
     let r = ImageRef::parse(&args.image)?;
     let report = verify_cmd::verify_reference(&r, args.all, &args.registry.options())?;
     let problems = report.problems();
-    let mut stdout = std::io::stdout().lock();
-    if !quiet {
-        stdout.write_all(report.render().as_bytes())?;
-    } else {
-        for p in &problems {
-            writeln!(stdout, "{p}")?;
-        }
-    }
-    stdout.flush()?;
+    let text = match quiet {
+        false => report.render(),
+        true => problems.iter().map(|p| format!("{p}\n")).collect(),
+    };
+    print(text.as_bytes())?;
     match problems.as_slice() {
         [] => Ok(()),
         [one] => bail!("{}: {one}", args.image),

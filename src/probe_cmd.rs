@@ -3,8 +3,6 @@
 //! of the format asked about (that manifest type accepted, and uploads that work and keep
 //! their sessions), 1 otherwise.
 
-use std::io::Write;
-
 use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::json;
@@ -80,14 +78,15 @@ pub fn run(args: ProbeArgs) -> Result<()> {
         args.uploads as usize,
     )?;
     let reasons = reasons(&report, format);
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &to_json(&report, format, &reasons))?;
-        writeln!(out)?;
-    } else {
-        out.write_all(render(&report, format, &reasons).as_bytes())?;
-    }
-    out.flush()?;
+    let text = match args.json {
+        true => {
+            let mut t = serde_json::to_vec_pretty(&to_json(&report, format, &reasons))?;
+            t.push(b'\n');
+            t
+        }
+        false => render(&report, format, &reasons).into_bytes(),
+    };
+    crate::print(&text)?;
     if !reasons.is_empty() {
         bail!(
             "docker://{}: the registry cannot take {} images: {}",
