@@ -2,6 +2,7 @@
 //! converting between Docker v2s2 and OCI, and verifying every byte against its digest.
 //! The binary (`main.rs`) is a thin shell over [`run`].
 
+pub mod buffers;
 pub mod cleanup;
 pub mod cli;
 pub mod commands;

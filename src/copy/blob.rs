@@ -3,11 +3,12 @@
 //! blob is committed only after the source digest and size, and the diff_id of any layer
 //! that was decompressed, have been checked.
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 
 use anyhow::{bail, Context, Result};
 
 use super::verify::{HashingReader, HashingWriter, VerifyError, VerifyingReader};
+use crate::buffers::{self, PooledBufReader};
 use crate::convert::{LayerAction, LayerPlan};
 use crate::digest::{Algorithm, Digest};
 use crate::disk;
@@ -150,7 +151,7 @@ fn copy_verbatim_once(
 }
 
 fn copy_stream(r: &mut impl Read, w: &mut impl Write) -> io::Result<u64> {
-    let mut buf = vec![0u8; BUF_SIZE];
+    let mut buf = buffers::take(BUF_SIZE);
     let mut total = 0;
     loop {
         let n = match r.read(&mut buf) {
@@ -171,10 +172,12 @@ pub(crate) fn decoder<'a>(
 ) -> io::Result<Box<dyn Read + Send + 'a>> {
     Ok(match from {
         Compression::None => Box::new(r),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(PooledBufReader::new(
             BUF_SIZE, r,
         ))),
-        Compression::Zstd => Box::new(zstd::Decoder::new(r)?),
+        Compression::Zstd => Box::new(zstd::Decoder::with_buffer(PooledBufReader::new(
+            BUF_SIZE, r,
+        ))?),
     })
 }
 

@@ -6,15 +6,22 @@
 use std::io::{self, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
+use crate::buffers::{self, Buffer};
+
 const BLOCK: usize = 512 * 1024;
 const DEPTH: usize = 2;
 
+/// A block read ahead: the first `len` bytes of a pooled buffer, which goes back to the
+/// pool when the consumer is done with it.
+struct Block {
+    buf: Buffer,
+    len: usize,
+}
+
 /// The consuming end: a reader over the blocks the helper thread read.
 pub struct ReadAhead {
-    rx: Receiver<io::Result<Vec<u8>>>,
-    /// Emptied blocks go back to the helper, so that no block is allocated twice.
-    recycle: SyncSender<Vec<u8>>,
-    block: Vec<u8>,
+    rx: Receiver<io::Result<Block>>,
+    block: Option<Block>,
     pos: usize,
     done: bool,
 }
@@ -26,13 +33,11 @@ where
     R: Read + Send,
 {
     let (tx, rx) = sync_channel(DEPTH);
-    let (recycle, spare) = sync_channel(DEPTH + 2);
     std::thread::scope(|s| {
-        s.spawn(move || produce(source, tx, spare));
+        s.spawn(move || produce(source, tx));
         let mut reader = ReadAhead {
             rx,
-            recycle,
-            block: Vec::new(),
+            block: None,
             pos: 0,
             done: false,
         };
@@ -43,15 +48,12 @@ where
     })
 }
 
-fn produce<R: Read>(mut source: R, tx: SyncSender<io::Result<Vec<u8>>>, spare: Receiver<Vec<u8>>) {
+fn produce<R: Read>(mut source: R, tx: SyncSender<io::Result<Block>>) {
     loop {
-        let mut block = spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(BLOCK));
-        block.resize(BLOCK, 0);
+        let mut buf = buffers::take(BLOCK);
         let mut n = 0;
         let result = loop {
-            match source.read(&mut block[n..]) {
+            match source.read(&mut buf[n..]) {
                 Ok(0) => break Ok(()),
                 Ok(k) => {
                     n += k;
@@ -63,9 +65,8 @@ fn produce<R: Read>(mut source: R, tx: SyncSender<io::Result<Vec<u8>>>, spare: R
                 Err(e) => break Err(e),
             }
         };
-        block.truncate(n);
         let end = n < BLOCK;
-        if n > 0 && tx.send(Ok(block)).is_err() {
+        if n > 0 && tx.send(Ok(Block { buf, len: n })).is_err() {
             return; // the consumer stopped
         }
         match result {
@@ -79,16 +80,26 @@ fn produce<R: Read>(mut source: R, tx: SyncSender<io::Result<Vec<u8>>>, spare: R
     }
 }
 
+impl ReadAhead {
+    /// The unread part of the current block.
+    fn available(&self) -> &[u8] {
+        match &self.block {
+            Some(b) => &b.buf[self.pos..b.len],
+            None => &[],
+        }
+    }
+}
+
 impl Read for ReadAhead {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.block.len() {
+        while self.available().is_empty() {
             if self.done {
                 return Ok(0);
             }
             match self.rx.recv() {
                 Ok(Ok(block)) => {
-                    let old = std::mem::replace(&mut self.block, block);
-                    let _ = self.recycle.try_send(old);
+                    // The block read before goes back to the pool here.
+                    self.block = Some(block);
                     self.pos = 0;
                 }
                 Ok(Err(e)) => {
@@ -98,8 +109,8 @@ impl Read for ReadAhead {
                 Err(_) => self.done = true,
             }
         }
-        let n = buf.len().min(self.block.len() - self.pos);
-        buf[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);
+        let n = buf.len().min(self.available().len());
+        buf[..n].copy_from_slice(&self.available()[..n]);
         self.pos += n;
         Ok(n)
     }
