@@ -219,19 +219,21 @@ fn transform_once(
         Compression::None => HashingWriter::counting(w),
         _ => HashingWriter::new(w),
     };
-    let converted = (|| {
-        let r = decoder(from, &mut verifying)?;
+    let converted = {
         // Reading, verifying and decompressing run on a helper thread, ahead of the rest.
-        super::readahead::scoped(r, |r| {
-            let mut plain = match plain_is_input {
-                true => HashingReader::counting(r),
-                false => HashingReader::with_algorithm(r, plain_alg),
-            };
-            let out = encode(&mut plain, out, to, plan)?;
-            let plain = plain.finish_counting().0;
-            Ok::<_, io::Error>((plain.unwrap_or_else(|| desc.digest.clone()), out))
-        })
-    })();
+        super::readahead::scoped(
+            || decoder(from, &mut verifying),
+            |r| {
+                let mut plain = match plain_is_input {
+                    true => HashingReader::counting(r),
+                    false => HashingReader::with_algorithm(r, plain_alg),
+                };
+                let out = encode(&mut plain, out, to, plan)?;
+                let plain = plain.finish_counting().0;
+                Ok::<_, io::Error>((plain.unwrap_or_else(|| desc.digest.clone()), out))
+            },
+        )
+    };
     // A write that failed (a full disk) is the destination's fault, whatever stage of the
     // conversion met it: say so now, without reading the rest of the source.
     let converted = match converted {
