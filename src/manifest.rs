@@ -172,13 +172,17 @@ pub fn parse(bytes: &[u8], media_type: &str) -> Result<Parsed> {
     }
     let parsed = match mt::kind_of(media_type) {
         Kind::Manifest(f) => {
-            let m: ImageManifest =
+            let mut m: ImageManifest =
                 serde_json::from_slice(bytes).context("invalid image manifest")?;
+            // The list grew by doubling while it was read: up to half of it is spare room,
+            // megabytes for an image of thousands of layers.
+            m.layers.shrink_to_fit();
             check_inner_type(m.media_type.as_deref(), media_type)?;
             Parsed::Image(f, m)
         }
         Kind::Index(f) => {
-            let i: Index = serde_json::from_slice(bytes).context("invalid image index")?;
+            let mut i: Index = serde_json::from_slice(bytes).context("invalid image index")?;
+            i.manifests.shrink_to_fit();
             check_inner_type(i.media_type.as_deref(), media_type)?;
             Parsed::Index(f, i)
         }
@@ -313,11 +317,21 @@ pub fn rewrite_manifest(
     format: Format,
     layers: Vec<Descriptor>,
 ) -> Result<Vec<u8>> {
-    let mut out = m.clone();
-    out.schema_version = 2;
-    out.media_type = Some(format.manifest_type().to_string());
-    out.config.media_type = format.config_type().to_string();
-    out.layers = layers;
+    // Field by field rather than `m.clone()`, which would copy the old layer list too
+    // (megabytes for an image of thousands of layers) only to drop it.
+    let mut out = ImageManifest {
+        schema_version: 2,
+        media_type: Some(format.manifest_type().to_string()),
+        artifact_type: m.artifact_type.clone(),
+        config: Descriptor {
+            media_type: format.config_type().to_string(),
+            ..m.config.clone()
+        },
+        layers,
+        subject: m.subject.clone(),
+        annotations: m.annotations.clone(),
+        extra: m.extra.clone(),
+    };
     if format == Format::V2s2 {
         if let Some(a) = out.annotations.take() {
             let keys: Vec<_> = a.keys().cloned().collect();

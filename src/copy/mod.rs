@@ -293,12 +293,34 @@ pub fn copy_image(
         (bytes, manifest_desc),
         &opts.plan,
     )?;
+    let mut report = CopyReport {
+        source_manifest: img.descriptor.clone(),
+        written_manifest: desc.clone(),
+        copied: outcomes.iter().filter(|o| o.copied).count() + usize::from(config == Reuse::Absent),
+        skipped: outcomes.iter().filter(|o| !o.copied && !o.mounted).count()
+            + usize::from(config == Reuse::Present),
+        mounted: outcomes.iter().filter(|o| o.mounted).count()
+            + usize::from(config == Reuse::Mounted),
+        bytes: outcomes.iter().map(|o| o.bytes).sum::<u64>() + img.config_raw.len() as u64,
+        elapsed: Duration::ZERO,
+        changed: changed_layers(&img.manifest.layers, &outcomes),
+    };
+    // The destination's commit writes its metadata, the peak of memory for an image of
+    // thousands of layers: what the copy holds of the image goes first.
+    drop((outcomes, plan, img));
     dst.commit(&bytes, &desc)?;
-    let changed = img
-        .manifest
-        .layers
+    report.elapsed = start.elapsed();
+    Ok(report)
+}
+
+/// (`layer N`, old digest, new digest) for every layer whose digest changed.
+fn changed_layers(
+    layers: &[Descriptor],
+    outcomes: &[BlobOutcome],
+) -> Vec<(String, Digest, Digest)> {
+    layers
         .iter()
-        .zip(&outcomes)
+        .zip(outcomes)
         .enumerate()
         .filter(|(_, (a, b))| a.digest != b.written.digest)
         .map(|(i, (a, b))| {
@@ -308,19 +330,7 @@ pub fn copy_image(
                 b.written.digest.clone(),
             )
         })
-        .collect();
-    Ok(CopyReport {
-        source_manifest: img.descriptor.clone(),
-        written_manifest: desc,
-        copied: outcomes.iter().filter(|o| o.copied).count() + usize::from(config == Reuse::Absent),
-        skipped: outcomes.iter().filter(|o| !o.copied && !o.mounted).count()
-            + usize::from(config == Reuse::Present),
-        mounted: outcomes.iter().filter(|o| o.mounted).count()
-            + usize::from(config == Reuse::Mounted),
-        bytes: outcomes.iter().map(|o| o.bytes).sum::<u64>() + img.config_raw.len() as u64,
-        elapsed: start.elapsed(),
-        changed,
-    })
+        .collect()
 }
 
 /// An uncompressed layer's digest is its diff_id: check that before moving any bytes. A

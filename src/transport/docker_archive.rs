@@ -365,27 +365,10 @@ impl DockerArchiveDestination {
 
     /// The OCI view (manifest blob and index.json), `manifest.json` and `repositories`.
     fn metadata(&self, v2s2: &[u8]) -> Result<Metadata> {
-        let m = match manifest::parse(v2s2, mt::DOCKER_MANIFEST)? {
+        let mut m = match manifest::parse(v2s2, mt::DOCKER_MANIFEST)? {
             manifest::Parsed::Image(_, m) => m,
             manifest::Parsed::Index(..) => bail!("a docker-archive cannot hold an index"),
         };
-        let oci_layers = m
-            .layers
-            .iter()
-            .map(|l| Descriptor {
-                media_type: mt::OCI_LAYER.to_string(),
-                ..l.clone()
-            })
-            .collect();
-        let oci = rewrite_manifest(&m, Format::Oci, oci_layers)?;
-        let mut desc = Descriptor::of_bytes(mt::OCI_MANIFEST, &oci);
-        if let Some(r) = &self.repo_tag {
-            let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
-            desc.annotations = Some(BTreeMap::from([
-                ("io.containerd.image.name".to_string(), r.to_string()),
-                (REF_NAME.to_string(), tag),
-            ]));
-        }
         let entry = ArchiveEntry {
             config: m.config.digest.blob_path(),
             repo_tags: self.repo_tag.as_ref().map(|r| vec![r.familiar()]),
@@ -403,6 +386,21 @@ impl DockerArchiveDestination {
                 .to_string()
                 .into_bytes()
         });
+        // The layers move into the OCI view rather than being copied: an image can have
+        // thousands.
+        let mut oci_layers = std::mem::take(&mut m.layers);
+        for l in &mut oci_layers {
+            l.media_type = mt::OCI_LAYER.to_string();
+        }
+        let oci = rewrite_manifest(&m, Format::Oci, oci_layers)?;
+        let mut desc = Descriptor::of_bytes(mt::OCI_MANIFEST, &oci);
+        if let Some(r) = &self.repo_tag {
+            let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
+            desc.annotations = Some(BTreeMap::from([
+                ("io.containerd.image.name".to_string(), r.to_string()),
+                (REF_NAME.to_string(), tag),
+            ]));
+        }
         Ok(Metadata {
             index: single_entry_index(&desc, None)?,
             oci_manifest: oci,
