@@ -56,4 +56,11 @@ fn print_report(r: &CopyReport, src: &str, dst: &str) {
         human_bytes(r.bytes),
         r.elapsed.as_secs_f64()
     );
+    if r.repeated_blobs + r.repeated_manifests > 0 {
+        let _ = writeln!(
+            e,
+            "  repeats: {} blobs and {} manifests listed again, each handled once",
+            r.repeated_blobs, r.repeated_manifests
+        );
+    }
 }

@@ -30,6 +30,9 @@ pub struct BlobOutcome {
     pub mounted: bool,
     /// Bytes read from the source.
     pub bytes: u64,
+    /// True when it repeats a blob handled earlier in this copy, which was not handled
+    /// again: the summary counts each blob once.
+    pub repeated: bool,
 }
 
 /// Copies the layer `desc` as `plan` says. `diff_id` is the config's entry for it.
@@ -124,6 +127,7 @@ fn copy_verbatim_once(
             copied: false,
             mounted: reuse == Reuse::Mounted,
             bytes: 0,
+            repeated: false,
         });
     }
     let progress = progress::global().start_blob("blob", &desc.digest, desc.size);
@@ -147,6 +151,7 @@ fn copy_verbatim_once(
         copied: true,
         mounted: false,
         bytes: desc.size,
+        repeated: false,
     })
 }
 
@@ -267,6 +272,7 @@ fn transform_once(
         copied: true,
         mounted: false,
         bytes: desc.size,
+        repeated: false,
     })
 }
 

@@ -9,14 +9,14 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use super::blob::{copy_verbatim, BlobOutcome};
+use super::blob::BlobOutcome;
+use super::dedup::Seen;
 use super::negotiate::{self, is_rejection};
 use super::{
-    check_plain_layers, copy_layers, image_with_config, list_platforms, load_child,
+    check_plain_layers, copy_as_is, copy_layers, image_with_config, list_platforms, load_child,
     select_platform, CopyOptions, CopyReport, LoadedImage, LoadedTop,
 };
 use crate::convert::{self, Plan, PlanOptions};
-use crate::digest::Digest;
 use crate::manifest::{self, Descriptor, Index};
 use crate::media_type::Format;
 use crate::platform;
@@ -31,8 +31,9 @@ struct Child {
     img: LoadedImage,
     /// `None` for an artifact (signature, attestation), which is copied unchanged.
     plan: Option<Plan>,
-    /// How the destination came to hold the config.
-    config: Reuse,
+    /// How the destination came to hold the config; `None` when an earlier instance has the
+    /// same one.
+    config: Option<Reuse>,
     outcomes: Vec<BlobOutcome>,
 }
 
@@ -69,9 +70,10 @@ pub(super) fn copy_index(
         idx.manifests.len(),
         target.name()
     );
+    let mut seen = Seen::default();
     for child in &mut children {
         (child.config, child.outcomes) =
-            copy_instance_blobs(src, dst.as_ref(), child, opts.jobs)
+            copy_instance_blobs(src, dst.as_ref(), child, opts.jobs, &mut seen)
                 .with_context(|| describe_entry(child.number, &child.entry))?;
     }
     let (bytes, desc) = put_all(
@@ -173,7 +175,7 @@ fn load_instance(
         number,
         img,
         plan,
-        config: Reuse::Absent,
+        config: None,
         outcomes: Vec::new(),
     })
 }
@@ -206,27 +208,26 @@ fn refuse_digest_changes(
     Ok(())
 }
 
-/// Copies the config and layers of one instance; returns how the destination came to hold
-/// the config, and what happened to each layer.
+/// Copies the config and layers of one instance, except those `seen` has already; returns
+/// how the destination came to hold the config, and what happened to each layer.
 fn copy_instance_blobs(
     src: &dyn ImageSource,
     dst: &dyn ImageDestination,
     child: &Child,
     jobs: usize,
-) -> Result<(Reuse, Vec<BlobOutcome>)> {
+    seen: &mut Seen,
+) -> Result<(Option<Reuse>, Vec<BlobOutcome>)> {
     let img = &child.img;
     let Some(plan) = &child.plan else {
-        let config = copy_verbatim(src, dst, &img.manifest.config, img.manifest.config.clone())?;
-        let mut layers = Vec::new();
-        for d in &img.manifest.layers {
-            layers.push(copy_verbatim(src, dst, d, d.clone())?);
-        }
-        let how = match (config.copied, config.mounted) {
-            (true, _) => Reuse::Absent,
-            (false, true) => Reuse::Mounted,
-            (false, false) => Reuse::Present,
+        let mut outcomes = copy_as_is(src, dst, &img.manifest, seen)?;
+        let config = outcomes.remove(0);
+        let how = match (config.repeated, config.copied, config.mounted) {
+            (true, ..) => None,
+            (_, true, _) => Some(Reuse::Absent),
+            (_, _, true) => Some(Reuse::Mounted),
+            _ => Some(Reuse::Present),
         };
-        return Ok((how, layers));
+        return Ok((how, outcomes));
     };
     if img.config.diff_ids().len() != img.manifest.layers.len() {
         bail!(
@@ -240,10 +241,15 @@ fn copy_instance_blobs(
         media_type: plan.format.config_type().to_string(),
         ..img.manifest.config.clone()
     };
-    let config = dst
-        .put_bytes(&img.config_raw, &config)
-        .context("storing the config")?;
-    Ok((config, copy_layers(src, dst, img, plan, jobs)?))
+    let how = match seen.written(&config, None, None) {
+        Some(_) => None,
+        None => Some(
+            dst.put_bytes(&img.config_raw, &config)
+                .context("storing the config")?,
+        ),
+    };
+    seen.record(&config, None, None, &config);
+    Ok((how, copy_layers(src, dst, img, plan, jobs, seen)?))
 }
 
 /// Offers the instances and the index to the destination in each candidate family, until
@@ -373,9 +379,12 @@ fn rewrite_index(
 }
 
 fn report(top: &LoadedTop, written: Descriptor, children: &[Child], start: Instant) -> CopyReport {
-    let outcomes = children.iter().flat_map(|c| &c.outcomes);
-    let configs = |how: Reuse| children.iter().filter(|c| c.config == how).count();
-    let changed: Vec<(String, Digest, Digest)> = children
+    let mut report = CopyReport::new(top.descriptor.clone(), written);
+    for c in children {
+        report.count_config(c.config, c.img.config_raw.len());
+        c.outcomes.iter().for_each(|o| report.count(o));
+    }
+    report.changed = children
         .iter()
         .flat_map(|c| {
             let what = describe_entry(c.number, &c.entry);
@@ -395,19 +404,6 @@ fn report(top: &LoadedTop, written: Descriptor, children: &[Child], start: Insta
                 })
         })
         .collect();
-    CopyReport {
-        source_manifest: top.descriptor.clone(),
-        written_manifest: written,
-        copied: outcomes.clone().filter(|o| o.copied).count() + configs(Reuse::Absent),
-        skipped: outcomes.clone().filter(|o| !o.copied && !o.mounted).count()
-            + configs(Reuse::Present),
-        mounted: outcomes.clone().filter(|o| o.mounted).count() + configs(Reuse::Mounted),
-        bytes: outcomes.map(|o| o.bytes).sum::<u64>()
-            + children
-                .iter()
-                .map(|c| c.img.config_raw.len() as u64)
-                .sum::<u64>(),
-        elapsed: start.elapsed(),
-        changed,
-    }
+    report.elapsed = start.elapsed();
+    report
 }

@@ -4,6 +4,7 @@
 //! streams through the verifying reader.
 
 pub mod blob;
+mod dedup;
 pub mod index;
 pub mod negotiate;
 pub mod pgzip;
@@ -24,6 +25,7 @@ use crate::manifest::{
 use crate::media_type::{self as mt, Format};
 use crate::transport::{ImageDestination, ImageSource, Reuse};
 use blob::{copy_layer, copy_verbatim, BlobOutcome};
+use dedup::{Seen, Step};
 use verify::VerifyingReader;
 
 /// Options for one copy.
@@ -39,7 +41,8 @@ pub struct CopyOptions {
     pub all: bool,
 }
 
-/// What a copy did, for the summary and the conversion report.
+/// What a copy did, for the summary and the conversion report. Every distinct blob is
+/// counted once: as copied, skipped (the destination had it) or mounted.
 #[derive(Debug, Clone)]
 pub struct CopyReport {
     pub source_manifest: Descriptor,
@@ -48,10 +51,55 @@ pub struct CopyReport {
     pub skipped: usize,
     /// Blobs a registry mounted from another repository instead of receiving them.
     pub mounted: usize,
+    /// Layers and configs that repeat a blob this copy handled already, which were not
+    /// handled again.
+    pub repeated_blobs: usize,
+    /// Index entries that repeat a manifest this copy handled already.
+    pub repeated_manifests: usize,
     pub bytes: u64,
     pub elapsed: Duration,
     /// (what, old digest, new digest) for every blob whose digest changed.
     pub changed: Vec<(String, Digest, Digest)>,
+}
+
+impl CopyReport {
+    /// A report with nothing counted yet.
+    fn new(source_manifest: Descriptor, written_manifest: Descriptor) -> CopyReport {
+        CopyReport {
+            source_manifest,
+            written_manifest,
+            copied: 0,
+            skipped: 0,
+            mounted: 0,
+            repeated_blobs: 0,
+            repeated_manifests: 0,
+            bytes: 0,
+            elapsed: Duration::ZERO,
+            changed: Vec::new(),
+        }
+    }
+
+    /// Counts what happened to one blob.
+    fn count(&mut self, o: &BlobOutcome) {
+        match (o.repeated, o.copied, o.mounted) {
+            (true, ..) => self.repeated_blobs += 1,
+            (_, true, _) => self.copied += 1,
+            (_, _, true) => self.mounted += 1,
+            _ => self.skipped += 1,
+        }
+        self.bytes += o.bytes;
+    }
+
+    /// Counts a config stored with `put_bytes` (`None`: it repeats one stored before).
+    fn count_config(&mut self, how: Option<Reuse>, size: usize) {
+        match how {
+            None => self.repeated_blobs += 1,
+            Some(Reuse::Absent) => self.copied += 1,
+            Some(Reuse::Present) => self.skipped += 1,
+            Some(Reuse::Mounted) => self.mounted += 1,
+        }
+        self.bytes += size as u64;
+    }
 }
 
 /// A single image read from a source: its manifest (verified) and config (verified).
@@ -276,7 +324,14 @@ pub fn copy_image(
         .put_bytes(&img.config_raw, &config_out)
         .context("storing the config")?;
 
-    let outcomes = copy_layers(src, dst.as_ref(), &img, &plan, opts.jobs)?;
+    let outcomes = copy_layers(
+        src,
+        dst.as_ref(),
+        &img,
+        &plan,
+        opts.jobs,
+        &mut Seen::default(),
+    )?;
     let (bytes, manifest_desc) = if plan.rewrite {
         let layers = outcomes.iter().map(|o| o.written.clone()).collect();
         let b = convert::rewrite_manifest(&img.manifest, plan.format, layers)?;
@@ -293,18 +348,10 @@ pub fn copy_image(
         (bytes, manifest_desc),
         &opts.plan,
     )?;
-    let mut report = CopyReport {
-        source_manifest: img.descriptor.clone(),
-        written_manifest: desc.clone(),
-        copied: outcomes.iter().filter(|o| o.copied).count() + usize::from(config == Reuse::Absent),
-        skipped: outcomes.iter().filter(|o| !o.copied && !o.mounted).count()
-            + usize::from(config == Reuse::Present),
-        mounted: outcomes.iter().filter(|o| o.mounted).count()
-            + usize::from(config == Reuse::Mounted),
-        bytes: outcomes.iter().map(|o| o.bytes).sum::<u64>() + img.config_raw.len() as u64,
-        elapsed: Duration::ZERO,
-        changed: changed_layers(&img.manifest.layers, &outcomes),
-    };
+    let mut report = CopyReport::new(img.descriptor.clone(), desc.clone());
+    report.count_config(Some(config), img.config_raw.len());
+    outcomes.iter().for_each(|o| report.count(o));
+    report.changed = changed_layers(&img.manifest.layers, &outcomes);
     // The destination's commit writes its metadata, the peak of memory for an image of
     // thousands of layers: what the copy holds of the image goes first.
     drop((outcomes, plan, img));
@@ -355,29 +402,38 @@ pub(super) fn check_plain_layers(img: &LoadedImage, plan: &convert::Plan) -> Res
 }
 
 /// Copies the layers, `jobs` at a time (one at a time, in order, into a destination that
-/// takes blobs in order). Stops starting new ones after the first failure.
+/// takes blobs in order). Stops starting new ones after the first failure. A layer that
+/// repeats one listed before, or one `seen` has (from another image of this copy), is not
+/// copied again: it gets the descriptor written for the first.
 pub(super) fn copy_layers(
     src: &dyn ImageSource,
     dst: &dyn ImageDestination,
     img: &LoadedImage,
     plan: &convert::Plan,
     jobs: usize,
+    seen: &mut Seen,
 ) -> Result<Vec<BlobOutcome>> {
     let jobs = if dst.caps().sequential { 1 } else { jobs };
-    let n = img.manifest.layers.len();
+    let layers = &img.manifest.layers;
+    let diff_ids = img.config.diff_ids();
+    let steps = seen.steps(layers, &plan.layers, diff_ids);
+    // Only first occurrences are copied, so no two workers ever write the same blob.
+    let todo: Vec<usize> = (0..steps.len())
+        .filter(|&i| steps[i] == Step::Copy)
+        .collect();
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<BlobOutcome>>>> =
-        Mutex::new((0..n).map(|_| None).collect());
-    let diff_ids = img.config.diff_ids();
+        Mutex::new((0..layers.len()).map(|_| None).collect());
     std::thread::scope(|s| {
-        for _ in 0..jobs.clamp(1, n.max(1)) {
+        for _ in 0..jobs.clamp(1, todo.len().max(1)) {
             s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= n || failed.load(Ordering::SeqCst) {
+                let k = next.fetch_add(1, Ordering::SeqCst);
+                if k >= todo.len() || failed.load(Ordering::SeqCst) {
                     break;
                 }
-                let layer = &img.manifest.layers[i];
+                let i = todo[k];
+                let layer = &layers[i];
                 let r = copy_layer(src, dst, layer, &plan.layers[i], diff_ids.get(i))
                     .with_context(|| layer_name(i, layer, diff_ids.get(i), src));
                 if r.is_err() {
@@ -390,12 +446,23 @@ pub(super) fn copy_layers(
     let results = results
         .into_inner()
         .expect("no thread panics holding the lock");
-    let mut out = Vec::with_capacity(n);
-    for r in results {
-        match r {
-            Some(r) => out.push(r?),
-            None => bail!("copy aborted"),
+    let mut out: Vec<BlobOutcome> = Vec::with_capacity(layers.len());
+    for (i, (r, step)) in results.into_iter().zip(steps).enumerate() {
+        let outcome = match (step, r) {
+            (Step::Written(d), _) => BlobOutcome::repeat(&d),
+            (Step::SameAs(j), _) => BlobOutcome::repeat(&out[j].written),
+            (Step::Copy, Some(r)) => r?,
+            (Step::Copy, None) => bail!("copy aborted"),
+        };
+        if !outcome.repeated {
+            seen.record(
+                &layers[i],
+                Some(&plan.layers[i]),
+                diff_ids.get(i),
+                &outcome.written,
+            );
         }
+        out.push(outcome);
     }
     Ok(out)
 }
@@ -434,23 +501,33 @@ fn copy_artifact(
             opts.plan.format.unwrap_or(caps.formats[0]).name()
         );
     }
-    let mut outcomes = Vec::new();
-    for d in std::iter::once(&img.manifest.config).chain(&img.manifest.layers) {
-        outcomes.push(
-            copy_verbatim(src, dst.as_ref(), d, d.clone())
-                .with_context(|| format!("blob {} of {}", d.digest, src.describe()))?,
-        );
+    let mut report = CopyReport::new(img.descriptor.clone(), img.descriptor.clone());
+    for o in copy_as_is(src, dst.as_ref(), &img.manifest, &mut Seen::default())? {
+        report.count(&o);
     }
     dst.put_manifest(&img.raw, &img.descriptor)?;
     dst.commit(&img.raw, &img.descriptor)?;
-    Ok(CopyReport {
-        source_manifest: img.descriptor.clone(),
-        written_manifest: img.descriptor.clone(),
-        copied: outcomes.iter().filter(|o| o.copied).count(),
-        skipped: outcomes.iter().filter(|o| !o.copied && !o.mounted).count(),
-        mounted: outcomes.iter().filter(|o| o.mounted).count(),
-        bytes: outcomes.iter().map(|o| o.bytes).sum(),
-        elapsed: start.elapsed(),
-        changed: Vec::new(),
-    })
+    report.elapsed = start.elapsed();
+    Ok(report)
+}
+
+/// Copies the config and then the layers of `m` byte for byte, one at a time, each
+/// distinct blob once (an artifact's config and layer are often the same `{}`).
+pub(super) fn copy_as_is(
+    src: &dyn ImageSource,
+    dst: &dyn ImageDestination,
+    m: &ImageManifest,
+    seen: &mut Seen,
+) -> Result<Vec<BlobOutcome>> {
+    let mut outcomes = Vec::new();
+    for d in std::iter::once(&m.config).chain(&m.layers) {
+        let outcome = match seen.written(d, None, None) {
+            Some(w) => BlobOutcome::repeat(w),
+            None => copy_verbatim(src, dst, d, d.clone())
+                .with_context(|| format!("blob {} of {}", d.digest, src.describe()))?,
+        };
+        seen.record(d, None, None, &outcome.written);
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
 }

@@ -20,6 +20,7 @@ mod registry_auth;
 mod registry_mtls;
 mod registry_tags;
 mod reliability_registry;
+mod repeats;
 mod round_trip;
 mod selection;
 mod sha512;
