@@ -22,9 +22,10 @@ use crate::media_type::Format;
 use crate::platform;
 use crate::transport::{DestCaps, ImageDestination, ImageSource, Reuse};
 
-/// One instance of the index being copied.
+/// One distinct instance of the index being copied: entries that name the same manifest
+/// share one.
 struct Child {
-    /// The index entry (platform, annotations) as the source has it.
+    /// The first index entry (platform, annotations) naming it, as the source has it.
     entry: Descriptor,
     /// Its position in the source index, from 0.
     number: usize,
@@ -59,15 +60,13 @@ pub(super) fn copy_index(
     let entries = select_entries(idx, opts)?;
     let subset = entries.len() != idx.manifests.len();
     let target = convert::choose_format(format, &caps, &opts.plan)?;
-    let mut children = entries
-        .into_iter()
-        .map(|(n, e)| load_instance(src, n, e, target, &caps, &opts.plan))
-        .collect::<Result<Vec<_>>>()?;
+    let (mut children, slots) = load_instances(src, &entries, target, &caps, &opts.plan)?;
     refuse_digest_changes(format, target, subset, opts)?;
     tracing::debug!(
-        "copying {} of {} instances of the index as {}",
-        children.len(),
+        "copying {} of {} entries of the index ({} distinct manifests) as {}",
+        entries.len(),
         idx.manifests.len(),
+        children.len(),
         target.name()
     );
     let mut seen = Seen::default();
@@ -76,18 +75,76 @@ pub(super) fn copy_index(
             copy_instance_blobs(src, dst.as_ref(), child, opts.jobs, &mut seen)
                 .with_context(|| describe_entry(child.number, &child.entry))?;
     }
+    let selected = Selected {
+        entries: &entries,
+        slots: &slots,
+        subset,
+    };
     let (bytes, desc) = put_all(
         dst.as_ref(),
         top,
         format,
         idx,
         &children,
-        subset,
+        &selected,
         &caps,
         opts,
     )?;
     dst.commit(&bytes, &desc)?;
-    Ok(report(top, desc, &children, start))
+    let mut report = report(top, desc, &children, start);
+    report.repeated_manifests = entries.len() - children.len();
+    Ok(report)
+}
+
+/// The entries of the index being copied, and for each the instance (in `children`) that
+/// its manifest is.
+struct Selected<'a> {
+    entries: &'a [(usize, Descriptor)],
+    slots: &'a [usize],
+    /// Only some of the index's entries are copied.
+    subset: bool,
+}
+
+/// Loads, verifies and plans each distinct manifest the entries name, once: an index
+/// whose entries repeat one manifest has it read and copied once. Returns the instances
+/// and, for each entry, its instance.
+fn load_instances(
+    src: &dyn ImageSource,
+    entries: &[(usize, Descriptor)],
+    target: Format,
+    caps: &DestCaps,
+    popts: &PlanOptions,
+) -> Result<(Vec<Child>, Vec<usize>)> {
+    let mut children: Vec<Child> = Vec::new();
+    let mut by_digest = std::collections::HashMap::new();
+    let mut slots = Vec::with_capacity(entries.len());
+    for (n, e) in entries {
+        check_entry(*n, e, target)?;
+        // The same digest with another size or type is another claim: verified on its own.
+        let key = (e.digest.clone(), e.size, e.media_type.clone());
+        let slot = match by_digest.get(&key) {
+            Some(&k) => k,
+            None => {
+                children.push(load_instance(src, *n, e.clone(), target, caps, popts)?);
+                by_digest.insert(key, children.len() - 1);
+                children.len() - 1
+            }
+        };
+        slots.push(slot);
+    }
+    Ok((children, slots))
+}
+
+/// Refuses, before any I/O, an entry the index cannot hold as `target`.
+fn check_entry(number: usize, entry: &Descriptor, target: Format) -> Result<()> {
+    if target == Format::V2s2 && platform::is_attestation(entry) {
+        bail!(
+            "{}: a Docker manifest list cannot hold an attestation manifest (its layers are \
+             in-toto statements, not tars); copy the index as OCI, or copy one platform",
+            describe_entry(number, entry)
+        );
+    }
+    Ok(())
 }
 
 /// The entries to copy, in index order, each with its position in the source index: all
@@ -145,12 +202,6 @@ fn load_instance(
     popts: &PlanOptions,
 ) -> Result<Child> {
     let what = describe_entry(number, &entry);
-    if target == Format::V2s2 && platform::is_attestation(&entry) {
-        bail!(
-            "{what}: a Docker manifest list cannot hold an attestation manifest (its layers are \
-             in-toto statements, not tars); copy the index as OCI, or copy one platform"
-        );
-    }
     let (f, m, raw) = load_child(src, &entry).with_context(|| what.clone())?;
     let img =
         image_with_config(src, f, m, raw, entry.clone(), None).with_context(|| what.clone())?;
@@ -261,7 +312,7 @@ fn put_all(
     format: Format,
     idx: &Index,
     children: &[Child],
-    subset: bool,
+    selected: &Selected,
     caps: &DestCaps,
     opts: &CopyOptions,
 ) -> Result<(Vec<u8>, Descriptor)> {
@@ -281,15 +332,14 @@ fn put_all(
     );
     let mut attempts = Vec::new();
     for f in candidates {
-        let attempt = build_all(top, format, idx, children, subset, f, caps, &opts.plan).and_then(
-            |(instances, index)| {
+        let attempt = build_all(top, format, idx, children, selected, f, caps, &opts.plan)
+            .and_then(|(instances, index)| {
                 for (bytes, desc) in &instances {
                     dst.put_child_manifest(bytes, desc)?;
                 }
                 dst.put_manifest(&index.0, &index.1)?;
                 Ok(index)
-            },
-        );
+            });
         match attempt {
             Ok(index) => return Ok(index),
             Err(e) if is_rejection(&e) => {
@@ -314,7 +364,7 @@ fn build_all(
     format: Format,
     idx: &Index,
     children: &[Child],
-    subset: bool,
+    selected: &Selected,
     f: Format,
     caps: &DestCaps,
     popts: &PlanOptions,
@@ -337,32 +387,34 @@ fn build_all(
         .iter()
         .zip(children)
         .all(|((_, d), c)| d.digest == c.entry.digest);
-    if f == format && !subset && unchanged {
+    if f == format && !selected.subset && unchanged {
         return Ok((instances, (top.bytes.clone(), top.descriptor.clone())));
     }
-    let bytes = rewrite_index(idx, f, children, &instances)?;
+    let bytes = rewrite_index(idx, f, selected, &instances)?;
     let desc = Descriptor::of_bytes(f.index_type(), &bytes);
     Ok((instances, (bytes, desc)))
 }
 
-/// A new index of family `f` whose entries describe the instances written.
+/// A new index of family `f` whose entries, one for each selected entry, describe the
+/// instances written.
 fn rewrite_index(
     idx: &Index,
     f: Format,
-    children: &[Child],
+    selected: &Selected,
     instances: &[Written],
 ) -> Result<Vec<u8>> {
     let mut out = idx.clone();
     out.schema_version = 2;
     out.media_type = Some(f.index_type().to_string());
-    out.manifests = children
+    out.manifests = selected
+        .entries
         .iter()
-        .zip(instances)
-        .map(|(c, (_, d))| Descriptor {
-            media_type: d.media_type.clone(),
-            digest: d.digest.clone(),
-            size: d.size,
-            ..c.entry.clone()
+        .zip(selected.slots)
+        .map(|((_, e), &k)| Descriptor {
+            media_type: instances[k].1.media_type.clone(),
+            digest: instances[k].1.digest.clone(),
+            size: instances[k].1.size,
+            ..e.clone()
         })
         .collect();
     if f == Format::V2s2 {

@@ -12,14 +12,19 @@ use std::process::Command;
 use serde_json::{json, Value};
 use sha2::Digest as _;
 
-use crate::support::check::{check_docker_archive, check_oci_archive, extract_archive};
+use crate::support::check::{
+    check_docker_archive, check_oci_archive, check_oci_layout, extract_archive,
+};
+use crate::support::fault_proxy::{Action, FaultProxy};
 use crate::support::judges::{skopeo, skopeo_reads, umoci_unpacks};
-use crate::support::layout::{empty_layout, write_blob};
+use crate::support::layout::{empty_layout, index, write_blob};
+use crate::support::registry::Registry;
 use crate::support::{assert_success, describe, oci_copy, p, tempdir};
 
 const PLAIN: &str = "application/vnd.oci.image.layer.v1.tar";
 const GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
@@ -247,4 +252,103 @@ fn a_repeated_plain_layer_is_gzipped_once_into_an_oci_archive() {
     std::fs::create_dir(&unpacked).unwrap();
     extract_archive(&file, &unpacked).expect("extract");
     umoci_unpacks(&unpacked, "app", "a");
+}
+
+/// A layout whose index tags one manifest three times over, as `all` (the index itself is
+/// the tagged entry's target).
+fn repeating_index_layout(dir: &Path) -> (Value, Layer) {
+    empty_layout(dir);
+    let a = gzip_layer("a");
+    let image = write_image(dir, &[&a]);
+    let mut entries = Vec::new();
+    for n in ["1", "2", "3"] {
+        let mut e = image.clone();
+        e["platform"] = json!({"architecture": "amd64", "os": "linux"});
+        e["annotations"] = json!({"test.entry": n});
+        entries.push(e);
+    }
+    let idx = json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": entries});
+    let (digest, size) = write_blob(dir, &serde_json::to_vec(&idx).unwrap());
+    write_index_json(
+        dir,
+        vec![json!({"mediaType": INDEX, "digest": digest, "size": size,
+            "annotations": {"org.opencontainers.image.ref.name": "all"}})],
+    );
+    (image, a)
+}
+
+/// The entries of the index tagged `all` in the layout `dir`.
+fn index_entries(dir: &Path) -> Vec<Value> {
+    let top = &index(dir)["manifests"][0];
+    let bytes = crate::support::layout::read_blob(dir, top["digest"].as_str().unwrap());
+    let idx: Value = serde_json::from_slice(&bytes).unwrap();
+    idx["manifests"].as_array().unwrap().clone()
+}
+
+#[test]
+fn an_index_repeating_one_manifest_copies_it_once() {
+    let tmp = tempdir();
+    let src = tmp.path().join("src");
+    let (image, _) = repeating_index_layout(&src);
+    let dst = tmp.path().join("dst");
+    let out = oci_copy([
+        "copy".to_string(),
+        "--all".to_string(),
+        format!("oci:{}:all", p(&src)),
+        format!("oci:{}:all", p(&dst)),
+    ]);
+    assert_success(&out);
+    let err = stderr(&out);
+    // The config and the layer, once: not skipped twice more for the other two entries.
+    assert!(err.contains("2 blobs copied, 0 skipped"), "{err}");
+    assert!(
+        err.contains("repeats: 0 blobs and 2 manifests listed again"),
+        "{err}"
+    );
+    let entries = index_entries(&dst);
+    assert_eq!(entries.len(), 3, "every entry is kept");
+    assert!(entries.iter().all(|e| e["digest"] == image["digest"]));
+    let numbers: Vec<&str> = entries
+        .iter()
+        .map(|e| e["annotations"]["test.entry"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, ["1", "2", "3"], "each entry keeps its annotations");
+    check_oci_layout(&dst);
+}
+
+#[test]
+fn an_index_repeating_one_manifest_is_read_once_from_a_registry() {
+    let reg = Registry::start();
+    let tmp = tempdir();
+    let src = tmp.path().join("src");
+    let (image, _) = repeating_index_layout(&src);
+    let pushed = reg.url("repeats/app:all");
+    assert_success(&oci_copy([
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:all", p(&src)),
+        &pushed,
+    ]));
+    let proxy = FaultProxy::start(&reg.host, |_| Action::Pass);
+    let dst = tmp.path().join("dst");
+    let out = oci_copy([
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &proxy.url("repeats/app:all"),
+        &format!("oci:{}:all", p(&dst)),
+    ]);
+    assert_success(&out);
+    let child = format!("/manifests/{}", image["digest"].as_str().unwrap());
+    let reads: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with(&child))
+        .collect();
+    assert_eq!(reads.len(), 1, "the manifest is read once: {reads:?}");
+    let blob_reads = proxy.requests().iter().filter(|r| r.is_blob_get()).count();
+    assert_eq!(blob_reads, 2, "the config and the layer, once each");
+    assert_eq!(index_entries(&dst).len(), 3);
+    check_oci_layout(&dst);
 }
