@@ -44,6 +44,20 @@ pub trait ImageSource: Send + Sync {
     fn repo_tags(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// Whether blobs are best read several at once (a registry, over a network) rather than
+    /// one after another in the image's order (a local file). An archive destination streams
+    /// blobs from a sequential source straight into the archive, and stages those of a
+    /// parallel one.
+    fn reads_in_parallel(&self) -> bool {
+        false
+    }
+
+    /// The registry repository the blobs come from, so that a destination on the same
+    /// registry can mount them instead of receiving their bytes.
+    fn mount_origin(&self) -> Option<&crate::reference::DockerRef> {
+        None
+    }
 }
 
 /// The top-level manifest of a source.
@@ -159,11 +173,6 @@ pub trait BlobWriter: Write + Send {
     fn commit(self: Box<Self>, desc: &Descriptor) -> Result<()>;
 }
 
-/// Opens the image `r` names for reading, with default registry options.
-pub fn open_source(r: &ImageRef) -> Result<Box<dyn ImageSource>> {
-    open_source_with(r, &registry::RegistryOptions::default())
-}
-
 /// Opens the image `r` names for reading; `reg` applies when `r` is a registry.
 pub fn open_source_with(
     r: &ImageRef,
@@ -181,41 +190,29 @@ pub fn open_source_with(
     })
 }
 
-/// Opens `r` for writing, with default registry options.
-pub fn open_destination(r: &ImageRef) -> Result<Box<dyn ImageDestination>> {
-    open_destination_with(r, &registry::RegistryOptions::default(), None)
-}
-
-/// Opens `r` for writing; `reg` applies when `r` is a registry, and `source` (the image
-/// being copied) lets a registry mount blobs from another repository of the same registry.
+/// Opens `r` for writing; `reg` applies when `r` is a registry. `source`, the image being
+/// copied, says how its blobs arrive ([`ImageSource::reads_in_parallel`]) and where a
+/// registry could mount them from ([`ImageSource::mount_origin`]).
 pub fn open_destination_with(
     r: &ImageRef,
     reg: &registry::RegistryOptions,
-    source: Option<&ImageRef>,
+    source: Option<&dyn ImageSource>,
 ) -> Result<Box<dyn ImageDestination>> {
+    let stream = !source.is_some_and(|s| s.reads_in_parallel());
     Ok(match r {
         ImageRef::Layout { dir, tag } => {
             Box::new(layout::LayoutDestination::open(dir, tag.clone())?)
         }
-        // Into an archive, layers from a registry download at once, so they are staged;
-        // from a local source they are streamed into the archive one after another.
         ImageRef::OciArchive { file, tag } => Box::new(oci_archive::OciArchiveDestination::open(
             file,
             tag.clone(),
-            !matches!(source, Some(ImageRef::Registry(_))),
+            stream,
         )?),
-        ImageRef::DockerArchive { file, selector } => {
-            Box::new(docker_archive::DockerArchiveDestination::open(
-                file,
-                selector.as_ref(),
-                !matches!(source, Some(ImageRef::Registry(_))),
-            )?)
-        }
+        ImageRef::DockerArchive { file, selector } => Box::new(
+            docker_archive::DockerArchiveDestination::open(file, selector.as_ref(), stream)?,
+        ),
         ImageRef::Registry(d) => {
-            let from = match source {
-                Some(ImageRef::Registry(s)) => Some(s),
-                _ => None,
-            };
+            let from = source.and_then(|s| s.mount_origin());
             Box::new(registry::RegistryDestination::open(d, reg, from)?)
         }
     })

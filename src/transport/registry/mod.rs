@@ -101,6 +101,14 @@ impl ImageSource for RegistrySource {
         format!("docker://{}", self.name)
     }
 
+    fn reads_in_parallel(&self) -> bool {
+        true
+    }
+
+    fn mount_origin(&self) -> Option<&DockerRef> {
+        Some(&self.name)
+    }
+
     fn top_manifest(&self) -> Result<TopManifest> {
         let bytes = self.client.manifest()?;
         let media_type = guess_media_type(&bytes)
