@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::archive_target::ArchiveTarget;
 use super::fs::{read_small, safe_path, FileTree};
 use super::layout::{single_entry_index, LAYOUT_CONTENT, LAYOUT_FILE, REF_NAME};
 use super::oci_archive::{write_tree_as_tar, ArchiveStore};
-use super::tarball::{ArchiveTarget, TarTree};
+use super::tarball::TarTree;
 use super::{BlobWriter, DestCaps, ImageDestination, ImageSource, LayerPolicy, TopManifest};
 use crate::copy::verify::HashingReader;
 use crate::digest::{Algorithm, Digest};

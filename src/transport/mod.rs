@@ -3,11 +3,14 @@
 //! they serve: the copy pipeline (`copy/verify.rs`) checks every byte against its digest.
 //! Transports do refuse unsafe names (path traversal) and enforce document size limits.
 
+pub mod archive_target;
 pub mod docker_archive;
 pub mod fs;
 pub mod layout;
 mod layout_check;
+pub mod layout_dest;
 pub mod oci_archive;
+mod packing;
 pub mod registry;
 pub mod tar_header;
 pub mod tar_stream;
