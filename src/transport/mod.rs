@@ -5,6 +5,7 @@
 
 pub mod archive_target;
 pub mod docker_archive;
+pub mod docker_archive_dest;
 pub mod fs;
 pub mod layout;
 mod layout_check;
