@@ -18,10 +18,15 @@ use tokio::sync::Mutex;
 
 use super::auth::{Credentials, Secret};
 use super::errors::{self, error_chain, RegistryError};
+use super::stall::{read_body, BodyError};
 use super::tls::TlsSettings;
 
-/// A tag list or token reply larger than this is refused.
+/// A tag list larger than this is refused.
 const MAX_REPLY: usize = 16 << 20;
+/// A manifest or token reply larger than this is refused.
+const MAX_DOCUMENT: usize = 4 << 20;
+/// Only this much of an error body is read, for its message.
+const MAX_ERROR_BODY: usize = 64 << 10;
 
 /// How the registry wants requests authenticated, from the challenge of `GET /v2/`.
 #[derive(Debug, Clone)]
@@ -51,6 +56,9 @@ pub struct Direct {
     creds_origin: Option<String>,
     /// Held while the challenge is probed or a token fetched, so concurrent mounts share one.
     auth: Mutex<AuthState>,
+    /// `--stall-timeout`: how long a request may wait for its answer, or a body for its next
+    /// bytes.
+    stall: Option<Duration>,
 }
 
 impl Direct {
@@ -62,6 +70,7 @@ impl Direct {
         repo: &str,
         tls: &TlsSettings,
         creds: Option<(Credentials, String)>,
+        stall: Option<Duration>,
     ) -> Result<Direct> {
         let scheme = if http { "http" } else { "https" };
         let base = Url::parse(&format!("{scheme}://{registry}/"))
@@ -76,7 +85,51 @@ impl Direct {
             creds,
             creds_origin,
             auth: Mutex::new(AuthState::default()),
+            stall,
         })
+    }
+
+    /// Sends `req` through the stall guard: no answer within `--stall-timeout` is a
+    /// `TimedOut` failure naming `action`, retried like a reset connection.
+    async fn guarded(&self, action: &str, req: reqwest::RequestBuilder) -> Result<Response> {
+        match super::stall::within(self.stall, req.send()).await {
+            Some(Ok(r)) => Ok(r),
+            Some(Err(e)) => Err(self.send_error(action, &e).await),
+            None => Err(self.stalled(action)),
+        }
+    }
+
+    fn stalled(&self, action: &str) -> anyhow::Error {
+        let d = self.stall.unwrap_or_default();
+        let what = format!("registry {}, repository {}: {action}", self.host, self.repo);
+        anyhow::Error::new(crate::retry::stalled(&what, d))
+    }
+
+    /// The body of `resp`, refused past `limit` bytes (`what` names it: "the manifest"),
+    /// each chunk through the stall guard.
+    async fn body(
+        &self,
+        action: &str,
+        what: &str,
+        resp: Response,
+        limit: usize,
+    ) -> Result<Vec<u8>> {
+        match read_body(resp, limit, false, self.stall).await {
+            Ok(b) => Ok(b),
+            Err(BodyError::Http(e)) => Err(self.transport_error(action, &e)),
+            Err(BodyError::Stalled) => Err(self.stalled(action)),
+            Err(BodyError::Over) => Err(anyhow!(
+                "{action}: {what} is over the {} limit",
+                size_text(limit)
+            )),
+        }
+    }
+
+    /// An error body, for the message only: its first 64 KiB, or nothing if it breaks.
+    async fn error_body(&self, resp: Response) -> Vec<u8> {
+        read_body(resp, MAX_ERROR_BODY, true, self.stall)
+            .await
+            .unwrap_or_default()
     }
 
     /// The HTTP client, built on first use (most connections never need it).
@@ -147,7 +200,7 @@ impl Direct {
     /// The error for a response that is not a success.
     async fn refused(&self, action: &str, resp: Response) -> anyhow::Error {
         let status = resp.status().as_u16();
-        let body = read_capped(resp, 64 * 1024).await.unwrap_or_default();
+        let body = self.error_body(resp).await;
         anyhow::Error::new(self.error(action, Some(status), &body))
     }
 
@@ -187,10 +240,7 @@ impl Direct {
     /// `GET /v2/`: which authentication scheme the registry asks for.
     async fn probe(&self, action: &str) -> Result<Challenge> {
         let url = self.base.join("v2/").expect("a constant path");
-        let resp = match self.client()?.get(url).send().await {
-            Ok(r) => r,
-            Err(e) => return Err(self.send_error(action, &e).await),
-        };
+        let resp = self.guarded(action, self.client()?.get(url)).await?;
         let header = resp
             .headers()
             .get(WWW_AUTHENTICATE)
@@ -255,20 +305,17 @@ impl Direct {
         if let Some(c) = &self.creds {
             req = req.basic_auth(&c.username, Some(c.password.expose()));
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| self.transport_error(action, &e))?;
+        let resp = self.guarded(action, req).await?;
         if !resp.status().is_success() {
             let status = resp.status().as_u16();
-            let body = read_capped(resp, 64 * 1024).await.unwrap_or_default();
+            let body = self.error_body(resp).await;
             let mut e = self.error(action, Some(status), &body);
             e.message = format!("the token server refused ({status}): {}", e.message);
             return Err(anyhow::Error::new(e));
         }
-        let body = read_capped(resp, MAX_REPLY)
-            .await
-            .map_err(|e| self.transport_error(action, &e))?;
+        let body = self
+            .body(action, "the token server's reply", resp, MAX_DOCUMENT)
+            .await?;
         #[derive(serde::Deserialize)]
         struct Reply {
             token: Option<String>,
@@ -322,10 +369,7 @@ impl Direct {
                 v.set_sensitive(true);
                 req = req.header(AUTHORIZATION, v);
             }
-            let resp = match req.send().await {
-                Ok(r) => r,
-                Err(e) => return Err(self.send_error(action, &e).await),
-            };
+            let resp = self.guarded(action, req).await?;
             if resp.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
                 let mut st = self.auth.lock().await;
                 if st.tokens.remove(&scopes.join(" ")).is_some() {
@@ -409,15 +453,7 @@ impl Direct {
             .get("docker-content-digest")
             .and_then(|h| h.to_str().ok())
             .map(str::to_string);
-        let body = read_capped(resp, limit + 1)
-            .await
-            .map_err(|e| self.transport_error(&action, &e))?;
-        if body.len() > limit {
-            anyhow::bail!(
-                "{action}: the manifest is over the {} MiB limit",
-                limit >> 20
-            );
-        }
+        let body = self.body(&action, "the manifest", resp, limit).await?;
         Ok((body, header))
     }
 
@@ -442,9 +478,7 @@ impl Direct {
                 return Err(self.refused(action, resp).await);
             }
             let next = link_next(resp.headers());
-            let body = read_capped(resp, MAX_REPLY)
-                .await
-                .map_err(|e| self.transport_error(action, &e))?;
+            let body = self.body(action, "the tag list", resp, MAX_REPLY).await?;
             let page_tags = parse_tag_list(&body)
                 .ok_or_else(|| anyhow!("{action}: the registry's reply is not a tag list"))?;
             let (n, last) = (page_tags.len(), page_tags.last().cloned());
@@ -492,16 +526,13 @@ fn query_of(url: &Url) -> String {
     url.query().map(|q| format!("?{q}")).unwrap_or_default()
 }
 
-/// The body, refused past `limit` bytes.
-async fn read_capped(mut resp: Response, limit: usize) -> reqwest::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
-        if out.len() + chunk.len() > limit {
-            break;
-        }
-        out.extend_from_slice(&chunk);
+/// `4 MiB`, `64 KiB`.
+fn size_text(n: usize) -> String {
+    if n >= 1 << 20 {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{} KiB", n >> 10)
     }
-    Ok(out)
 }
 
 /// `{"name": ..., "tags": [...]}`; `tags` may be null on an empty repository.

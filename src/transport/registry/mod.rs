@@ -13,6 +13,7 @@ mod direct;
 pub mod errors;
 pub mod probe;
 mod pump;
+mod stall;
 pub mod tls;
 
 use std::io::{Read, Write};
@@ -78,7 +79,7 @@ fn connect(r: &DockerRef, opts: &RegistryOptions) -> Result<RegistryClient> {
         tag: r.tag.as_deref(),
         digest: r.digest.as_ref(),
     };
-    Ok(RegistryClient::connect(&target, &tls, creds)?.with_retry(opts.retry.clone()))
+    RegistryClient::connect(&target, &tls, creds, opts.retry.clone())
 }
 
 /// An image in a registry, for reading.

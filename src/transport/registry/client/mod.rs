@@ -26,6 +26,7 @@ use super::client_cert::{self, Bridge, Failure};
 use super::direct::Direct;
 use super::errors::{self, error_chain, RegistryError};
 use super::pump::pump;
+use super::stall;
 use super::tls::TlsSettings;
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, MAX_DOCUMENT_SIZE};
@@ -259,7 +260,12 @@ fn make_client(cfg: ClientConfig) -> Result<Client> {
 impl RegistryClient {
     /// Sets up a client for `t`. With `tls.verify` false, HTTPS is tried first (accepting
     /// any certificate) and plain HTTP when the registry does not speak TLS.
-    pub fn connect(t: &Target, tls: &TlsSettings, creds: Option<Found>) -> Result<RegistryClient> {
+    pub fn connect(
+        t: &Target,
+        tls: &TlsSettings,
+        creds: Option<Found>,
+        retry: RetryPolicy,
+    ) -> Result<RegistryClient> {
         let auth = match &creds {
             Some(f) => RegistryAuth::Basic(
                 f.creds.username.clone(),
@@ -296,7 +302,15 @@ impl RegistryClient {
         };
         let client = make_client(config(tls, http, false, bridge.as_deref())?)?;
         let mono = make_client(config(tls, http, true, bridge.as_deref())?)?;
-        let direct = Direct::new(http, &registry, t.host, t.repo, tls, direct_creds)?;
+        let direct = Direct::new(
+            http,
+            &registry,
+            t.host,
+            t.repo,
+            tls,
+            direct_creds,
+            retry.stall,
+        )?;
         rt().block_on(async {
             client.store_auth_if_needed(&registry, &auth).await;
             mono.store_auth_if_needed(&registry, &auth).await;
@@ -314,15 +328,9 @@ impl RegistryClient {
             direct,
             reference,
             ctx,
-            retry: RetryPolicy::default(),
+            retry,
             https: (!http).then(|| (registry, tls.clone())),
         })
-    }
-
-    /// Sets how requests that fail for a transient reason are retried.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
     }
 
     /// The retry policy, for the uploads that the pipeline restarts whole.
@@ -336,21 +344,18 @@ impl RegistryClient {
         F: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
     {
         crate::retry::run(&self.retry, action, || {
-            let answer = match self.retry.stall {
-                None => rt().block_on(op()),
-                // The timer is made inside the runtime, which it needs.
-                Some(d) => match rt().block_on(async { tokio::time::timeout(d, op()).await }) {
-                    Ok(answer) => answer,
-                    Err(_) => {
-                        let what = format!(
-                            "registry {}, repository {}: {action}",
-                            self.ctx.host, self.ctx.repo
-                        );
-                        return Err(crate::retry::stalled(&what, d).into());
-                    }
-                },
-            };
-            answer.map_err(|e| self.err(action, e))
+            // The timer is made inside the runtime, which it needs.
+            match rt().block_on(stall::within(self.retry.stall, op())) {
+                Some(answer) => answer.map_err(|e| self.err(action, e)),
+                None => {
+                    let what = format!(
+                        "registry {}, repository {}: {action}",
+                        self.ctx.host, self.ctx.repo
+                    );
+                    let d = self.retry.stall.unwrap_or_default();
+                    Err(crate::retry::stalled(&what, d).into())
+                }
+            }
         })
     }
 
