@@ -184,7 +184,7 @@ impl ImageDestination for RegistryDestination {
 
     fn begin_blob(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
         Ok(Box::new(RegistryBlobWriter(
-            self.client.begin_upload(expected),
+            self.client.begin_upload(expected)?,
         )))
     }
 
@@ -196,7 +196,7 @@ impl ImageDestination for RegistryDestination {
     /// for a transient reason or the registry loses the session.
     fn put_bytes(&self, bytes: &[u8], desc: &Descriptor) -> Result<Reuse> {
         let what = format!("uploading the blob {}", desc.digest);
-        crate::retry::run(self.client.retry_policy(), &what, || {
+        crate::retry::run(self.client.retry_policy(), &what, errors::classify, || {
             crate::transport::store_bytes(self, bytes, desc)
         })
     }
