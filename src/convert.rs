@@ -1,14 +1,41 @@
 //! The conversion planner and rewriter. [`plan`] is a pure function of the source manifest,
 //! the destination's capabilities and the options: it decides the manifest family to write
 //! and what happens to each layer, and refuses impossible requests before any I/O.
-//! [`rewrite_manifest`] applies a plan: it changes media types and layer descriptors, and
-//! never touches config bytes, so the image ID survives every conversion.
+//! [`rewrite_manifest`] (beside the manifest types, re-exported here) applies a plan: it
+//! changes media types and layer descriptors, and never touches config bytes, so the image
+//! ID survives every conversion. [`DestCaps`] lives here, beside the planner that reads it,
+//! so that the planner depends on no transport.
 
 use anyhow::{bail, Result};
 
+pub use crate::manifest::rewrite_manifest;
 use crate::manifest::{Descriptor, ImageManifest};
 use crate::media_type::{self as mt, Compression, Format, Kind, LayerType};
-use crate::transport::{DestCaps, LayerPolicy};
+
+/// What layer compression a destination wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerPolicy {
+    /// Layers must be plain tars (docker-archive).
+    Uncompressed,
+    /// Compressed layers are kept; plain tars are gzipped (OCI layouts and archives).
+    Compressed,
+    /// Whatever the source has.
+    AsIs,
+}
+
+/// What a destination accepts, as data, so that the planner can decide before any I/O.
+#[derive(Debug, Clone)]
+pub struct DestCaps {
+    /// Manifest families the destination stores, the preferred one first.
+    pub formats: &'static [Format],
+    pub layers: LayerPolicy,
+    /// Whether it can hold an image index (multi-platform image).
+    pub stores_index: bool,
+    /// Whether blobs must be written one at a time, in the order the image lists them
+    /// (config, then layers): an archive streamed entry by entry, whose entries are in
+    /// the order they were written.
+    pub sequential: bool,
+}
 
 /// What the user asked for that bears on conversion.
 #[derive(Debug, Clone, Default)]
@@ -276,40 +303,6 @@ fn plan_other_blob(
         level: None,
         gzip_style: opts.gzip_style,
     })
-}
-
-/// Writes the manifest `m` as family `format`, with `layers` as the new layer descriptors
-/// (same order; their digests and sizes reflect any recompression). The config descriptor
-/// keeps its digest and size: only its media type changes. Returns the new bytes.
-///
-/// Going to v2s2, manifest annotations and `subject` have nowhere to go: they are dropped
-/// with a warning, and the caller refuses artifacts before getting here.
-pub fn rewrite_manifest(
-    m: &ImageManifest,
-    format: Format,
-    layers: Vec<Descriptor>,
-) -> Result<Vec<u8>> {
-    let mut out = m.clone();
-    out.schema_version = 2;
-    out.media_type = Some(format.manifest_type().to_string());
-    out.config.media_type = format.config_type().to_string();
-    out.layers = layers;
-    if format == Format::V2s2 {
-        if let Some(a) = out.annotations.take() {
-            let keys: Vec<_> = a.keys().cloned().collect();
-            tracing::warn!(
-                "Docker v2s2 has no manifest annotations; dropping {}",
-                keys.join(", ")
-            );
-        }
-        if out.subject.take().is_some() {
-            tracing::warn!("Docker v2s2 has no subject field; dropping the manifest's subject");
-        }
-        for l in &mut out.layers {
-            l.annotations = None;
-        }
-    }
-    Ok(serde_json::to_vec(&out)?)
 }
 
 #[cfg(test)]

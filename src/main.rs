@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     }
     match oci_copy::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<oci_copy::StdoutClosed>().is_some() => ExitCode::SUCCESS,
         Err(e) => {
             let msg = redact(&format!("{e:#}").replace('\n', " "));
             eprintln!("oci-copy: {msg}");

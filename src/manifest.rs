@@ -302,6 +302,40 @@ pub fn is_image(m: &ImageManifest) -> bool {
     matches!(mt::kind_of(&m.config.media_type), Kind::Config(_)) && m.artifact_type.is_none()
 }
 
+/// Writes the manifest `m` as family `format`, with `layers` as the new layer descriptors
+/// (same order; their digests and sizes reflect any recompression). The config descriptor
+/// keeps its digest and size: only its media type changes. Returns the new bytes.
+///
+/// Going to v2s2, manifest annotations and `subject` have nowhere to go: they are dropped
+/// with a warning, and the caller refuses artifacts before getting here.
+pub fn rewrite_manifest(
+    m: &ImageManifest,
+    format: Format,
+    layers: Vec<Descriptor>,
+) -> Result<Vec<u8>> {
+    let mut out = m.clone();
+    out.schema_version = 2;
+    out.media_type = Some(format.manifest_type().to_string());
+    out.config.media_type = format.config_type().to_string();
+    out.layers = layers;
+    if format == Format::V2s2 {
+        if let Some(a) = out.annotations.take() {
+            let keys: Vec<_> = a.keys().cloned().collect();
+            tracing::warn!(
+                "Docker v2s2 has no manifest annotations; dropping {}",
+                keys.join(", ")
+            );
+        }
+        if out.subject.take().is_some() {
+            tracing::warn!("Docker v2s2 has no subject field; dropping the manifest's subject");
+        }
+        for l in &mut out.layers {
+            l.annotations = None;
+        }
+    }
+    Ok(serde_json::to_vec(&out)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,10 +17,11 @@ use super::layout::{single_entry_index, LAYOUT_CONTENT, LAYOUT_FILE, REF_NAME};
 use super::oci_archive::{write_tree_as_tar, ArchiveStore};
 use super::tarball::{ArchiveTarget, TarTree};
 use super::{BlobWriter, DestCaps, ImageDestination, ImageSource, LayerPolicy, TopManifest};
-use crate::convert::rewrite_manifest;
 use crate::copy::verify::HashingReader;
 use crate::digest::{Algorithm, Digest};
-use crate::manifest::{self, Descriptor, ImageConfig, ImageManifest, MAX_DOCUMENT_SIZE};
+use crate::manifest::{
+    self, rewrite_manifest, Descriptor, ImageConfig, ImageManifest, MAX_DOCUMENT_SIZE,
+};
 use crate::media_type::{self as mt, Format};
 use crate::reference::{ArchiveSelector, DockerRef};
 

@@ -17,8 +17,8 @@ use std::io::{Read, Write};
 
 use anyhow::Result;
 
+pub use crate::convert::{DestCaps, LayerPolicy};
 use crate::manifest::Descriptor;
-use crate::media_type::Format;
 use crate::reference::ImageRef;
 
 /// A source of one selected image (a tag of a layout, an entry of an archive, ...).
@@ -51,31 +51,6 @@ pub struct TopManifest {
     pub bytes: Vec<u8>,
     pub media_type: String,
     pub descriptor: Option<Descriptor>,
-}
-
-/// What layer compression a destination wants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LayerPolicy {
-    /// Layers must be plain tars (docker-archive).
-    Uncompressed,
-    /// Compressed layers are kept; plain tars are gzipped (OCI layouts and archives).
-    Compressed,
-    /// Whatever the source has.
-    AsIs,
-}
-
-/// What a destination accepts, as data, so that the planner can decide before any I/O.
-#[derive(Debug, Clone)]
-pub struct DestCaps {
-    /// Manifest families the destination stores, the preferred one first.
-    pub formats: &'static [Format],
-    pub layers: LayerPolicy,
-    /// Whether it can hold an image index (multi-platform image).
-    pub stores_index: bool,
-    /// Whether blobs must be written one at a time, in the order the image lists them
-    /// (config, then layers): an archive streamed entry by entry, whose entries are in
-    /// the order they were written.
-    pub sequential: bool,
 }
 
 /// A destination for one image.

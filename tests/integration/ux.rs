@@ -184,3 +184,36 @@ fn debug_shows_the_decisions() {
         text(&via_env.stderr)
     );
 }
+
+/// A reader that closes stdout early (`oci-copy inspect … | head -c1`) is no failure of
+/// oci-copy: exit 0, nothing on stderr. (It exited 75, "temporary, retry".)
+#[test]
+fn a_closed_stdout_pipe_exits_0_quietly() {
+    for args in [
+        vec![
+            "inspect".to_string(),
+            crate::support::fixtures::Fixture::OciLayout.reference(),
+        ],
+        vec![
+            "verify".to_string(),
+            crate::support::fixtures::Fixture::OciLayout.reference(),
+        ],
+        vec!["completions".to_string(), "bash".to_string()],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_oci-copy"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start oci-copy");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait for oci-copy");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stderr.is_empty(), "{args:?}: {}", text(&out.stderr));
+    }
+}

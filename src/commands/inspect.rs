@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+
+use crate::cli::{parse_platform, InspectArgs};
+use crate::transport;
 use serde::Serialize;
 
 use crate::copy::{image_from_top, load_image, load_top, LoadedImage};
@@ -182,4 +185,20 @@ fn platforms(src: &dyn ImageSource) -> Result<Vec<PlatformEntry>> {
         media_type: img.descriptor.media_type.clone(),
         size: img.descriptor.size,
     }])
+}
+
+/// Runs `inspect`: prints the summary, the raw manifest or config, or the platforms.
+pub(super) fn run(args: InspectArgs) -> Result<()> {
+    let r = ImageRef::parse(&args.image)?;
+    let src = transport::open_source_with(&r, &args.registry.options())?;
+    let mode = match (args.raw, args.config) {
+        _ if args.platforms => InspectMode::Platforms,
+        (true, _) => InspectMode::Raw,
+        (_, true) => InspectMode::Config,
+        _ => InspectMode::Summary,
+    };
+    let platform = args.platform.as_deref().map(parse_platform).transpose()?;
+    let out = inspect(&r, src.as_ref(), mode, platform.as_ref())
+        .with_context(|| format!("inspecting {}", src.describe()))?;
+    super::print(&out)
 }

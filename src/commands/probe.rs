@@ -3,72 +3,12 @@
 //! of the format asked about (that manifest type accepted, and uploads that work and keep
 //! their sessions), 1 otherwise.
 
-use std::io::Write;
-
 use anyhow::{bail, Result};
-use clap::Args;
 use serde_json::json;
 
-use crate::cli::{ConnectionArgs, FormatArg};
+use crate::cli::ProbeArgs;
 use crate::media_type::Format;
-use crate::reference::{DockerRef, ImageRef};
 use crate::transport::registry::probe::{self, Cap, Check, ProbeReport};
-
-pub const PROBE_HELP: &str = "\
-Pushes tiny blobs and manifests (a few hundred bytes) to REPO only, under tags named
-oci-copy-probe-ID-*, and reports what the registry accepted, with the HTTP status and the
-registry's error code as evidence for each answer: OCI and Docker manifests, indexes and
-lists, OCI artifacts (artifactType, subject), the referrers API, chunked, monolithic and
-single-POST uploads, mounts, blob and manifest DELETE, tag listing and pagination. It then
-runs several uploads of several requests each, every request on a new connection, to catch
-upload sessions that vanish between requests (replicas behind a load balancer that share
-neither storage nor http.secret, or an unreliable NFS), and explains what it found. Last,
-it deletes what it wrote wherever the registry allows, and says what it could not delete.
-
-Exit status: 0 when the registry can take images of --format (that manifest type is
-accepted, and uploads work and keep their sessions); 1 when it cannot, or on any failure;
-2 on a usage error; 75 when the registry cannot be reached (try again later).
-
-Examples:
-  oci-copy probe docker://registry.example:5000/lab/probe
-  oci-copy probe --format v2s2 --creds me:secret docker://registry.example/team/app
-  oci-copy probe --json --tls-verify=false docker://127.0.0.1:5000/scratch | jq .capabilities";
-
-#[derive(Debug, Args)]
-pub struct ProbeArgs {
-    /// Repository to probe, and the only one written to: docker://HOST[:PORT]/REPO.
-    #[arg(value_name = "REPO", value_parser = parse_repository)]
-    pub repository: DockerRef,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// The image format the exit status answers for.
-    #[arg(long, short = 'f', value_enum, default_value_t = FormatArg::Oci)]
-    pub format: FormatArg,
-    /// Uploads in the upload-session test.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=50))]
-    pub uploads: u16,
-    /// The registry options without retries: the probe reports every answer as it came.
-    #[command(flatten)]
-    pub registry: ConnectionArgs,
-}
-
-/// `docker://HOST[:PORT]/REPO`, without a tag or digest.
-fn parse_repository(s: &str) -> Result<DockerRef, String> {
-    let r = ImageRef::parse(s).map_err(|e| format!("{e:#}"))?;
-    let ImageRef::Registry(d) = r else {
-        return Err("probe needs a registry repository: docker://HOST[:PORT]/REPO".into());
-    };
-    let name = s.trim_start_matches("docker://");
-    let last = name.rsplit('/').next().unwrap_or("");
-    if name.contains('@') || last.contains(':') {
-        return Err(format!(
-            "probe takes a repository without a tag or digest: docker://{}",
-            d.repository()
-        ));
-    }
-    Ok(d)
-}
 
 /// Runs the probe and prints the report; fails (exit 1) when the registry cannot take
 /// images of the format asked about.
@@ -80,14 +20,15 @@ pub fn run(args: ProbeArgs) -> Result<()> {
         args.uploads as usize,
     )?;
     let reasons = reasons(&report, format);
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &to_json(&report, format, &reasons))?;
-        writeln!(out)?;
-    } else {
-        out.write_all(render(&report, format, &reasons).as_bytes())?;
-    }
-    out.flush()?;
+    let text = match args.json {
+        true => {
+            let mut t = serde_json::to_vec_pretty(&to_json(&report, format, &reasons))?;
+            t.push(b'\n');
+            t
+        }
+        false => render(&report, format, &reasons).into_bytes(),
+    };
+    crate::print(&text)?;
     if !reasons.is_empty() {
         bail!(
             "docker://{}: the registry cannot take {} images: {}",
@@ -267,22 +208,4 @@ pub fn render(r: &ProbeReport, format: Format, reasons: &[String]) -> String {
         }
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn takes_only_a_bare_registry_repository() {
-        assert_eq!(
-            parse_repository("docker://127.0.0.1:5000/a/b")
-                .unwrap()
-                .path,
-            "a/b"
-        );
-        assert!(parse_repository("docker://127.0.0.1:5000/a/b:1").is_err());
-        assert!(parse_repository("docker://127.0.0.1:5000/a/b@sha256:0000000000000000000000000000000000000000000000000000000000000000").is_err());
-        assert!(parse_repository("oci:/tmp/x").is_err());
-    }
 }

@@ -1,0 +1,270 @@
+//! The clap types of every command: flags as parsed, before they are resolved into
+//! settings (see `settings.rs`), as ripgrep keeps its low-level arguments apart.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::reference::{DockerRef, ImageRef};
+use crate::transport::registry::Credentials;
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write completions for.
+    #[arg(value_enum)]
+    pub shell: ShellArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Image to read, e.g. docker-archive:app.tar or oci:dir:tag.
+    #[arg(value_name = "SRC")]
+    pub source: String,
+    /// Where to write it, e.g. oci:dir:tag or docker-archive:out.tar:name:tag.
+    #[arg(value_name = "DST")]
+    pub destination: String,
+    /// Manifest format to write; by default the source's, or what the destination takes.
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<FormatArg>,
+    /// Refuse the copy if any manifest digest would change.
+    #[arg(long)]
+    pub preserve_digests: bool,
+    /// Recompress every layer with this algorithm (diff_ids stay the same).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub dest_compress_format: Option<CompressArg>,
+    /// Compression level for layers this copy compresses (gzip 1-9, default 1; zstd 1-19,
+    /// default 3).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub dest_compress_level: Option<i32>,
+    /// Write each gzip layer this copy compresses as one gzip member (zlib, default level
+    /// 3), for readers that stop after the first member. By default a layer is a series of
+    /// 1 MiB members (libdeflate, twice as fast), which Go, zlib, pigz, Python and Java read.
+    #[arg(long)]
+    pub single_member_gzip: bool,
+    /// With an index as source, copy the instance for OS/ARCH[/VARIANT] (default: this
+    /// machine's). Repeat it to copy an index of just those platforms.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Vec<String>,
+    /// With an index as source, copy the whole index with every instance.
+    #[arg(long, short = 'a')]
+    pub all: bool,
+    /// Number of blobs to copy at once (an archive written from a local source takes its
+    /// blobs one at a time, in order).
+    #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Write the digest of the manifest written to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub digestfile: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: CopyRegistryArgs,
+}
+
+/// Registry options of `copy`: per side, and shared ones that apply to both.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Registry options")]
+pub struct CopyRegistryArgs {
+    /// Credentials for the source registry.
+    #[arg(long, value_name = "USER[:PASS]")]
+    pub src_creds: Option<Credentials>,
+    /// Credentials for the destination registry.
+    #[arg(long, value_name = "USER[:PASS]")]
+    pub dest_creds: Option<Credentials>,
+    /// Credentials for both registries (when --src-creds or --dest-creds is not given).
+    #[arg(long, value_name = "USER[:PASS]")]
+    pub creds: Option<Credentials>,
+    /// Auth file to read credentials from (default: $REGISTRY_AUTH_FILE, then containers'
+    /// auth.json, then docker's config.json).
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// Verify the source registry's TLS certificate; =false also allows plain HTTP.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub src_tls_verify: Option<bool>,
+    /// Verify the destination registry's TLS certificate; =false also allows plain HTTP.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub dest_tls_verify: Option<bool>,
+    /// Verify both registries' TLS certificates (default true); =false also allows plain HTTP.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+    /// Certificates for the source registry: extra CAs (*.crt), and a TLS client certificate
+    /// (NAME.cert with its key NAME.key) presented when the registry asks for one.
+    #[arg(long, value_name = "DIR")]
+    pub src_cert_dir: Option<PathBuf>,
+    /// Certificates for the destination registry: extra CAs (*.crt), and a TLS client certificate
+    /// (NAME.cert with its key NAME.key) presented when the registry asks for one.
+    #[arg(long, value_name = "DIR")]
+    pub dest_cert_dir: Option<PathBuf>,
+    /// Certificates for both registries (when --src-cert-dir or --dest-cert-dir is not given).
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub retry: RetryArgs,
+}
+
+/// `--retry-times` and `--retry-delay`, for every command that talks to a registry.
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// Retries after a transient registry failure (connection refused or reset, timeout,
+    /// 408, 429, 5xx) or a lost upload session.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retry_times: u32,
+    /// Fixed delay between retries: 500ms, 2s, 1m (default: exponential backoff from 0.5s,
+    /// capped at 10s, with jitter).
+    #[arg(long, value_name = "DURATION", value_parser = crate::retry::parse_duration)]
+    pub retry_delay: Option<std::time::Duration>,
+    /// A registry connection that makes no progress for DURATION (no answer to a request,
+    /// no byte of a download, no byte of an upload taken) counts as broken: a download
+    /// resumes, a request or upload is retried. 0 waits for ever.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::retry::parse_duration)]
+    pub stall_timeout: std::time::Duration,
+}
+
+/// How to reach one registry: credentials and TLS. `probe` takes these alone; `inspect`,
+/// `verify` and `list-tags` take them with the retry options ([`RegistryArgs`]).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Registry options")]
+pub struct ConnectionArgs {
+    /// Credentials for the registry.
+    #[arg(long, value_name = "USER[:PASS]")]
+    pub creds: Option<Credentials>,
+    /// Auth file to read credentials from (default: $REGISTRY_AUTH_FILE, then containers'
+    /// auth.json, then docker's config.json).
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// Verify the registry's TLS certificate (default true); =false also allows plain HTTP.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+    /// Certificates for the registry: extra CAs (*.crt), and a TLS client certificate
+    /// (NAME.cert with its key NAME.key) presented when the registry asks for one.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+}
+
+/// Registry options of `inspect`, `verify` and `list-tags`.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub retry: RetryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListTagsArgs {
+    /// Repository to list: docker://HOST[:PORT]/REPO.
+    #[arg(value_name = "REPO")]
+    pub repository: String,
+    /// Tags to ask for per request (the registry's pagination).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: u32,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Image to check; a layout or archive named without a tag means all its images.
+    #[arg(value_name = "REF")]
+    pub image: String,
+    /// Check every image of the layout or archive, not only the one REF names.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Image to inspect.
+    #[arg(value_name = "REF")]
+    pub image: String,
+    /// Print the top-level manifest exactly as stored (an index, for a multi-platform image).
+    #[arg(long, conflicts_with_all = ["config", "platforms"])]
+    pub raw: bool,
+    /// Print the image config exactly as stored.
+    #[arg(long, conflicts_with = "platforms")]
+    pub config: bool,
+    /// List every platform of a multi-platform image (OS/ARCH[/VARIANT], digest, media type).
+    #[arg(long)]
+    pub platforms: bool,
+    /// With an index, describe the instance for OS/ARCH[/VARIANT] (default: this machine's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// OCI image-spec media types.
+    Oci,
+    /// Docker image manifest v2, schema 2.
+    V2s2,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CompressArg {
+    Gzip,
+    Zstd,
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Repository to probe, and the only one written to: docker://HOST[:PORT]/REPO.
+    #[arg(value_name = "REPO", value_parser = parse_repository)]
+    pub repository: DockerRef,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The image format the exit status answers for.
+    #[arg(long, short = 'f', value_enum, default_value_t = FormatArg::Oci)]
+    pub format: FormatArg,
+    /// Uploads in the upload-session test.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=50))]
+    pub uploads: u16,
+    /// The registry options without retries: the probe reports every answer as it came.
+    #[command(flatten)]
+    pub registry: ConnectionArgs,
+}
+
+/// `docker://HOST[:PORT]/REPO`, without a tag or digest.
+fn parse_repository(s: &str) -> Result<DockerRef, String> {
+    let r = ImageRef::parse(s).map_err(|e| format!("{e:#}"))?;
+    let ImageRef::Registry(d) = r else {
+        return Err("probe needs a registry repository: docker://HOST[:PORT]/REPO".into());
+    };
+    let name = s.trim_start_matches("docker://");
+    let last = name.rsplit('/').next().unwrap_or("");
+    if name.contains('@') || last.contains(':') {
+        return Err(format!(
+            "probe takes a repository without a tag or digest: docker://{}",
+            d.repository()
+        ));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_only_a_bare_registry_repository() {
+        assert_eq!(
+            parse_repository("docker://127.0.0.1:5000/a/b")
+                .unwrap()
+                .path,
+            "a/b"
+        );
+        assert!(parse_repository("docker://127.0.0.1:5000/a/b:1").is_err());
+        assert!(parse_repository("docker://127.0.0.1:5000/a/b@sha256:0000000000000000000000000000000000000000000000000000000000000000").is_err());
+        assert!(parse_repository("oci:/tmp/x").is_err());
+    }
+}

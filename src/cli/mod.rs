@@ -1,0 +1,178 @@
+//! Command-line definitions (clap). `copy` is the default command: `oci-copy SRC DST` is
+//! read as `oci-copy copy SRC DST`. The man page in `man/` is rendered from these
+//! definitions by [`render_man`], and a test keeps it in sync.
+
+mod args;
+mod help;
+mod settings;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+pub use args::*;
+use help::{COPY_EXAMPLES, PROBE_HELP, TRANSPORT_HELP, VERIFY_HELP};
+pub use settings::parse_platform;
+
+/// Copy container images between registries, OCI layouts and docker archives, checking
+/// every digest on the way.
+#[derive(Debug, Parser)]
+#[command(
+    name = "oci-copy",
+    version,
+    override_usage = "oci-copy [OPTIONS] SRC DST\n       oci-copy <COMMAND> [OPTIONS] ...",
+    after_help = TRANSPORT_HELP
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log every decision and request (RUST_LOG=oci_copy=debug,oci_client=debug does the same).
+    #[arg(long, global = true)]
+    pub debug: bool,
+
+    /// Print nothing but errors and the output asked for.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy an image from SRC to DST (the default command).
+    #[command(after_help = COPY_EXAMPLES)]
+    Copy(CopyArgs),
+    /// Show an image's manifest summary, raw manifest or config.
+    #[command(
+        after_help = "Examples:\n  oci-copy inspect oci:layout:app\n  oci-copy inspect --raw docker-archive:app.tar\n  oci-copy inspect --config oci-archive:app.tar | jq .config.Env"
+    )]
+    Inspect(InspectArgs),
+    /// Check an image like fsck: re-hash every blob it reaches, check sizes and diff_ids.
+    #[command(after_help = VERIFY_HELP)]
+    Verify(VerifyArgs),
+    /// List the tags of a registry repository, as JSON.
+    #[command(
+        after_help = "Examples:\n  oci-copy list-tags docker://quay.io/podman/stable\n  oci-copy list-tags --tls-verify=false docker://127.0.0.1:5000/lab/app"
+    )]
+    ListTags(ListTagsArgs),
+    /// Find out what a registry supports, and why pushes to it fail.
+    #[command(after_help = PROBE_HELP)]
+    Probe(ProbeArgs),
+    /// Print a shell completion script (bash, zsh or fish) to stdout.
+    #[command(
+        after_help = "Examples:\n  oci-copy completions bash > /etc/bash_completion.d/oci-copy\n  oci-copy completions zsh > \"${fpath[1]}/_oci-copy\"\n  oci-copy completions fish > ~/.config/fish/completions/oci-copy.fish"
+    )]
+    Completions(CompletionsArgs),
+}
+
+/// Writes the completion script for `shell` to `out`.
+pub fn write_completions(shell: ShellArg, out: &mut dyn std::io::Write) {
+    use clap_complete::Shell;
+    let shell = match shell {
+        ShellArg::Bash => Shell::Bash,
+        ShellArg::Zsh => Shell::Zsh,
+        ShellArg::Fish => Shell::Fish,
+    };
+    clap_complete::generate(shell, &mut command(), "oci-copy", out);
+}
+
+const SUBCOMMANDS: &[&str] = &[
+    "copy",
+    "inspect",
+    "verify",
+    "list-tags",
+    "probe",
+    "completions",
+    "help",
+];
+const GLOBAL_FLAGS: &[&str] = &["--debug", "--quiet", "-q"];
+
+/// Inserts the default `copy` command where the user left it out: before the first
+/// argument that is not a global flag, unless that is a command or `--help`/`--version`.
+pub fn with_default_command(args: Vec<String>) -> Vec<String> {
+    let mut args = args;
+    let pos = args
+        .iter()
+        .skip(1)
+        .position(|a| !GLOBAL_FLAGS.contains(&a.as_str()))
+        .map(|p| p + 1);
+    if let Some(p) = pos {
+        let a = args[p].as_str();
+        let passthrough =
+            SUBCOMMANDS.contains(&a) || ["-h", "--help", "-V", "--version"].contains(&a);
+        if !passthrough {
+            args.insert(p, "copy".to_string());
+        }
+    }
+    args
+}
+
+/// The clap command, for the man page and completions.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Renders `man/oci-copy.1` from the clap definitions.
+pub fn render_man() -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(command())
+        .render(&mut out)
+        .expect("rendering into a Vec cannot fail");
+    for sub in command().get_subcommands() {
+        let name = format!("oci-copy-{}", sub.get_name());
+        let sub = sub.clone().name(name);
+        clap_mangen::Man::new(sub)
+            .render(&mut out)
+            .expect("rendering into a Vec cannot fail");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn copy_is_the_default_command() {
+        assert_eq!(
+            with_default_command(v(&["x", "a", "b"])),
+            v(&["x", "copy", "a", "b"])
+        );
+        assert_eq!(
+            with_default_command(v(&["x", "--debug", "--format", "oci", "a", "b"])),
+            v(&["x", "--debug", "copy", "--format", "oci", "a", "b"])
+        );
+        assert_eq!(
+            with_default_command(v(&["x", "--debug", "inspect", "a"])),
+            v(&["x", "--debug", "inspect", "a"])
+        );
+        assert_eq!(
+            with_default_command(v(&["x", "--help"])),
+            v(&["x", "--help"])
+        );
+        assert_eq!(with_default_command(v(&["x"])), v(&["x"]));
+    }
+
+    /// `man/oci-copy.1` must be what the clap definitions render. Regenerate it with
+    /// `OCI_COPY_UPDATE_MAN=1 cargo test --lib man_page`.
+    #[test]
+    fn man_page_is_in_sync() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man/oci-copy.1");
+        let want = render_man();
+        if std::env::var_os("OCI_COPY_UPDATE_MAN").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "man/oci-copy.1 is out of date with the CLI: run `OCI_COPY_UPDATE_MAN=1 cargo test --lib man_page`"
+        );
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        command().debug_assert();
+    }
+}

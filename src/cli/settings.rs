@@ -1,0 +1,145 @@
+//! Parsed flags resolved into the settings the commands run with: registry options per
+//! side, retry policies, manifest formats and compressions (ripgrep's high-level arguments).
+
+use std::path::PathBuf;
+
+use super::args::*;
+use crate::media_type::{Compression, Format};
+use crate::transport::registry::{Credentials, RegistryOptions};
+
+impl CopyRegistryArgs {
+    /// The options for the source registry.
+    pub fn source(&self) -> RegistryOptions {
+        self.side(
+            &self.src_creds,
+            "--src-creds",
+            self.src_tls_verify,
+            &self.src_cert_dir,
+        )
+    }
+
+    /// The options for the destination registry.
+    pub fn destination(&self) -> RegistryOptions {
+        self.side(
+            &self.dest_creds,
+            "--dest-creds",
+            self.dest_tls_verify,
+            &self.dest_cert_dir,
+        )
+    }
+
+    fn side(
+        &self,
+        creds: &Option<Credentials>,
+        flag: &str,
+        tls: Option<bool>,
+        cert_dir: &Option<PathBuf>,
+    ) -> RegistryOptions {
+        RegistryOptions {
+            creds_flag: if creds.is_some() { flag } else { "--creds" }.to_string(),
+            creds: creds.clone().or_else(|| self.creds.clone()),
+            authfile: self.authfile.clone(),
+            tls_verify: tls.or(self.tls_verify),
+            cert_dir: cert_dir.clone().or_else(|| self.cert_dir.clone()),
+            retry: self.retry.policy(),
+        }
+    }
+}
+
+impl RetryArgs {
+    pub fn policy(&self) -> crate::retry::RetryPolicy {
+        crate::retry::RetryPolicy {
+            times: self.retry_times,
+            delay: self.retry_delay,
+            stall: (!self.stall_timeout.is_zero()).then_some(self.stall_timeout),
+        }
+    }
+}
+
+impl ConnectionArgs {
+    pub fn options(&self) -> RegistryOptions {
+        RegistryOptions {
+            creds: self.creds.clone(),
+            creds_flag: "--creds".to_string(),
+            authfile: self.authfile.clone(),
+            tls_verify: self.tls_verify,
+            cert_dir: self.cert_dir.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+impl RegistryArgs {
+    pub fn options(&self) -> RegistryOptions {
+        RegistryOptions {
+            retry: self.retry.policy(),
+            ..self.connection.options()
+        }
+    }
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Oci => Format::Oci,
+            FormatArg::V2s2 => Format::V2s2,
+        }
+    }
+}
+
+impl From<CompressArg> for Compression {
+    fn from(c: CompressArg) -> Compression {
+        match c {
+            CompressArg::Gzip => Compression::Gzip,
+            CompressArg::Zstd => Compression::Zstd,
+            CompressArg::None => Compression::None,
+        }
+    }
+}
+
+impl CopyArgs {
+    /// What the copy is asked to do: the conversion plan's options, jobs and platforms.
+    pub fn copy_options(&self) -> anyhow::Result<crate::copy::CopyOptions> {
+        use crate::convert::{GzipStyle, PlanOptions};
+        Ok(crate::copy::CopyOptions {
+            plan: PlanOptions {
+                format: self.format.map(Into::into),
+                compress: self.dest_compress_format.map(Into::into),
+                level: self.dest_compress_level,
+                preserve_digests: self.preserve_digests,
+                gzip_style: match self.single_member_gzip {
+                    true => GzipStyle::Single,
+                    false => GzipStyle::Members,
+                },
+            },
+            jobs: self.jobs as usize,
+            platforms: self
+                .platform
+                .iter()
+                .map(|p| parse_platform(p))
+                .collect::<anyhow::Result<_>>()?,
+            all: self.all,
+        })
+    }
+}
+
+/// Parses `OS/ARCH[/VARIANT]`.
+pub fn parse_platform(s: &str) -> anyhow::Result<crate::manifest::Platform> {
+    let parts: Vec<&str> = s.split('/').collect();
+    match parts.as_slice() {
+        [os, arch] | [os, arch, _] if !os.is_empty() && !arch.is_empty() => {
+            Ok(crate::manifest::Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: parts
+                    .get(2)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| v.to_string()),
+                ..Default::default()
+            })
+        }
+        _ => {
+            anyhow::bail!("invalid platform {s:?}: expected OS/ARCH[/VARIANT], e.g. linux/arm64/v8")
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! `oci-copy [copy] SRC DST`: opens both ends, copies through the verifying pipeline, and
+//! prints the summary (what was copied, skipped or mounted, and every digest that changed).
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+
+use crate::cli::CopyArgs;
+use crate::copy::{self, CopyReport};
+use crate::reference::ImageRef;
+use crate::{human_bytes, progress, transport};
+
+/// Runs `copy`.
+pub(super) fn run(args: CopyArgs, quiet: bool) -> Result<()> {
+    let src_ref = ImageRef::parse(&args.source)?;
+    let dst_ref = ImageRef::parse(&args.destination)?;
+    let opts = args.copy_options()?;
+    let src = transport::open_source_with(&src_ref, &args.registry.source())?;
+    let dst =
+        transport::open_destination_with(&dst_ref, &args.registry.destination(), Some(&src_ref))?;
+    let dst_name = dst.describe();
+    progress::init(quiet);
+    let result = copy::copy_image(src.as_ref(), dst, &opts);
+    progress::global().finish();
+    let report = result.with_context(|| format!("copying {} to {dst_name}", src.describe()))?;
+    if let Some(path) = &args.digestfile {
+        std::fs::write(path, report.written_manifest.digest.to_string())
+            .with_context(|| format!("writing the digest file {}", path.display()))?;
+    }
+    if !quiet {
+        print_report(&report, &src.describe(), &dst_name);
+    }
+    Ok(())
+}
+
+fn print_report(r: &CopyReport, src: &str, dst: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "Copied {src} → {dst}");
+    let _ = writeln!(e, "  manifest {}", r.written_manifest.digest);
+    if r.source_manifest.digest != r.written_manifest.digest {
+        let _ = writeln!(
+            e,
+            "  converted: manifest {} → {}",
+            r.source_manifest.digest, r.written_manifest.digest
+        );
+        for (what, old, new) in &r.changed {
+            let _ = writeln!(e, "  converted: {what} {old} → {new}");
+        }
+    }
+    let _ = writeln!(
+        e,
+        "  {} blobs copied, {} skipped, {} mounted, {} in {:.2}s",
+        r.copied,
+        r.skipped,
+        r.mounted,
+        human_bytes(r.bytes),
+        r.elapsed.as_secs_f64()
+    );
+}
