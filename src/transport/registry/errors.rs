@@ -381,6 +381,7 @@ mod tests {
             code: Some(code),
             message,
             network: false,
+            retry_after: None,
         };
         let s = e.to_string();
         assert!(s.contains("registry r:5000, repository a/b"), "{s}");
