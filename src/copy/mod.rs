@@ -8,7 +8,8 @@ pub mod index;
 pub mod negotiate;
 pub mod pgzip;
 mod readahead;
-pub mod verify;
+// The verifying reader sits below the transports, which use its hashing readers too.
+pub use crate::verify;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;

@@ -16,11 +16,11 @@ use serde::{Deserialize, Serialize};
 use super::fs::{read_small, safe_path, FileTree};
 use super::tarball::TarTree;
 use super::{ImageSource, TopManifest};
-use crate::copy::verify::HashingReader;
 use crate::digest::{Algorithm, Digest};
 use crate::manifest::{Descriptor, ImageConfig, ImageManifest, MAX_DOCUMENT_SIZE};
 use crate::media_type as mt;
 use crate::reference::{ArchiveSelector, DockerRef};
+use crate::verify::HashingReader;
 
 /// One entry of `manifest.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -8,7 +8,6 @@ use std::io::{self, Read};
 use anyhow::{bail, Context, Result};
 
 use super::{ImageResult, VerifyReport};
-use crate::copy::verify::{HashingReader, VerifyError, VerifyingReader};
 use crate::copy::verify_bytes;
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor, ImageConfig, Parsed, MAX_DOCUMENT_SIZE};
@@ -16,6 +15,7 @@ use crate::media_type::{self as mt, Kind};
 use crate::transport::fs::FileTree;
 use crate::transport::layout::{self, LayoutSource, REF_NAME};
 use crate::transport::ImageSource;
+use crate::verify::{HashingReader, VerifyError, VerifyingReader};
 
 /// Index nesting deeper than this is refused rather than followed.
 const MAX_DEPTH: usize = 4;
