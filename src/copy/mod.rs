@@ -5,6 +5,8 @@
 
 pub mod blob;
 pub mod index;
+#[cfg(test)]
+mod memory_tests;
 pub mod negotiate;
 pub mod pgzip;
 mod readahead;
