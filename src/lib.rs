@@ -5,19 +5,20 @@
 pub mod buffers;
 pub mod cleanup;
 pub mod cli;
-pub mod commands;
-pub mod convert;
+pub(crate) mod commands;
+pub(crate) mod convert;
 pub mod copy;
-pub mod digest;
-pub mod disk;
+pub(crate) mod digest;
+pub(crate) mod disk;
 pub mod manifest;
-pub mod media_type;
-pub mod platform;
-pub mod progress;
-pub mod reference;
+pub(crate) mod media_type;
+pub(crate) mod platform;
+pub(crate) mod progress;
+pub(crate) mod reference;
 pub mod retry;
-pub mod sweep;
+pub(crate) mod sweep;
 pub mod transport;
+pub mod verify;
 
 pub use commands::{print, run, StdoutClosed};
 

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let msg = redact(&format!("{e:#}").replace('\n', " "));
             eprintln!("oci-copy: {msg}");
-            if oci_copy::retry::is_temporary(&e) {
+            if oci_copy::retry::is_temporary(&e, oci_copy::transport::registry::errors::classify) {
                 ExitCode::from(oci_copy::retry::EXIT_TEMPFAIL)
             } else {
                 ExitCode::from(1)

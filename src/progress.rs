@@ -73,11 +73,6 @@ impl Progress {
         }
     }
 
-    /// Whether anything is shown (for callers that would print extra lines).
-    pub fn is_quiet(&self) -> bool {
-        matches!(self.mode, Mode::Quiet)
-    }
-
     /// Announces a blob about to be copied; `what` is `layer 2` or `config`.
     pub fn start_blob(&'static self, what: &str, digest: &Digest, size: u64) -> BlobProgress {
         self.expected.fetch_add(size, Ordering::Relaxed);

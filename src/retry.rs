@@ -1,17 +1,15 @@
-//! Retrying what may pass on a second try: registry requests that failed for a transient
-//! reason (connection refused or reset, timeouts, 408, 429, 500, 502, 503, 504) and uploads
-//! whose session the registry lost. [`run`] is the one retry loop, with capped exponential
-//! backoff and jitter; what gives up becomes [`Exhausted`] or [`SessionsLost`], which the
-//! binary turns into exit status [`EXIT_TEMPFAIL`]. Permanent failures (401, 403, 404,
-//! `DENIED`, `NAME_UNKNOWN`, digest mismatches) pass through at once.
+//! Retrying what may pass on a second try. [`run`] is the one retry loop, with capped
+//! exponential backoff and jitter, waiting at least as long as a failure's
+//! [`Transient::retry_after`] asks; it knows no transport: the caller passes the classifier
+//! that tells a transient failure from a permanent one (the registry's is
+//! `transport::registry::errors::classify`). What gives up becomes [`Exhausted`] or
+//! [`SessionsLost`], which the binary turns into exit status [`EXIT_TEMPFAIL`]; permanent
+//! failures pass through at once.
 
 use std::io;
 use std::time::Duration;
 
 use anyhow::Result;
-
-use crate::copy::verify::VerifyError;
-use crate::transport::registry::errors::RegistryError;
 
 /// Exit status for "failed, but worth retrying later" (sysexits' `EX_TEMPFAIL`).
 pub const EXIT_TEMPFAIL: u8 = 75;
@@ -70,8 +68,7 @@ impl RetryPolicy {
     }
 
     /// The wait before retry number `retry` (1 for the first). A 429 waits twice as long:
-    /// the registry asked us to slow down. (oci-client 0.18 drops response headers, so a
-    /// `Retry-After` is never seen; [`Transient::retry_after`] is honoured when one is.)
+    /// the registry asked us to slow down; a `Retry-After` (up to 60 s) is waited for.
     pub fn backoff(&self, retry: u32, why: &Transient) -> Duration {
         let wait = match self.delay {
             Some(d) => d,
@@ -133,11 +130,19 @@ pub struct SessionsLost {
     pub last: String,
 }
 
+/// A classifier: why a failure is worth another try, or `None` when it is permanent.
+pub type Classify = fn(&anyhow::Error) -> Option<Transient>;
+
 /// Whether `e` means "failed, but worth trying again later": retries ran out on a
-/// transient failure, upload sessions kept vanishing, or a transient failure that was not
-/// retried. The binary exits with [`EXIT_TEMPFAIL`] for these.
-pub fn is_temporary(e: &anyhow::Error) -> bool {
-    find::<Exhausted>(e).is_some() || find::<SessionsLost>(e).is_some() || transient(e).is_some()
+/// transient failure, upload sessions kept vanishing, or a failure `classify` calls
+/// transient that was not retried. The binary exits with [`EXIT_TEMPFAIL`] for these.
+pub fn is_temporary(e: &anyhow::Error, classify: Classify) -> bool {
+    retried(e) || classify(e).is_some()
+}
+
+/// Whether `e` already is the end of a retry loop (which is not retried again).
+fn retried(e: &anyhow::Error) -> bool {
+    find::<Exhausted>(e).is_some() || find::<SessionsLost>(e).is_some()
 }
 
 /// Finds an error of type `T` in `e`'s chain, also inside an `io::Error` (a `Read` or
@@ -150,22 +155,6 @@ pub fn find<T: std::error::Error + 'static>(e: &anyhow::Error) -> Option<&T> {
                 .downcast_ref::<T>()
         })
     })
-}
-
-/// Why `e` is worth another try, or `None` when it is permanent (or already retried).
-pub fn transient(e: &anyhow::Error) -> Option<Transient> {
-    if find::<VerifyError>(e).is_some()
-        || find::<Exhausted>(e).is_some()
-        || find::<SessionsLost>(e).is_some()
-    {
-        return None;
-    }
-    if let Some(r) = find::<RegistryError>(e) {
-        return r.transient();
-    }
-    e.chain()
-        .find_map(|c| c.downcast_ref::<io::Error>())
-        .and_then(transient_io)
 }
 
 /// A broken connection while streaming.
@@ -188,9 +177,14 @@ pub fn transient_io(e: &io::Error) -> Option<Transient> {
     })
 }
 
-/// Runs `op` until it succeeds, fails permanently, or `policy.times` retries are spent.
-/// `what` names the operation in `--debug` logs (`pulling the manifest 1`).
-pub fn run<T>(policy: &RetryPolicy, what: &str, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+/// Runs `op` until it succeeds, fails permanently (as `classify` says), or `policy.times`
+/// retries are spent. `what` names the operation in `--debug` logs (`pulling the manifest 1`).
+pub fn run<T>(
+    policy: &RetryPolicy,
+    what: &str,
+    classify: Classify,
+    mut op: impl FnMut() -> Result<T>,
+) -> Result<T> {
     let mut retry = 0;
     let mut all_lost = true;
     loop {
@@ -198,7 +192,7 @@ pub fn run<T>(policy: &RetryPolicy, what: &str, mut op: impl FnMut() -> Result<T
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
-        let Some(why) = transient(&e) else {
+        let Some(why) = (!retried(&e)).then(|| classify(&e)).flatten() else {
             return Err(e);
         };
         all_lost &= why.session_lost;
@@ -247,6 +241,8 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::registry::errors::{classify, RegistryError};
+    use crate::verify::VerifyError;
     use std::cell::Cell;
 
     fn registry_error(status: Option<u16>, code: Option<&str>) -> anyhow::Error {
@@ -300,14 +296,14 @@ mod tests {
     #[test]
     fn retries_transient_failures_then_gives_up_as_temporary() {
         let calls = Cell::new(0);
-        let r: Result<()> = run(&FAST, "x", || {
+        let r: Result<()> = run(&FAST, "x", classify, || {
             calls.set(calls.get() + 1);
             Err(registry_error(Some(503), None))
         });
         assert_eq!(calls.get(), 4);
         let e = r.unwrap_err();
         assert!(find::<Exhausted>(&e).is_some());
-        assert!(is_temporary(&e));
+        assert!(is_temporary(&e, classify));
         assert!(format!("{e:#}").contains("HTTP 503"), "{e:#}");
     }
 
@@ -320,16 +316,16 @@ mod tests {
             (Some(404), Some("MANIFEST_UNKNOWN")),
         ] {
             let calls = Cell::new(0);
-            let r: Result<()> = run(&FAST, "x", || {
+            let r: Result<()> = run(&FAST, "x", classify, || {
                 calls.set(calls.get() + 1);
                 Err(registry_error(status, code))
             });
             assert_eq!(calls.get(), 1, "{code:?}");
-            assert!(!is_temporary(&r.unwrap_err()));
+            assert!(!is_temporary(&r.unwrap_err(), classify));
         }
         let calls = Cell::new(0);
         let d = crate::digest::Digest::sha256_of(b"a");
-        let r: Result<()> = run(&FAST, "x", || {
+        let r: Result<()> = run(&FAST, "x", classify, || {
             calls.set(calls.get() + 1);
             Err(anyhow::Error::new(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -340,24 +336,24 @@ mod tests {
             )))
         });
         assert_eq!(calls.get(), 1);
-        assert!(!is_temporary(&r.unwrap_err()));
+        assert!(!is_temporary(&r.unwrap_err(), classify));
     }
 
     #[test]
     fn sessions_lost_on_every_attempt_explain_why() {
-        let r: Result<()> = run(&FAST, "x", || {
+        let r: Result<()> = run(&FAST, "x", classify, || {
             Err(registry_error(Some(404), Some("BLOB_UPLOAD_UNKNOWN")))
         });
         let e = r.unwrap_err();
         let msg = format!("{e:#}");
         assert!(find::<SessionsLost>(&e).is_some());
-        assert!(is_temporary(&e));
+        assert!(is_temporary(&e, classify));
         for needle in ["replicas", "load balancer", "http.secret", "storage", "NFS"] {
             assert!(msg.contains(needle), "{msg}");
         }
         // Lost once, then fine: the upload restarts in a fresh session.
         let calls = Cell::new(0);
-        let r = run(&FAST, "x", || {
+        let r = run(&FAST, "x", classify, || {
             calls.set(calls.get() + 1);
             if calls.get() == 1 {
                 Err(registry_error(Some(404), Some("BLOB_UPLOAD_INVALID")))

@@ -94,7 +94,12 @@ fn with_upload_retries(
     copy: impl FnMut() -> Result<BlobOutcome>,
 ) -> Result<BlobOutcome> {
     let what = format!("the copy of blob {}", desc.digest);
-    crate::retry::run(&dst.upload_retries(), &what, copy)
+    crate::retry::run(
+        &dst.upload_retries(),
+        &what,
+        crate::transport::registry::errors::classify,
+        copy,
+    )
 }
 
 /// One verbatim copy. `diff_id` is given for an uncompressed layer whose diff_id is in

@@ -2,38 +2,35 @@
 //! Reading takes `manifest.json` as the truth (as `docker load` does), which covers the
 //! legacy layout (`<id>/layer.tar`), the Docker 25+ layout (paths under `blobs/sha256/`)
 //! and gzip-compressed archives, and presents the selected image as a v2s2 manifest whose
-//! layer digests are the config's diff_ids. Writing produces the Docker 25+ hybrid form: an
-//! OCI layout with uncompressed layers plus `manifest.json` and `repositories`.
+//! layer digests are the config's diff_ids. Writing (`docker_archive_dest.rs`) produces the
+//! Docker 25+ hybrid form: an OCI layout with uncompressed layers plus `manifest.json` and
+//! `repositories`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::fs::{read_small, safe_path, FileTree};
-use super::layout::{single_entry_index, LAYOUT_CONTENT, LAYOUT_FILE, REF_NAME};
-use super::oci_archive::{write_tree_as_tar, ArchiveStore};
-use super::tarball::{ArchiveTarget, TarTree};
-use super::{BlobWriter, DestCaps, ImageDestination, ImageSource, LayerPolicy, TopManifest};
-use crate::copy::verify::HashingReader;
+use super::tarball::TarTree;
+use super::{ImageSource, TopManifest};
 use crate::digest::{Algorithm, Digest};
-use crate::manifest::{
-    self, rewrite_manifest, Descriptor, ImageConfig, ImageManifest, MAX_DOCUMENT_SIZE,
-};
-use crate::media_type::{self as mt, Format};
+use crate::manifest::{Descriptor, ImageConfig, ImageManifest, MAX_DOCUMENT_SIZE};
+use crate::media_type as mt;
 use crate::reference::{ArchiveSelector, DockerRef};
+use crate::verify::HashingReader;
 
 /// One entry of `manifest.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ArchiveEntry {
+pub(super) struct ArchiveEntry {
     #[serde(rename = "Config")]
-    config: String,
+    pub(super) config: String,
     #[serde(rename = "RepoTags", default)]
-    repo_tags: Option<Vec<String>>,
+    pub(super) repo_tags: Option<Vec<String>>,
     #[serde(rename = "Layers")]
-    layers: Vec<String>,
+    pub(super) layers: Vec<String>,
 }
 
 impl ArchiveEntry {
@@ -74,10 +71,7 @@ impl DockerArchiveSource {
         name: String,
     ) -> Result<DockerArchiveSource> {
         let tree = TarTree::open(file)?;
-        let bytes = read_small(&tree, "manifest.json", MAX_DOCUMENT_SIZE)
-            .context("not a docker-archive (reading manifest.json)")?;
-        let entries: Vec<ArchiveEntry> =
-            serde_json::from_slice(&bytes).context("invalid manifest.json")?;
+        let entries = read_entries(&tree)?;
         let entry = select(&entries, selector)?;
         let config_path = safe_path(&entry.config).context("manifest.json: Config")?;
         let config = read_small(&tree, &config_path, MAX_DOCUMENT_SIZE)
@@ -144,7 +138,25 @@ fn check_named_digest(path: &str, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn describe(file: &Path, selector: Option<&ArchiveSelector>) -> String {
+/// The entries of `manifest.json`.
+fn read_entries(tree: &TarTree) -> Result<Vec<ArchiveEntry>> {
+    let bytes = read_small(tree, "manifest.json", MAX_DOCUMENT_SIZE)
+        .context("not a docker-archive (reading manifest.json)")?;
+    serde_json::from_slice(&bytes).context("invalid manifest.json")
+}
+
+/// How many images the docker-archive `file` holds.
+pub fn image_count(file: &Path) -> Result<usize> {
+    let name = describe(file, None);
+    let entries = read_entries(&TarTree::open(file).with_context(|| name.clone())?)
+        .with_context(|| name.clone())?;
+    if entries.is_empty() {
+        bail!("{name}: manifest.json lists no images");
+    }
+    Ok(entries.len())
+}
+
+pub(super) fn describe(file: &Path, selector: Option<&ArchiveSelector>) -> String {
     match selector {
         None => format!("docker-archive:{}", file.display()),
         Some(ArchiveSelector::Index(n)) => format!("docker-archive:{}:@{n}", file.display()),
@@ -316,151 +328,4 @@ impl ImageSource for DockerArchiveSource {
     }
 }
 
-/// Writes a single-image docker-archive in the Docker 25+ hybrid form.
-///
-/// From a local source into a regular file, the archive is streamed: blobs go straight into
-/// the staged archive file, one at a time in the image's order (see [`TarStream`]). From a
-/// registry, where downloading layers at once is what makes a pull fast, and into a pipe,
-/// which cannot be rewound to fill in a header, the blobs are staged in a directory and the
-/// archive is written from it at the end.
-pub struct DockerArchiveDestination {
-    file: PathBuf,
-    name: String,
-    repo_tag: Option<DockerRef>,
-    store: ArchiveStore,
-}
-
-/// What the archive holds beside the blobs.
-struct Metadata {
-    oci_manifest: Vec<u8>,
-    oci_desc: Descriptor,
-    index: Vec<u8>,
-    manifest_json: Vec<u8>,
-    repositories: Option<Vec<u8>>,
-}
-
-impl DockerArchiveDestination {
-    /// Opens `file` for writing; `stream` allows streaming (the source is local).
-    pub fn open(
-        file: &Path,
-        selector: Option<&ArchiveSelector>,
-        stream: bool,
-    ) -> Result<DockerArchiveDestination> {
-        let name = describe(file, selector);
-        let repo_tag = match selector {
-            None => None,
-            Some(ArchiveSelector::Name(r)) => Some(r.clone()),
-            Some(ArchiveSelector::Index(_)) => {
-                bail!("{name}: @N selects an image to read; to write, name it with :NAME:TAG")
-            }
-        };
-        let store = ArchiveStore::open(file, None, stream).with_context(|| name.clone())?;
-        Ok(DockerArchiveDestination {
-            file: file.to_path_buf(),
-            name,
-            repo_tag,
-            store,
-        })
-    }
-
-    /// The OCI view (manifest blob and index.json), `manifest.json` and `repositories`.
-    fn metadata(&self, v2s2: &[u8]) -> Result<Metadata> {
-        let mut m = match manifest::parse(v2s2, mt::DOCKER_MANIFEST)? {
-            manifest::Parsed::Image(_, m) => m,
-            manifest::Parsed::Index(..) => bail!("a docker-archive cannot hold an index"),
-        };
-        let entry = ArchiveEntry {
-            config: m.config.digest.blob_path(),
-            repo_tags: self.repo_tag.as_ref().map(|r| vec![r.familiar()]),
-            layers: m.layers.iter().map(|l| l.digest.blob_path()).collect(),
-        };
-        let manifest_json = serde_json::to_vec(&[entry])?;
-        let repositories = self.repo_tag.as_ref().zip(m.layers.last()).map(|(r, top)| {
-            let repo = r
-                .familiar()
-                .rsplit_once(':')
-                .map(|(n, _)| n.to_string())
-                .unwrap_or_default();
-            let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
-            serde_json::json!({ repo: { tag: top.digest.hex() } })
-                .to_string()
-                .into_bytes()
-        });
-        // The layers move into the OCI view rather than being copied: an image can have
-        // thousands.
-        let mut oci_layers = std::mem::take(&mut m.layers);
-        for l in &mut oci_layers {
-            l.media_type = mt::OCI_LAYER.to_string();
-        }
-        let oci = rewrite_manifest(&m, Format::Oci, oci_layers)?;
-        let mut desc = Descriptor::of_bytes(mt::OCI_MANIFEST, &oci);
-        if let Some(r) = &self.repo_tag {
-            let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
-            desc.annotations = Some(BTreeMap::from([
-                ("io.containerd.image.name".to_string(), r.to_string()),
-                (REF_NAME.to_string(), tag),
-            ]));
-        }
-        Ok(Metadata {
-            index: single_entry_index(&desc, None)?,
-            oci_manifest: oci,
-            oci_desc: desc,
-            manifest_json,
-            repositories,
-        })
-    }
-
-    fn write(&self, meta: Metadata) -> Result<()> {
-        let mut extra: Vec<(&str, &[u8])> = vec![
-            ("index.json", &meta.index),
-            ("manifest.json", &meta.manifest_json),
-        ];
-        if let Some(r) = &meta.repositories {
-            extra.push(("repositories", r));
-        }
-        extra.push((LAYOUT_FILE, LAYOUT_CONTENT));
-        match &self.store {
-            ArchiveStore::Streamed(tar) => {
-                self.put_bytes(&meta.oci_manifest, &meta.oci_desc)?;
-                for (name, bytes) in extra {
-                    tar.put(name, bytes)?;
-                }
-                tar.finish()
-            }
-            ArchiveStore::Staged { layout, .. } => {
-                layout.put_bytes(&meta.oci_manifest, &meta.oci_desc)?;
-                let target = ArchiveTarget::create(&self.file)?;
-                write_tree_as_tar(layout.work_dir(), target, &extra)
-            }
-        }
-    }
-}
-
-impl ImageDestination for DockerArchiveDestination {
-    fn describe(&self) -> String {
-        self.name.clone()
-    }
-
-    fn caps(&self) -> DestCaps {
-        DestCaps {
-            formats: &[Format::V2s2],
-            layers: LayerPolicy::Uncompressed,
-            stores_index: false,
-            sequential: self.store.sequential(),
-        }
-    }
-
-    fn has_blob(&self, desc: &Descriptor) -> Result<bool> {
-        self.store.has_blob(desc)
-    }
-
-    fn begin_blob(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
-        self.store.begin_blob(expected)
-    }
-
-    fn commit(self: Box<Self>, manifest: &[u8], _desc: &Descriptor) -> Result<()> {
-        let meta = self.metadata(manifest).with_context(|| self.name.clone())?;
-        self.write(meta)
-            .with_context(|| format!("writing {}", self.name))
-    }
-}
+pub use super::docker_archive_dest::DockerArchiveDestination;

@@ -3,11 +3,15 @@
 //! they serve: the copy pipeline (`copy/verify.rs`) checks every byte against its digest.
 //! Transports do refuse unsafe names (path traversal) and enforce document size limits.
 
+pub mod archive_target;
 pub mod docker_archive;
+pub mod docker_archive_dest;
 pub mod fs;
 pub mod layout;
 mod layout_check;
+pub mod layout_dest;
 pub mod oci_archive;
+mod packing;
 pub mod registry;
 pub mod tar_header;
 pub mod tar_stream;
@@ -15,7 +19,7 @@ pub mod tarball;
 
 use std::io::{Read, Write};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 pub use crate::convert::{DestCaps, LayerPolicy};
 use crate::manifest::Descriptor;
@@ -43,6 +47,20 @@ pub trait ImageSource: Send + Sync {
     /// Names the source knows this image by (`RepoTags` of a docker-archive).
     fn repo_tags(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Whether blobs are best read several at once (a registry, over a network) rather than
+    /// one after another in the image's order (a local file). An archive destination streams
+    /// blobs from a sequential source straight into the archive, and stages those of a
+    /// parallel one.
+    fn reads_in_parallel(&self) -> bool {
+        false
+    }
+
+    /// The registry repository the blobs come from, so that a destination on the same
+    /// registry can mount them instead of receiving their bytes.
+    fn mount_origin(&self) -> Option<&crate::reference::DockerRef> {
+        None
     }
 }
 
@@ -159,9 +177,39 @@ pub trait BlobWriter: Write + Send {
     fn commit(self: Box<Self>, desc: &Descriptor) -> Result<()>;
 }
 
-/// Opens the image `r` names for reading, with default registry options.
-pub fn open_source(r: &ImageRef) -> Result<Box<dyn ImageSource>> {
-    open_source_with(r, &registry::RegistryOptions::default())
+/// One image of [`open_every_image`]: its source, or its name and why it cannot be opened.
+pub type OneImage = std::result::Result<Box<dyn ImageSource>, (String, anyhow::Error)>;
+
+/// Every image a layout, an oci-archive or a docker-archive holds, in order, each through
+/// the same [`ImageSource`] a copy reads (for `verify --all`). `None` for a registry.
+pub fn open_every_image(r: &ImageRef) -> Result<Option<Vec<OneImage>>> {
+    let boxed = |s: Box<dyn ImageSource>| Ok(s);
+    Ok(Some(match r {
+        ImageRef::Layout { dir, .. } => {
+            if !dir.is_dir() {
+                anyhow::bail!("oci:{}: no such directory", dir.display());
+            }
+            let tree = fs::DirTree::new(dir);
+            let sources = layout::every_entry(tree, "oci", dir)?;
+            sources.into_iter().map(|s| boxed(Box::new(s))).collect()
+        }
+        ImageRef::OciArchive { file, .. } => {
+            let name = layout::describe("oci-archive", file, None);
+            let tree = std::sync::Arc::new(tarball::TarTree::open(file).context(name)?);
+            let sources = layout::every_entry(tree, "oci-archive", file)?;
+            sources.into_iter().map(|s| boxed(Box::new(s))).collect()
+        }
+        ImageRef::DockerArchive { file, .. } => (0..docker_archive::image_count(file)?)
+            .map(|i| {
+                let sel = crate::reference::ArchiveSelector::Index(i);
+                match docker_archive::DockerArchiveSource::open(file, Some(&sel)) {
+                    Ok(s) => boxed(Box::new(s)),
+                    Err(e) => Err((format!("docker-archive:{}:@{i}", file.display()), e)),
+                }
+            })
+            .collect(),
+        ImageRef::Registry(_) => return Ok(None),
+    }))
 }
 
 /// Opens the image `r` names for reading; `reg` applies when `r` is a registry.
@@ -181,41 +229,29 @@ pub fn open_source_with(
     })
 }
 
-/// Opens `r` for writing, with default registry options.
-pub fn open_destination(r: &ImageRef) -> Result<Box<dyn ImageDestination>> {
-    open_destination_with(r, &registry::RegistryOptions::default(), None)
-}
-
-/// Opens `r` for writing; `reg` applies when `r` is a registry, and `source` (the image
-/// being copied) lets a registry mount blobs from another repository of the same registry.
+/// Opens `r` for writing; `reg` applies when `r` is a registry. `source`, the image being
+/// copied, says how its blobs arrive ([`ImageSource::reads_in_parallel`]) and where a
+/// registry could mount them from ([`ImageSource::mount_origin`]).
 pub fn open_destination_with(
     r: &ImageRef,
     reg: &registry::RegistryOptions,
-    source: Option<&ImageRef>,
+    source: Option<&dyn ImageSource>,
 ) -> Result<Box<dyn ImageDestination>> {
+    let stream = !source.is_some_and(|s| s.reads_in_parallel());
     Ok(match r {
         ImageRef::Layout { dir, tag } => {
             Box::new(layout::LayoutDestination::open(dir, tag.clone())?)
         }
-        // Into an archive, layers from a registry download at once, so they are staged;
-        // from a local source they are streamed into the archive one after another.
         ImageRef::OciArchive { file, tag } => Box::new(oci_archive::OciArchiveDestination::open(
             file,
             tag.clone(),
-            !matches!(source, Some(ImageRef::Registry(_))),
+            stream,
         )?),
-        ImageRef::DockerArchive { file, selector } => {
-            Box::new(docker_archive::DockerArchiveDestination::open(
-                file,
-                selector.as_ref(),
-                !matches!(source, Some(ImageRef::Registry(_))),
-            )?)
-        }
+        ImageRef::DockerArchive { file, selector } => Box::new(
+            docker_archive::DockerArchiveDestination::open(file, selector.as_ref(), stream)?,
+        ),
         ImageRef::Registry(d) => {
-            let from = match source {
-                Some(ImageRef::Registry(s)) => Some(s),
-                _ => None,
-            };
+            let from = source.and_then(|s| s.mount_origin());
             Box::new(registry::RegistryDestination::open(d, reg, from)?)
         }
     })

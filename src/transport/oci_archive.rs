@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use super::archive_target::{append_dir, append_file, ArchiveTarget};
 use super::layout::{self, LayoutDestination, LayoutSource};
 use super::tar_stream::{StreamBlobWriter, TarStream};
-use super::tarball::{append_dir, append_file, ArchiveTarget, TarTree};
+use super::tarball::TarTree;
 use super::{BlobWriter, DestCaps, ImageDestination};
 use crate::cleanup::{self, Tracked};
 use crate::disk::{self, PathWriter, Writing};

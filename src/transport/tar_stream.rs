@@ -18,8 +18,8 @@ use std::sync::{Condvar, Mutex};
 
 use anyhow::{bail, Context, Result};
 
+use super::archive_target::ArchiveTarget;
 use super::tar_header::{file_header_len, EntryHeader};
-use super::tarball::ArchiveTarget;
 use super::BlobWriter;
 use crate::disk::Writing;
 use crate::manifest::Descriptor;

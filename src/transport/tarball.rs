@@ -1,21 +1,21 @@
-//! Tar helpers shared by the archive transports. [`TarTree`] indexes a tar file once and
-//! then reads entries in place by offset, so an archive is never unpacked to disk. A gzip
-//! compressed archive is first decompressed to a temporary file, since gzip cannot seek.
-//! Entries with unsafe names, sparse entries and links that escape the archive are refused.
+//! Reading archives. [`TarTree`] indexes a tar file once and then reads entries in place by
+//! offset, so an archive is never unpacked to disk. A compressed archive is first
+//! decompressed to a temporary file (`packing.rs`), since a compressed stream cannot seek.
+//! Entries with unsafe names, sparse entries, links that escape the archive and paths held
+//! twice with different contents are refused. Writing is in `archive_target.rs`.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use tar::EntryType;
 
 use super::fs::{safe_path, FileTree};
-use super::tar_header::EntryHeader;
-use crate::cleanup::{self, Tracked};
-use crate::disk::{self, PathWriter, Writing};
+use super::packing::{decompress_to_temp, Packing};
+use crate::cleanup::Tracked;
 
 #[derive(Debug, Clone)]
 enum Entry {
@@ -140,71 +140,6 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> Result<usize> {
         }
     }
     Ok(n)
-}
-
-/// How a whole archive is compressed, told by its first bytes, never by its file name:
-/// what `docker load` and skopeo read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Packing {
-    Plain,
-    Gzip,
-    Zstd,
-    Xz,
-    Bzip2,
-}
-
-impl Packing {
-    fn sniff(magic: &[u8]) -> Packing {
-        match magic {
-            [0x1f, 0x8b, ..] => Packing::Gzip,
-            [0x28, 0xb5, 0x2f, 0xfd, ..] => Packing::Zstd,
-            [0xfd, b'7', b'z', b'X', b'Z', 0x00] => Packing::Xz,
-            // "BZh" then the block size: a tar's first bytes are a file name, and one that
-            // starts with "BZh1".."BZh9" is rarer than a bzip2 archive.
-            [b'B', b'Z', b'h', b'1'..=b'9', ..] => Packing::Bzip2,
-            _ => Packing::Plain,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Packing::Plain => "uncompressed",
-            Packing::Gzip => "gzip",
-            Packing::Zstd => "zstd",
-            Packing::Xz => "xz",
-            Packing::Bzip2 => "bzip2",
-        }
-    }
-
-    fn decoder<'a>(self, r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
-        let r = BufReader::new(r);
-        Ok(match self {
-            Packing::Plain => Box::new(r),
-            Packing::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
-            Packing::Zstd => Box::new(zstd::Decoder::with_buffer(r)?),
-            Packing::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(r)),
-            Packing::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(r)),
-        })
-    }
-}
-
-/// Decompresses a whole archive into a temporary file, since a compressed stream cannot
-/// seek. The file is in the system's temporary directory (`TMPDIR`); a failed write to it
-/// (a full disk) is said as such, not blamed on the compressed data.
-fn decompress_to_temp(file: &File, packing: Packing) -> Result<Tracked<tempfile::NamedTempFile>> {
-    crate::sweep::sweep_system_temp();
-    let mut spool = cleanup::temp_file(tempfile::Builder::new().prefix(".oci-copy-archive-"))
-        .with_context(|| {
-            let dir = std::env::temp_dir();
-            format!("creating a temporary file in {}", dir.display())
-        })?;
-    let mut dec = packing.decoder(file)?;
-    let path = spool.path().to_path_buf();
-    match io::copy(&mut dec, &mut PathWriter::new(spool.as_file_mut(), &path)) {
-        Ok(_) => Ok(spool),
-        Err(e) if disk::is_write_error(&e) => Err(e.into()),
-        Err(e) => Err(e).with_context(|| format!("invalid {} data", packing.name())),
-    }
 }
 
 fn index_entries(file: &File) -> Result<HashMap<String, Entry>> {
@@ -393,128 +328,10 @@ fn normalise_join(dir: &str, target: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
-/// Where a finished archive is written: a temporary file beside the destination, renamed
-/// into place on success. A destination that is not a regular file (`/dev/stdout`, a FIFO)
-/// is written directly, since it cannot be renamed over.
-pub enum ArchiveTarget {
-    Staged {
-        temp: Tracked<tempfile::NamedTempFile>,
-        dest: PathBuf,
-    },
-    Direct {
-        file: File,
-        dest: PathBuf,
-    },
-}
-
-impl ArchiveTarget {
-    pub fn create(dest: &Path) -> Result<ArchiveTarget> {
-        // /dev/stdout, /dev/fd/N, /proc/self/fd/N: write through, never rename over them,
-        // even when they resolve to a regular file (`> out.tar`).
-        if dest.starts_with("/dev") || dest.starts_with("/proc") {
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(dest)
-                .with_context(|| format!("opening {}", dest.display()))?;
-            return Ok(ArchiveTarget::direct(f, dest));
-        }
-        if let Ok(m) = std::fs::metadata(dest) {
-            if !m.is_file() && !m.is_dir() {
-                let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(dest)
-                    .with_context(|| format!("opening {}", dest.display()))?;
-                return Ok(ArchiveTarget::direct(f, dest));
-            }
-            if m.is_dir() {
-                bail!("{} is a directory, not an archive file", dest.display());
-            }
-        }
-        let parent = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let temp = cleanup::temp_file_in(
-            tempfile::Builder::new().prefix(".oci-copy-").suffix(".tmp"),
-            &parent,
-        )
-        .with_context(|| format!("creating a temporary file in {}", parent.display()))?;
-        Ok(ArchiveTarget::Staged {
-            temp,
-            dest: dest.to_path_buf(),
-        })
-    }
-
-    fn direct(file: File, dest: &Path) -> ArchiveTarget {
-        ArchiveTarget::Direct {
-            file,
-            dest: dest.to_path_buf(),
-        }
-    }
-
-    /// The file being written: the temporary one, or the destination written directly.
-    pub fn path(&self) -> &Path {
-        match self {
-            ArchiveTarget::Staged { temp, .. } => temp.path(),
-            ArchiveTarget::Direct { dest, .. } => dest,
-        }
-    }
-
-    /// Whether the archive is written under a temporary name and renamed into place.
-    pub fn is_staged(&self) -> bool {
-        matches!(self, ArchiveTarget::Staged { .. })
-    }
-
-    pub fn file(&mut self) -> &mut File {
-        match self {
-            ArchiveTarget::Staged { temp, .. } => temp.as_file_mut(),
-            ArchiveTarget::Direct { file, .. } => file,
-        }
-    }
-
-    /// Flushes and moves the archive into place.
-    pub fn finish(self) -> Result<()> {
-        match self {
-            ArchiveTarget::Staged { temp, dest } => {
-                let (temp, _registered) = temp.into_parts();
-                // A filesystem that allocates late (XFS, NFS, a quota) can say it is full
-                // only now.
-                temp.as_file().sync_all().writing(temp.path())?;
-                super::layout::set_readable(temp.as_file())?;
-                temp.persist(&dest)
-                    .with_context(|| format!("renaming the archive to {}", dest.display()))?;
-                Ok(())
-            }
-            ArchiveTarget::Direct { mut file, dest } => {
-                Ok(std::io::Write::flush(&mut file).writing(&dest)?)
-            }
-        }
-    }
-}
-
-/// Appends a regular file to a tar being written, with fixed metadata so that the same
-/// image always gives the same archive bytes (see [`EntryHeader`]).
-pub fn append_file<W: std::io::Write>(
-    tar: &mut tar::Builder<W>,
-    path: &str,
-    size: u64,
-    data: impl Read,
-) -> Result<()> {
-    EntryHeader::file(path, size)?
-        .append(tar, data)
-        .with_context(|| format!("writing {path} into the archive"))
-}
-
-/// Appends a directory entry, with fixed metadata.
-pub fn append_dir<W: std::io::Write>(tar: &mut tar::Builder<W>, path: &str) -> Result<()> {
-    EntryHeader::dir(path)?
-        .append(tar, io::empty())
-        .with_context(|| format!("writing {path} into the archive"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::archive_target::append_file;
 
     #[test]
     fn link_targets_stay_inside() {

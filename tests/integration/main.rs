@@ -17,6 +17,7 @@ mod podman;
 mod probe;
 mod registry;
 mod registry_auth;
+mod registry_layer;
 mod registry_mtls;
 mod registry_tags;
 mod reliability_registry;

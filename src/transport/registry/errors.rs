@@ -21,6 +21,8 @@ pub struct RegistryError {
     pub hint: Option<String>,
     /// The request failed below HTTP: connection refused or reset, a timeout.
     pub network: bool,
+    /// How long the registry asked us to wait (`Retry-After`), when it said.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl std::error::Error for RegistryError {}
@@ -54,6 +56,7 @@ impl ErrorScope<'_> {
             code,
             message: redact(message),
             network,
+            retry_after: None,
         }
     }
 }
@@ -103,9 +106,30 @@ impl RegistryError {
             reason,
             session_lost,
             rate_limited,
-            retry_after: None,
+            retry_after: self.retry_after,
         })
     }
+}
+
+/// The registry transport's classifier, for [`crate::retry::run`]: a [`RegistryError`]
+/// (also inside an `io::Error`) is transient as its status and code say, else a broken
+/// connection (`io::Error` of a reset, refused, timed out kind) is; the rest is permanent.
+pub fn classify(e: &anyhow::Error) -> Option<crate::retry::Transient> {
+    if let Some(r) = crate::retry::find::<RegistryError>(e) {
+        return r.transient();
+    }
+    e.chain()
+        .find_map(|c| c.downcast_ref::<std::io::Error>())
+        .and_then(crate::retry::transient_io)
+}
+
+/// `Retry-After` as a number of seconds (the HTTP-date form is not used by registries).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .map(std::time::Duration::from_secs)
 }
 
 /// Whether a request that failed below HTTP failed in TLS (an untrusted certificate, plain
@@ -357,6 +381,7 @@ mod tests {
             code: Some(code),
             message,
             network: false,
+            retry_after: None,
         };
         let s = e.to_string();
         assert!(s.contains("registry r:5000, repository a/b"), "{s}");

@@ -13,6 +13,7 @@ mod direct;
 pub mod errors;
 pub mod probe;
 mod pump;
+mod stall;
 pub mod tls;
 
 use std::io::{Read, Write};
@@ -78,7 +79,7 @@ fn connect(r: &DockerRef, opts: &RegistryOptions) -> Result<RegistryClient> {
         tag: r.tag.as_deref(),
         digest: r.digest.as_ref(),
     };
-    Ok(RegistryClient::connect(&target, &tls, creds)?.with_retry(opts.retry.clone()))
+    RegistryClient::connect(&target, &tls, creds, opts.retry.clone())
 }
 
 /// An image in a registry, for reading.
@@ -99,6 +100,14 @@ impl RegistrySource {
 impl ImageSource for RegistrySource {
     fn describe(&self) -> String {
         format!("docker://{}", self.name)
+    }
+
+    fn reads_in_parallel(&self) -> bool {
+        true
+    }
+
+    fn mount_origin(&self) -> Option<&DockerRef> {
+        Some(&self.name)
     }
 
     fn top_manifest(&self) -> Result<TopManifest> {
@@ -183,7 +192,7 @@ impl ImageDestination for RegistryDestination {
 
     fn begin_blob(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
         Ok(Box::new(RegistryBlobWriter(
-            self.client.begin_upload(expected),
+            self.client.begin_upload(expected)?,
         )))
     }
 
@@ -195,7 +204,7 @@ impl ImageDestination for RegistryDestination {
     /// for a transient reason or the registry loses the session.
     fn put_bytes(&self, bytes: &[u8], desc: &Descriptor) -> Result<Reuse> {
         let what = format!("uploading the blob {}", desc.digest);
-        crate::retry::run(self.client.retry_policy(), &what, || {
+        crate::retry::run(self.client.retry_policy(), &what, errors::classify, || {
             crate::transport::store_bytes(self, bytes, desc)
         })
     }

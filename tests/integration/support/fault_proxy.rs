@@ -2,14 +2,15 @@
 //! `TcpListener` that reads each request whole (one request per connection), asks a rule
 //! what to do with it, and then forwards it to the next upstream registry (round robin when
 //! there are several) or answers in the upstream's place. It can cut a response off
-//! half-way, corrupt a response body, or answer with any status, and it logs every request
-//! it saw (with its `Range` header) for the test to assert on.
+//! half-way, corrupt a response body, answer with any status (or with a huge body streamed
+//! as it is generated, never held), and it logs every request it saw (with its `Range`
+//! header and when it came) for the test to assert on.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A request as the rule sees it.
 #[derive(Debug, Clone)]
@@ -18,6 +19,8 @@ pub struct Request {
     /// Path and query: `/v2/lab/app/blobs/sha256:...`
     pub path: String,
     pub range: Option<String>,
+    /// When the proxy had read the request's head.
+    pub at: Instant,
 }
 
 impl Request {
@@ -54,6 +57,12 @@ pub enum Action {
     /// Read the request's head, then neither read its body nor answer, for 30 s: an upload
     /// whose body is larger than the socket buffers stops being taken.
     StallUnread,
+    /// Answer in the registry's place with `size` bytes of `x`, written as they are made.
+    Huge {
+        status: u16,
+        content_type: String,
+        size: u64,
+    },
     /// Forward it, then give the response header `name` (case-insensitive) the value
     /// `value` instead of the registry's, adding it if the registry sent none.
     SetHeader { name: String, value: String },
@@ -176,6 +185,7 @@ fn read_request(
         method: method.to_string(),
         path: path.to_string(),
         range,
+        at: Instant::now(),
     };
     Ok(Some((req, head, length)))
 }
@@ -199,6 +209,14 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
     raw.extend_from_slice(&body);
     if let Action::Stall = action {
         return hold(&mut reader);
+    }
+    if let Action::Huge {
+        status,
+        content_type,
+        size,
+    } = &action
+    {
+        return send_huge(&mut client, *status, content_type, *size);
     }
     if let Action::Respond {
         status,
@@ -254,6 +272,30 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
             client.write_all(&resp[body_at..])?;
         }
         _ => client.write_all(&resp)?,
+    }
+    client.shutdown(Shutdown::Both)
+}
+
+/// Writes a response of `size` bytes of `x`, 1 MiB at a time; stops quietly when the
+/// client hangs up.
+fn send_huge(
+    client: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    size: u64,
+) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status} Huge\r\nContent-Type: {content_type}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+    );
+    client.write_all(head.as_bytes())?;
+    let block = vec![b'x'; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        if client.write_all(&block[..n]).is_err() {
+            return Ok(());
+        }
+        left -= n as u64;
     }
     client.shutdown(Shutdown::Both)
 }

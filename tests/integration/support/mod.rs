@@ -10,6 +10,7 @@ pub mod http;
 pub mod judges;
 pub mod layout;
 pub mod mutate;
+pub mod peak;
 pub mod registry;
 pub mod replicas;
 pub mod token_server;

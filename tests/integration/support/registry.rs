@@ -61,6 +61,19 @@ impl Registry {
         Registry::start_configured(Options::default(), &tokens.registry_config())
     }
 
+    /// [`Registry::start_with_tokens`], but the challenge's realm is on `realm_host` (a
+    /// proxy in front of the token server).
+    pub fn start_with_token_realm(
+        tokens: &super::token_server::TokenServer,
+        realm_host: &str,
+    ) -> Registry {
+        let config = tokens.registry_config().replace(
+            &format!("http://{}/", tokens.host),
+            &format!("http://{realm_host}/"),
+        );
+        Registry::start_configured(Options::default(), &config)
+    }
+
     /// A TLS registry that requires a client certificate signed by its CA
     /// (`http.tls.clientcas`); [`Registry::client_dir`] holds one.
     pub fn start_requiring_client_certs() -> Registry {

@@ -12,9 +12,10 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::{anyhow, Result};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::errors::{DigestError, OciDistributionError};
+use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference, RegistryOperation};
+use oci_client::token_cache::{RegistryToken, RegistryTokenType};
+use oci_client::{Client, Reference, RegistryOperation as Op};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
@@ -23,9 +24,10 @@ pub use transfer::{BlobReader, Upload};
 
 use super::auth::Found;
 use super::client_cert::{self, Bridge, Failure};
-use super::direct::Direct;
+use super::direct::{Credential, Direct};
 use super::errors::{self, error_chain, RegistryError};
 use super::pump::pump;
+use super::stall;
 use super::tls::TlsSettings;
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, MAX_DOCUMENT_SIZE};
@@ -40,19 +42,6 @@ const ACCEPTED: &[&str] = &[
     mt::DOCKER_MANIFEST,
     mt::DOCKER_LIST,
 ];
-
-/// Whether oci-client refused a response only for its `Docker-Content-Digest` header: a
-/// header it cannot parse, or one the body does not match where the body may still match
-/// `asked`, the digest that was asked for (none, for a tag).
-fn header_refused(e: &OciDistributionError, asked: Option<&str>) -> bool {
-    match e {
-        OciDistributionError::DigestError(DigestError::VerificationError { expected, .. }) => {
-            Some(expected.as_str()) != asked
-        }
-        OciDistributionError::DigestError(_) => true,
-        _ => false,
-    }
-}
 
 /// The one runtime for every registry connection in the process.
 fn rt() -> &'static Runtime {
@@ -259,14 +248,12 @@ fn make_client(cfg: ClientConfig) -> Result<Client> {
 impl RegistryClient {
     /// Sets up a client for `t`. With `tls.verify` false, HTTPS is tried first (accepting
     /// any certificate) and plain HTTP when the registry does not speak TLS.
-    pub fn connect(t: &Target, tls: &TlsSettings, creds: Option<Found>) -> Result<RegistryClient> {
-        let auth = match &creds {
-            Some(f) => RegistryAuth::Basic(
-                f.creds.username.clone(),
-                f.creds.password.expose().to_string(),
-            ),
-            None => RegistryAuth::Anonymous,
-        };
+    pub fn connect(
+        t: &Target,
+        tls: &TlsSettings,
+        creds: Option<Found>,
+        retry: RetryPolicy,
+    ) -> Result<RegistryClient> {
         let reference = reference(t.host, t.repo, t.tag, t.digest);
         let direct_creds = creds.as_ref().map(|f| (f.creds.clone(), f.origin.clone()));
         let registry = reference.resolve_registry().to_string();
@@ -282,7 +269,7 @@ impl RegistryClient {
         let http = !tls.verify
             && !match &bridge {
                 Some(b) => rt().block_on(b.speaks_https()),
-                None => speaks_https(&reference, tls, &auth)?,
+                None => speaks_https(&registry, t, tls, retry.stall),
             };
         if http {
             bridge = None;
@@ -295,12 +282,18 @@ impl RegistryClient {
             bridge: bridge.clone(),
         };
         let client = make_client(config(tls, http, false, bridge.as_deref())?)?;
-        let mono = make_client(config(tls, http, true, bridge.as_deref())?)?;
-        let direct = Direct::new(http, &registry, t.host, t.repo, tls, direct_creds)?;
-        rt().block_on(async {
-            client.store_auth_if_needed(&registry, &auth).await;
-            mono.store_auth_if_needed(&registry, &auth).await;
-        });
+        let mut mono = make_client(config(tls, http, true, bridge.as_deref())?)?;
+        // One token cache for both, fed by the shared auth (see `prime`).
+        mono.tokens = client.tokens.clone();
+        let direct = Direct::new(
+            http,
+            &registry,
+            t.host,
+            t.repo,
+            tls,
+            direct_creds,
+            retry.stall,
+        )?;
         tracing::debug!(
             "registry {} ({}://{}), repository {}",
             t.host,
@@ -314,15 +307,9 @@ impl RegistryClient {
             direct,
             reference,
             ctx,
-            retry: RetryPolicy::default(),
+            retry,
             https: (!http).then(|| (registry, tls.clone())),
         })
-    }
-
-    /// Sets how requests that fail for a transient reason are retried.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
     }
 
     /// The retry policy, for the uploads that the pipeline restarts whole.
@@ -330,28 +317,81 @@ impl RegistryClient {
         &self.retry
     }
 
-    /// Runs one request with retries; `action` names it in errors and `--debug` logs.
-    fn request<T, F>(&self, action: &str, op: impl Fn() -> F) -> Result<T>
+    /// Runs one oci-client request with retries; `action` names it in errors and `--debug`
+    /// logs. A 401 to a request that carried a cached token drops the token and tries once
+    /// more with a fresh one.
+    fn request<T, F>(&self, action: &str, operation: Op, op: impl Fn() -> F) -> Result<T>
     where
         F: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
     {
-        crate::retry::run(&self.retry, action, || {
-            let answer = match self.retry.stall {
-                None => rt().block_on(op()),
-                // The timer is made inside the runtime, which it needs.
-                Some(d) => match rt().block_on(async { tokio::time::timeout(d, op()).await }) {
-                    Ok(answer) => answer,
-                    Err(_) => {
-                        let what = format!(
-                            "registry {}, repository {}: {action}",
-                            self.ctx.host, self.ctx.repo
-                        );
-                        return Err(crate::retry::stalled(&what, d).into());
-                    }
-                },
-            };
-            answer.map_err(|e| self.err(action, e))
+        let attempt = || self.attempt(action, operation, &op);
+        crate::retry::run(&self.retry, action, errors::classify, || match attempt() {
+            Err(e)
+                if unauthorized(&e)
+                    && rt().block_on(self.direct.forget(&self.scopes(operation))) =>
+            {
+                attempt()
+            }
+            r => r,
         })
+    }
+
+    /// One try of `op`, with its credential primed, through the stall guard.
+    fn attempt<T, F>(&self, action: &str, operation: Op, op: &impl Fn() -> F) -> Result<T>
+    where
+        F: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
+    {
+        self.prime(operation, action)?;
+        // The timer is made inside the runtime, which it needs.
+        match rt().block_on(stall::within(self.retry.stall, op())) {
+            Some(answer) => answer.map_err(|e| self.err(action, e)),
+            None => {
+                let what = format!(
+                    "registry {}, repository {}: {action}",
+                    self.ctx.host, self.ctx.repo
+                );
+                let d = self.retry.stall.unwrap_or_default();
+                Err(crate::retry::stalled(&what, d).into())
+            }
+        }
+    }
+
+    /// The token scopes an operation needs.
+    fn scopes(&self, operation: Op) -> [String; 1] {
+        let repo = self.reference.repository();
+        [match operation {
+            Op::Pull => format!("repository:{repo}:pull"),
+            Op::Push => format!("repository:{repo}:pull,push"),
+        }]
+    }
+
+    /// Puts the credential `operation` needs (from the shared auth: the registry pinged
+    /// once, tokens by scope set) in oci-client's token cache, so that oci-client neither
+    /// pings nor fetches tokens itself. Nothing, for a registry that asks for none.
+    fn prime(&self, operation: Op, action: &str) -> Result<()> {
+        let scopes = self.scopes(operation);
+        let token = match rt().block_on(self.direct.credential(&scopes, action))? {
+            Credential::None => return Ok(()),
+            Credential::Basic(c) => {
+                RegistryTokenType::Basic(c.username, c.password.expose().to_string())
+            }
+            Credential::Bearer(t) => RegistryTokenType::Bearer(RegistryToken::Token {
+                token: t.expose().to_string(),
+            }),
+        };
+        let registry = self.reference.resolve_registry().to_string();
+        rt().block_on(async {
+            // Without a stored auth oci-client never looks in its token cache.
+            for c in [&self.client, &self.mono] {
+                c.store_auth_if_needed(&registry, &RegistryAuth::Anonymous)
+                    .await;
+            }
+            self.client
+                .tokens
+                .insert(&self.reference, operation, token)
+                .await;
+        });
+        Ok(())
     }
 
     fn err(&self, action: &str, e: OciDistributionError) -> anyhow::Error {
@@ -371,10 +411,6 @@ impl RegistryClient {
         anyhow::Error::new(e)
     }
 
-    fn at_digest(&self, digest: &str) -> Reference {
-        self.reference.clone_with_digest(digest.to_string())
-    }
-
     /// The manifest the reference names, exactly as served.
     pub fn manifest(&self) -> Result<Vec<u8>> {
         let what = match (self.reference.digest(), self.reference.tag()) {
@@ -382,75 +418,59 @@ impl RegistryClient {
             (None, Some(t)) => t.to_string(),
             (None, None) => "latest".to_string(),
         };
-        self.pull_manifest(&self.reference.clone(), &what)
+        let asked = self.reference.digest().map(str::to_string);
+        self.pull_manifest(&what, asked.as_deref())
     }
 
     /// The manifest `digest` (an instance of an index), exactly as served.
     pub fn manifest_by_digest(&self, digest: &Digest) -> Result<Vec<u8>> {
-        self.pull_manifest(&self.at_digest(&digest.to_string()), &digest.to_string())
+        let d = digest.to_string();
+        self.pull_manifest(&d, Some(&d))
     }
 
-    fn pull_manifest(&self, r: &Reference, what: &str) -> Result<Vec<u8>> {
+    /// `GET` a manifest through the HTTP layer (its body read through the 4 MiB limit, its
+    /// `Retry-After` honoured). What vouches for a manifest is the digest it was asked for
+    /// (by the user, or by the index or descriptor that references it), checked here or by
+    /// the pipeline; a tag vouches for nothing, and a `Docker-Content-Digest` header is only
+    /// the registry's word: one that disagrees with the bytes gets a warning naming the
+    /// registry, as skopeo does, not a failure.
+    fn pull_manifest(&self, what: &str, asked: Option<&str>) -> Result<Vec<u8>> {
         tracing::debug!(
             "GET manifest {what} from {}/{}",
             self.ctx.host,
             self.ctx.repo
         );
         let action = format!("pulling the manifest {what}");
-        let asked = r.digest().map(str::to_string);
-        let pulled = self.request(&action, || async {
-            match self
-                .client
-                .pull_manifest_raw(r, &RegistryAuth::Anonymous, ACCEPTED)
-                .await
-            {
-                Ok((bytes, _)) => Ok(Some(bytes)),
-                Err(e) if header_refused(&e, asked.as_deref()) => Ok(None),
-                Err(e) => Err(e),
-            }
-        })?;
-        let bytes = match pulled {
-            Some(bytes) => bytes.to_vec(),
-            None => self.pull_manifest_ignoring_header(what, asked.as_deref(), &action)?,
-        };
-        if bytes.len() as u64 > MAX_DOCUMENT_SIZE {
-            anyhow::bail!("{action}: the manifest is over the 4 MiB limit");
-        }
-        Ok(bytes)
-    }
-
-    /// Pulls a manifest whose `Docker-Content-Digest` header oci-client refused. What vouches
-    /// for a manifest is the digest it was asked for (by the user, or by the index or
-    /// descriptor that references it), checked here or by the pipeline; a tag vouches for
-    /// nothing, and a header is only the registry's word. So a header that disagrees with
-    /// the bytes gets a warning naming the registry, as skopeo does, not a failure.
-    fn pull_manifest_ignoring_header(
-        &self,
-        what: &str,
-        asked: Option<&str>,
-        action: &str,
-    ) -> Result<Vec<u8>> {
         let limit = MAX_DOCUMENT_SIZE as usize;
-        let (bytes, header) = crate::retry::run(&self.retry, action, || {
+        let (bytes, header) = crate::retry::run(&self.retry, &action, errors::classify, || {
             rt().block_on(self.direct.manifest(what, ACCEPTED, limit))
         })?;
-        let actual = match asked.map(str::parse::<Digest>) {
-            Some(Ok(d)) => Digest::of(d.algorithm(), &bytes),
-            _ => Digest::sha256_of(&bytes),
-        };
         if let Some(want) = asked {
+            let actual = match want.parse::<Digest>() {
+                Ok(d) => Digest::of(d.algorithm(), &bytes),
+                Err(_) => Digest::sha256_of(&bytes),
+            };
             if actual.to_string() != want {
                 anyhow::bail!("{action}: digest mismatch: asked for {want}, got {actual}");
             }
         }
+        self.warn_if_header_lied(what, header.as_deref(), &bytes);
+        Ok(bytes)
+    }
+
+    fn warn_if_header_lied(&self, what: &str, header: Option<&str>, bytes: &[u8]) {
+        let Some(header) = header else { return };
+        let actual = match header.parse::<Digest>() {
+            Ok(h) if Digest::of(h.algorithm(), bytes) == h => return,
+            Ok(h) => Digest::of(h.algorithm(), bytes),
+            Err(_) => Digest::sha256_of(bytes),
+        };
         tracing::warn!(
-            "registry {} sent Docker-Content-Digest {} with the manifest {what} of {}, but its \
-             bytes are {actual}; using the bytes",
+            "registry {} sent Docker-Content-Digest {header} with the manifest {what} of {}, \
+             but its bytes are {actual}; using the bytes",
             self.ctx.host,
-            header.as_deref().unwrap_or("(unreadable)"),
             self.ctx.repo,
         );
-        Ok(bytes)
     }
 
     /// Opens a blob for streaming. The pipeline verifies it. A download that breaks
@@ -458,7 +478,7 @@ impl RegistryClient {
     pub fn blob(&self, digest: &Digest) -> Result<BlobReader> {
         let d = digest.to_string();
         tracing::debug!("GET blob {d} from {}/{}", self.ctx.host, self.ctx.repo);
-        let sized = self.request(&format!("pulling the blob {d}"), || {
+        let sized = self.request(&format!("pulling the blob {d}"), Op::Pull, || {
             self.client.pull_blob_stream(&self.reference, d.as_str())
         })?;
         Ok(BlobReader {
@@ -477,7 +497,7 @@ impl RegistryClient {
     /// Whether the repository has the blob (HEAD).
     pub fn blob_exists(&self, digest: &Digest) -> Result<bool> {
         let d = digest.to_string();
-        let found = self.request(&format!("checking for the blob {d}"), || {
+        let found = self.request(&format!("checking for the blob {d}"), Op::Pull, || {
             self.client.blob_exists(&self.reference, &d)
         })?;
         tracing::debug!(
@@ -511,7 +531,8 @@ impl RegistryClient {
     /// Starts an upload. With `expected` (digest and size known) the blob goes in one
     /// monolithic PUT; without, in chunks whose digest is computed on the way. Either way
     /// the final request is only made by [`Upload::finish`].
-    pub fn begin_upload(&self, expected: Option<&Descriptor>) -> Upload {
+    pub fn begin_upload(&self, expected: Option<&Descriptor>) -> Result<Upload> {
+        self.prime(Op::Push, "uploading a blob")?;
         // Memory per upload is about (1 + channel + 1 in flight) × chunk: 1 MiB monolithic,
         // 3 MiB chunked (1 MiB PATCHes), so that `--jobs` uploads of layers of any size stay
         // inside the 64 MiB budget, beside the compressor's blocks.
@@ -549,14 +570,14 @@ impl RegistryClient {
                 (task, 1024 * 1024)
             }
         };
-        Upload {
+        Ok(Upload {
             tx: Some(tx),
             task: Some(task),
             buf: Vec::with_capacity(chunk),
             chunk,
             ctx: self.ctx.clone(),
             stall: self.retry.stall,
-        }
+        })
     }
 
     /// PUTs the manifest. A refusal of its type is a [`ManifestRejected`].
@@ -589,7 +610,7 @@ impl RegistryClient {
             .parse()
             .map_err(|_| anyhow!("media type {media_type:?} is not a valid header value"))?;
         let action = format!("pushing the {media_type} manifest");
-        let r = self.request(&action, || {
+        let r = self.request(&action, Op::Push, || {
             self.mono
                 .push_manifest_raw(reference, bytes.to_vec(), content_type.clone())
         });
@@ -610,25 +631,49 @@ impl RegistryClient {
     /// Every tag of the repository, following pagination `page` tags at a time. Not
     /// through oci-client: it hides the `Link` header that names the next page.
     pub fn list_tags(&self, page: usize) -> Result<Vec<String>> {
-        crate::retry::run(&self.retry, "listing tags", || {
+        crate::retry::run(&self.retry, "listing tags", errors::classify, || {
             rt().block_on(self.direct.list_tags(page))
         })
     }
 }
 
-/// Decides whether a registry speaks HTTPS, for `--tls-verify=false`: a request that fails
-/// below HTTP (the TLS handshake) means plain HTTP.
-fn speaks_https(r: &Reference, tls: &TlsSettings, auth: &RegistryAuth) -> Result<bool> {
-    let probe = make_client(config(tls, false, false, None)?)?;
-    match rt().block_on(probe.auth(r, auth, RegistryOperation::Pull)) {
-        Err(OciDistributionError::RequestError(e)) => {
-            tracing::debug!(
-                "HTTPS to {} failed ({}); using plain HTTP",
-                r.resolve_registry(),
-                error_chain(&e)
-            );
-            Ok(false)
+/// Whether a 401 answered the request (its token may have expired).
+fn unauthorized(e: &anyhow::Error) -> bool {
+    crate::retry::find::<RegistryError>(e).is_some_and(|r| r.status == Some(401))
+}
+
+/// Registries this run found to speak plain HTTP, so that each is asked once.
+fn plain_http() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
+    static PLAIN: OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> = OnceLock::new();
+    PLAIN.get_or_init(Default::default)
+}
+
+/// Decides whether a registry speaks HTTPS, for `--tls-verify=false`: the run's one ping
+/// (which the shared auth keeps) failing at HTTPS means plain HTTP.
+fn speaks_https(
+    registry: &str,
+    t: &Target,
+    tls: &TlsSettings,
+    stall: Option<std::time::Duration>,
+) -> bool {
+    if plain_http()
+        .lock()
+        .expect("not poisoned")
+        .contains(registry)
+    {
+        return false;
+    }
+    let ping = Direct::new(false, registry, t.host, t.repo, tls, None, stall)
+        .and_then(|d| rt().block_on(d.ping()));
+    match ping {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!("HTTPS to {registry} failed ({e:#}); using plain HTTP");
+            plain_http()
+                .lock()
+                .expect("not poisoned")
+                .insert(registry.to_string());
+            false
         }
-        _ => Ok(true),
     }
 }

@@ -5,38 +5,30 @@
 //! (oci-client hides response headers). Tokens are cached per scope set until shortly
 //! before they expire; neither they nor passwords are ever logged.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, Result};
-use reqwest::header::{
-    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, LINK, LOCATION, WWW_AUTHENTICATE,
-};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, LINK, LOCATION};
 use reqwest::{Client, Method, Response, StatusCode, Url};
 use tokio::sync::Mutex;
 
-use super::auth::{Credentials, Secret};
+mod auth;
+
+use super::auth::Credentials;
 use super::errors::{self, error_chain, RegistryError};
+use super::stall::{read_body, BodyError};
 use super::tls::TlsSettings;
+use auth::AuthState;
+pub use auth::Credential;
 
-/// A tag list or token reply larger than this is refused.
+/// A tag list larger than this is refused.
 const MAX_REPLY: usize = 16 << 20;
-
-/// How the registry wants requests authenticated, from the challenge of `GET /v2/`.
-#[derive(Debug, Clone)]
-enum Challenge {
-    Anonymous,
-    Basic,
-    Bearer { realm: Url, service: Option<String> },
-}
-
-#[derive(Default)]
-struct AuthState {
-    challenge: Option<Challenge>,
-    /// Scope set (space-separated) → token and when to stop using it.
-    tokens: HashMap<String, (Secret, Instant)>,
-}
+/// A manifest or token reply larger than this is refused.
+const MAX_DOCUMENT: usize = 4 << 20;
+/// Only this much of an error body is read, for its message.
+const MAX_ERROR_BODY: usize = 64 << 10;
 
 /// Direct requests to one repository of one registry.
 pub struct Direct {
@@ -51,6 +43,9 @@ pub struct Direct {
     creds_origin: Option<String>,
     /// Held while the challenge is probed or a token fetched, so concurrent mounts share one.
     auth: Mutex<AuthState>,
+    /// `--stall-timeout`: how long a request may wait for its answer, or a body for its next
+    /// bytes.
+    stall: Option<Duration>,
 }
 
 impl Direct {
@@ -62,6 +57,7 @@ impl Direct {
         repo: &str,
         tls: &TlsSettings,
         creds: Option<(Credentials, String)>,
+        stall: Option<Duration>,
     ) -> Result<Direct> {
         let scheme = if http { "http" } else { "https" };
         let base = Url::parse(&format!("{scheme}://{registry}/"))
@@ -76,7 +72,53 @@ impl Direct {
             creds,
             creds_origin,
             auth: Mutex::new(AuthState::default()),
+            stall,
         })
+    }
+
+    /// Sends `req` through the stall guard: no answer within `--stall-timeout` is a
+    /// `TimedOut` failure naming `action`, retried like a reset connection.
+    async fn guarded(&self, action: &str, req: reqwest::RequestBuilder) -> Result<Response> {
+        match super::stall::within(self.stall, req.send()).await {
+            Some(Ok(r)) => Ok(r),
+            Some(Err(e)) => Err(self.send_error(action, &e).await),
+            None => Err(self.stalled(action)),
+        }
+    }
+
+    fn stalled(&self, action: &str) -> anyhow::Error {
+        let d = self.stall.unwrap_or_default();
+        let what = format!("registry {}, repository {}: {action}", self.host, self.repo);
+        anyhow::Error::new(crate::retry::stalled(&what, d))
+    }
+
+    /// The body of `resp`, refused past `limit` bytes (`what` names it: "the manifest"),
+    /// each chunk through the stall guard.
+    async fn body(
+        &self,
+        action: &str,
+        what: &str,
+        resp: Response,
+        limit: usize,
+    ) -> Result<Vec<u8>> {
+        match read_body(resp, limit, false, self.stall).await {
+            Ok(b) => Ok(b),
+            Err(BodyError::Http(e)) => Err(self.transport_error(action, &e)),
+            Err(BodyError::Stalled) => Err(self.stalled(action)),
+            Err(BodyError::Over) => {
+                let why = format!("{what} is over the {} limit", size_text(limit));
+                Err(anyhow::Error::new(
+                    self.scope().error(action, None, None, &why, false),
+                ))
+            }
+        }
+    }
+
+    /// An error body, for the message only: its first 64 KiB, or nothing if it breaks.
+    async fn error_body(&self, resp: Response) -> Vec<u8> {
+        read_body(resp, MAX_ERROR_BODY, true, self.stall)
+            .await
+            .unwrap_or_default()
     }
 
     /// The HTTP client, built on first use (most connections never need it).
@@ -147,8 +189,11 @@ impl Direct {
     /// The error for a response that is not a success.
     async fn refused(&self, action: &str, resp: Response) -> anyhow::Error {
         let status = resp.status().as_u16();
-        let body = read_capped(resp, 64 * 1024).await.unwrap_or_default();
-        anyhow::Error::new(self.error(action, Some(status), &body))
+        let retry_after = errors::retry_after(resp.headers());
+        let body = self.error_body(resp).await;
+        let mut e = self.error(action, Some(status), &body);
+        e.retry_after = retry_after;
+        anyhow::Error::new(e)
     }
 
     /// Whether `url` is on this registry (credentials and tokens go nowhere else).
@@ -156,135 +201,6 @@ impl Direct {
         url.scheme() == self.base.scheme()
             && url.host_str() == self.base.host_str()
             && url.port_or_known_default() == self.base.port_or_known_default()
-    }
-
-    /// What to send in `Authorization` for a request needing `scopes`.
-    async fn authorization(&self, scopes: &[String], action: &str) -> Result<Option<Secret>> {
-        let mut st = self.auth.lock().await;
-        if st.challenge.is_none() {
-            st.challenge = Some(self.probe(action).await?);
-        }
-        match st.challenge.clone().expect("probed above") {
-            Challenge::Anonymous => Ok(None),
-            Challenge::Basic => Ok(self.creds.as_ref().map(basic)),
-            Challenge::Bearer { realm, service } => {
-                let key = scopes.join(" ");
-                if let Some((token, until)) = st.tokens.get(&key) {
-                    if Instant::now() < *until {
-                        return Ok(Some(Secret::new(format!("Bearer {}", token.expose()))));
-                    }
-                }
-                let (token, ttl) = self
-                    .token(&realm, service.as_deref(), scopes, action)
-                    .await?;
-                let header = Secret::new(format!("Bearer {}", token.expose()));
-                st.tokens.insert(key, (token, Instant::now() + ttl));
-                Ok(Some(header))
-            }
-        }
-    }
-
-    /// `GET /v2/`: which authentication scheme the registry asks for.
-    async fn probe(&self, action: &str) -> Result<Challenge> {
-        let url = self.base.join("v2/").expect("a constant path");
-        let resp = match self.client()?.get(url).send().await {
-            Ok(r) => r,
-            Err(e) => return Err(self.send_error(action, &e).await),
-        };
-        let header = resp
-            .headers()
-            .get(WWW_AUTHENTICATE)
-            .and_then(|h| h.to_str().ok());
-        let challenge = match (resp.status(), header.and_then(parse_challenge)) {
-            (StatusCode::UNAUTHORIZED, Some((scheme, params))) if scheme == "bearer" => {
-                let realm = params.get("realm").map(String::as_str).unwrap_or("");
-                let realm = Url::parse(realm).map_err(|e| {
-                    anyhow!("{action}: the registry's token realm {realm:?} is not a URL: {e}")
-                })?;
-                Challenge::Bearer {
-                    realm,
-                    service: params.get("service").cloned(),
-                }
-            }
-            (StatusCode::UNAUTHORIZED, _) => Challenge::Basic,
-            _ => Challenge::Anonymous,
-        };
-        tracing::debug!(
-            "{} asks for {}",
-            self.host,
-            match &challenge {
-                Challenge::Anonymous => "no authentication".to_string(),
-                Challenge::Basic => "basic authentication".to_string(),
-                Challenge::Bearer { realm, service } => format!(
-                    "bearer tokens from {} (service {service:?})",
-                    realm.as_str()
-                ),
-            }
-        );
-        Ok(challenge)
-    }
-
-    /// Asks the token server for a token granting `scopes`; returns it and how long to use it.
-    async fn token(
-        &self,
-        realm: &Url,
-        service: Option<&str>,
-        scopes: &[String],
-        action: &str,
-    ) -> Result<(Secret, Duration)> {
-        let mut url = realm.clone();
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(s) = service {
-                q.append_pair("service", s);
-            }
-            for s in scopes {
-                q.append_pair("scope", s);
-            }
-        }
-        tracing::debug!(
-            "requesting a bearer token from {} for {} ({})",
-            realm.as_str(),
-            scopes.join(" "),
-            match &self.creds {
-                Some(c) => format!("as {:?}", c.username),
-                None => "anonymously".to_string(),
-            }
-        );
-        let mut req = self.client()?.get(url);
-        if let Some(c) = &self.creds {
-            req = req.basic_auth(&c.username, Some(c.password.expose()));
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| self.transport_error(action, &e))?;
-        if !resp.status().is_success() {
-            let status = resp.status().as_u16();
-            let body = read_capped(resp, 64 * 1024).await.unwrap_or_default();
-            let mut e = self.error(action, Some(status), &body);
-            e.message = format!("the token server refused ({status}): {}", e.message);
-            return Err(anyhow::Error::new(e));
-        }
-        let body = read_capped(resp, MAX_REPLY)
-            .await
-            .map_err(|e| self.transport_error(action, &e))?;
-        #[derive(serde::Deserialize)]
-        struct Reply {
-            token: Option<String>,
-            access_token: Option<String>,
-            expires_in: Option<u64>,
-        }
-        let reply: Reply = serde_json::from_slice(&body)
-            .map_err(|_| anyhow!("{action}: the token server's reply is not a token"))?;
-        let token = reply
-            .token
-            .or(reply.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| anyhow!("{action}: the token server's reply holds no token"))?;
-        // The spec's default lifetime is 60 s; stop using a token a little before it ends.
-        let life = reply.expires_in.unwrap_or(60).max(60);
-        Ok((Secret::new(token), Duration::from_secs(life - 10)))
     }
 
     /// Sends a request needing `scopes`. A 401 with a cached token drops it and tries once
@@ -322,15 +238,12 @@ impl Direct {
                 v.set_sensitive(true);
                 req = req.header(AUTHORIZATION, v);
             }
-            let resp = match req.send().await {
-                Ok(r) => r,
-                Err(e) => return Err(self.send_error(action, &e).await),
-            };
-            if resp.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
-                let mut st = self.auth.lock().await;
-                if st.tokens.remove(&scopes.join(" ")).is_some() {
-                    continue;
-                }
+            let resp = self.guarded(action, req).await?;
+            if resp.status() == StatusCode::UNAUTHORIZED
+                && attempt == 0
+                && self.forget(scopes).await
+            {
+                continue;
             }
             return Ok(resp);
         }
@@ -409,15 +322,7 @@ impl Direct {
             .get("docker-content-digest")
             .and_then(|h| h.to_str().ok())
             .map(str::to_string);
-        let body = read_capped(resp, limit + 1)
-            .await
-            .map_err(|e| self.transport_error(&action, &e))?;
-        if body.len() > limit {
-            anyhow::bail!(
-                "{action}: the manifest is over the {} MiB limit",
-                limit >> 20
-            );
-        }
+        let body = self.body(&action, "the manifest", resp, limit).await?;
         Ok((body, header))
     }
 
@@ -442,9 +347,7 @@ impl Direct {
                 return Err(self.refused(action, resp).await);
             }
             let next = link_next(resp.headers());
-            let body = read_capped(resp, MAX_REPLY)
-                .await
-                .map_err(|e| self.transport_error(action, &e))?;
+            let body = self.body(action, "the tag list", resp, MAX_REPLY).await?;
             let page_tags = parse_tag_list(&body)
                 .ok_or_else(|| anyhow!("{action}: the registry's reply is not a tag list"))?;
             let (n, last) = (page_tags.len(), page_tags.last().cloned());
@@ -479,29 +382,17 @@ impl Direct {
     }
 }
 
-fn basic(c: &Credentials) -> Secret {
-    use base64::Engine;
-    let raw = format!("{}:{}", c.username, c.password.expose());
-    Secret::new(format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(raw)
-    ))
-}
-
 fn query_of(url: &Url) -> String {
     url.query().map(|q| format!("?{q}")).unwrap_or_default()
 }
 
-/// The body, refused past `limit` bytes.
-async fn read_capped(mut resp: Response, limit: usize) -> reqwest::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
-        if out.len() + chunk.len() > limit {
-            break;
-        }
-        out.extend_from_slice(&chunk);
+/// `4 MiB`, `64 KiB`.
+fn size_text(n: usize) -> String {
+    if n >= 1 << 20 {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{} KiB", n >> 10)
     }
-    Ok(out)
 }
 
 /// `{"name": ..., "tags": [...]}`; `tags` may be null on an empty repository.
@@ -542,73 +433,10 @@ fn link_next(headers: &HeaderMap) -> Option<String> {
     None
 }
 
-/// `Bearer realm="...",service="..."` → (`bearer`, params). Quoted values may hold commas
-/// and backslash escapes.
-fn parse_challenge(header: &str) -> Option<(String, HashMap<String, String>)> {
-    let header = header.trim();
-    let (scheme, mut rest) = header
-        .split_once(char::is_whitespace)
-        .unwrap_or((header, ""));
-    let mut params = HashMap::new();
-    loop {
-        rest = rest.trim_start_matches([' ', '\t', ',']);
-        let Some(eq) = rest.find('=') else { break };
-        let key = rest[..eq].trim().to_ascii_lowercase();
-        rest = &rest[eq + 1..];
-        let mut value = String::new();
-        if let Some(quoted) = rest.strip_prefix('"') {
-            let mut chars = quoted.char_indices();
-            let mut end = quoted.len();
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '\\' => {
-                        if let Some((_, n)) = chars.next() {
-                            value.push(n);
-                        }
-                    }
-                    '"' => {
-                        end = i + 1;
-                        break;
-                    }
-                    c => value.push(c),
-                }
-            }
-            rest = &quoted[end.min(quoted.len())..];
-        } else {
-            let end = rest.find(',').unwrap_or(rest.len());
-            value = rest[..end].trim().to_string();
-            rest = &rest[end..];
-        }
-        params.insert(key, value);
-    }
-    Some((scheme.to_ascii_lowercase(), params))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_bearer_challenges() {
-        let (scheme, p) = parse_challenge(
-            r#"Bearer realm="https://auth.example/token",service="reg.example",scope="repository:a/b:pull,push repository:c:pull""#,
-        )
-        .unwrap();
-        assert_eq!(scheme, "bearer");
-        assert_eq!(p["realm"], "https://auth.example/token");
-        assert_eq!(p["service"], "reg.example");
-        assert_eq!(p["scope"], "repository:a/b:pull,push repository:c:pull");
-        let (scheme, p) = parse_challenge(r#"Basic realm="a \"q\", b""#).unwrap();
-        assert_eq!(
-            (scheme.as_str(), p["realm"].as_str()),
-            ("basic", r#"a "q", b"#)
-        );
-        let (_, p) = parse_challenge("Bearer realm=https://x/t, service=s").unwrap();
-        assert_eq!(
-            (p["realm"].as_str(), p["service"].as_str()),
-            ("https://x/t", "s")
-        );
-    }
+    use reqwest::header::HeaderValue;
 
     #[test]
     fn finds_the_next_link() {
