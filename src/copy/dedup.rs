@@ -1,14 +1,16 @@
 //! Each distinct blob is handled once per copy. An image may list one layer several times
 //! (empty layers often repeat), and the instances of an index may share layers or be the
 //! same manifest; converting or writing such a blob again wastes the time and, in an
-//! archive, stores it twice. [`Seen`] remembers what a copy wrote, so that a repeat reuses
-//! the descriptor written the first time, and [`Seen::steps`] says which layers of a list
-//! must be copied and which repeat another.
+//! archive, stores it twice. [`Seen::steps`] says which layers of a list must be copied and
+//! which repeat another; [`Seen`] remembers what the earlier images of an index wrote. A
+//! repeat is described as the blob was written the first time (digest, size, media type),
+//! with its own annotations and other fields.
 //!
 //! Two layers are the same copy when the source blob (digest and size), the plan for it and
 //! the diff_id it is checked against all agree: a manifest that lists one blob with two
 //! different diff_ids has each checked.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use super::blob::BlobOutcome;
@@ -23,34 +25,38 @@ pub enum Step {
     Copy,
     /// The same as the earlier layer at this position of the list, copied with it.
     SameAs(usize),
-    /// Handled earlier in this copy (another image of the index); written as this.
-    Written(Descriptor),
+    /// Handled earlier in this copy (another image of the index); written with this
+    /// digest and size.
+    Written(Digest, u64),
 }
 
 /// How a blob is handled: its plan (none for a config or an artifact's blob, which are
 /// copied as they are) and the diff_id it is checked against.
 type How = (Option<LayerPlan>, Option<Digest>);
 
-/// The blobs one copy has handled, and how they were written.
+/// A source blob: its digest and size.
+type Blob = (Digest, u64);
+
+/// The blobs one copy has handled: for each, how, and the blob it was written as.
 #[derive(Debug, Default)]
 pub struct Seen {
-    blobs: HashMap<(Digest, u64), Vec<(How, Descriptor)>>,
+    blobs: HashMap<Blob, Vec<(How, Blob)>>,
 }
 
 impl Seen {
-    /// The descriptor `desc` was written as, if this copy handled it the same way already.
+    /// The digest and size `desc` was written as, if this copy handled it the same way
+    /// already.
     pub fn written(
         &self,
         desc: &Descriptor,
         plan: Option<&LayerPlan>,
         diff_id: Option<&Digest>,
-    ) -> Option<&Descriptor> {
-        let how = (plan.cloned(), diff_id.cloned());
+    ) -> Option<(&Digest, u64)> {
         self.blobs
             .get(&(desc.digest.clone(), desc.size))?
             .iter()
-            .find(|(h, _)| *h == how)
-            .map(|(_, written)| written)
+            .find(|((p, d), _)| p.as_ref() == plan && d.as_ref() == diff_id)
+            .map(|(_, (digest, size))| (digest, *size))
     }
 
     /// Records that `desc`, handled as `plan` says, was written as `written`.
@@ -62,11 +68,31 @@ impl Seen {
         written: &Descriptor,
     ) {
         if self.written(desc, plan, diff_id).is_none() {
-            let how = (plan.cloned(), diff_id.cloned());
-            self.blobs
-                .entry((desc.digest.clone(), desc.size))
-                .or_default()
-                .push((how, written.clone()));
+            let entry = (
+                (plan.cloned(), diff_id.cloned()),
+                (written.digest.clone(), written.size),
+            );
+            match self.blobs.entry((desc.digest.clone(), desc.size)) {
+                Entry::Occupied(mut e) => e.get_mut().push(entry),
+                // Room for one: a blob is nearly always handled one way only.
+                Entry::Vacant(e) => drop(e.insert(vec![entry])),
+            }
+        }
+    }
+
+    /// Records the layers of an image as `outcomes` says they were written, for the images
+    /// copied after it.
+    pub fn record_layers(
+        &mut self,
+        layers: &[Descriptor],
+        plans: &[LayerPlan],
+        diff_ids: &[Digest],
+        outcomes: &[BlobOutcome],
+    ) {
+        for (i, (l, o)) in layers.iter().zip(outcomes).enumerate() {
+            if !o.repeated {
+                self.record(l, plans.get(i), diff_ids.get(i), &o.written);
+            }
         }
     }
 
@@ -81,8 +107,8 @@ impl Seen {
         let mut first: HashMap<(&Digest, u64), Vec<usize>> = HashMap::new();
         let mut steps = Vec::with_capacity(layers.len());
         for (i, (layer, plan)) in layers.iter().zip(plans).enumerate() {
-            if let Some(w) = self.written(layer, Some(plan), diff_ids.get(i)) {
-                steps.push(Step::Written(w.clone()));
+            if let Some((digest, size)) = self.written(layer, Some(plan), diff_ids.get(i)) {
+                steps.push(Step::Written(digest.clone(), size));
                 continue;
             }
             let same = first.entry((&layer.digest, layer.size)).or_default();
@@ -102,10 +128,16 @@ impl Seen {
 }
 
 impl BlobOutcome {
-    /// The outcome of a blob that repeats one handled before in this copy.
-    pub fn repeat(written: &Descriptor) -> BlobOutcome {
+    /// The outcome of `desc`, which repeats a blob handled before in this copy and written
+    /// as `digest` and `size` with `media_type`; its other fields are its own.
+    pub fn repeat(desc: &Descriptor, media_type: &str, digest: &Digest, size: u64) -> BlobOutcome {
         BlobOutcome {
-            written: written.clone(),
+            written: Descriptor {
+                media_type: media_type.to_string(),
+                digest: digest.clone(),
+                size,
+                ..desc.clone()
+            },
             copied: false,
             mounted: false,
             bytes: 0,
@@ -170,6 +202,6 @@ mod tests {
             &[diff_id(1), diff_id(1)],
         );
         // Kept as it is, the blob is another copy: not the decompressed one written before.
-        assert_eq!(steps, [Step::Written(written), Step::Copy]);
+        assert_eq!(steps, [Step::Written(written.digest, 1), Step::Copy]);
     }
 }

@@ -300,7 +300,10 @@ fn copy_instance_blobs(
         ),
     };
     seen.record(&config, None, None, &config);
-    Ok((how, copy_layers(src, dst, img, plan, jobs, seen)?))
+    let outcomes = copy_layers(src, dst, img, plan, jobs, seen)?;
+    let diff_ids = img.config.diff_ids();
+    seen.record_layers(&img.manifest.layers, &plan.layers, diff_ids, &outcomes);
+    Ok((how, outcomes))
 }
 
 /// Offers the instances and the index to the destination in each candidate family, until

@@ -327,14 +327,7 @@ pub fn copy_image(
         .put_bytes(&img.config_raw, &config_out)
         .context("storing the config")?;
 
-    let outcomes = copy_layers(
-        src,
-        dst.as_ref(),
-        &img,
-        &plan,
-        opts.jobs,
-        &mut Seen::default(),
-    )?;
+    let outcomes = copy_layers(src, dst.as_ref(), &img, &plan, opts.jobs, &Seen::default())?;
     let (bytes, manifest_desc) = if plan.rewrite {
         let layers = outcomes.iter().map(|o| o.written.clone()).collect();
         let b = convert::rewrite_manifest(&img.manifest, plan.format, layers)?;
@@ -407,14 +400,14 @@ pub(super) fn check_plain_layers(img: &LoadedImage, plan: &convert::Plan) -> Res
 /// Copies the layers, `jobs` at a time (one at a time, in order, into a destination that
 /// takes blobs in order). Stops starting new ones after the first failure. A layer that
 /// repeats one listed before, or one `seen` has (from another image of this copy), is not
-/// copied again: it gets the descriptor written for the first.
+/// copied again: it gets the digest and size written for the first.
 pub(super) fn copy_layers(
     src: &dyn ImageSource,
     dst: &dyn ImageDestination,
     img: &LoadedImage,
     plan: &convert::Plan,
     jobs: usize,
-    seen: &mut Seen,
+    seen: &Seen,
 ) -> Result<Vec<BlobOutcome>> {
     let jobs = if dst.caps().sequential { 1 } else { jobs };
     let layers = &img.manifest.layers;
@@ -451,20 +444,18 @@ pub(super) fn copy_layers(
         .expect("no thread panics holding the lock");
     let mut out: Vec<BlobOutcome> = Vec::with_capacity(layers.len());
     for (i, (r, step)) in results.into_iter().zip(steps).enumerate() {
+        let media_type = &plan.layers[i].media_type;
         let outcome = match (step, r) {
-            (Step::Written(d), _) => BlobOutcome::repeat(&d),
-            (Step::SameAs(j), _) => BlobOutcome::repeat(&out[j].written),
+            (Step::Written(digest, size), _) => {
+                BlobOutcome::repeat(&layers[i], media_type, &digest, size)
+            }
+            (Step::SameAs(j), _) => {
+                let first = &out[j].written;
+                BlobOutcome::repeat(&layers[i], media_type, &first.digest, first.size)
+            }
             (Step::Copy, Some(r)) => r?,
             (Step::Copy, None) => bail!("copy aborted"),
         };
-        if !outcome.repeated {
-            seen.record(
-                &layers[i],
-                Some(&plan.layers[i]),
-                diff_ids.get(i),
-                &outcome.written,
-            );
-        }
         out.push(outcome);
     }
     Ok(out)
@@ -525,7 +516,7 @@ pub(super) fn copy_as_is(
     let mut outcomes = Vec::new();
     for d in std::iter::once(&m.config).chain(&m.layers) {
         let outcome = match seen.written(d, None, None) {
-            Some(w) => BlobOutcome::repeat(w),
+            Some(_) => BlobOutcome::repeat(d, &d.media_type, &d.digest, d.size),
             None => copy_verbatim(src, dst, d, d.clone())
                 .with_context(|| format!("blob {} of {}", d.digest, src.describe()))?,
         };
