@@ -11,12 +11,13 @@ mod memory_tests;
 pub mod negotiate;
 pub mod pgzip;
 mod readahead;
+mod report;
 // The verifying reader sits below the transports, which use its hashing readers too.
 pub use crate::verify;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -26,9 +27,11 @@ use crate::manifest::{
     self, Descriptor, ImageConfig, ImageManifest, Index, Parsed, Platform, MAX_DOCUMENT_SIZE,
 };
 use crate::media_type::{self as mt, Format};
-use crate::transport::{ImageDestination, ImageSource, Reuse};
+use crate::transport::{ImageDestination, ImageSource};
 use blob::{copy_layer, copy_verbatim, BlobOutcome};
 use dedup::{Seen, Step};
+use report::changed_layers;
+pub use report::CopyReport;
 use verify::VerifyingReader;
 
 /// Options for one copy.
@@ -42,67 +45,6 @@ pub struct CopyOptions {
     pub platforms: Vec<Platform>,
     /// Copy the whole index (`--all`).
     pub all: bool,
-}
-
-/// What a copy did, for the summary and the conversion report. Every distinct blob is
-/// counted once: as copied, skipped (the destination had it) or mounted.
-#[derive(Debug, Clone)]
-pub struct CopyReport {
-    pub source_manifest: Descriptor,
-    pub written_manifest: Descriptor,
-    pub copied: usize,
-    pub skipped: usize,
-    /// Blobs a registry mounted from another repository instead of receiving them.
-    pub mounted: usize,
-    /// Layers and configs that repeat a blob this copy handled already, which were not
-    /// handled again.
-    pub repeated_blobs: usize,
-    /// Index entries that repeat a manifest this copy handled already.
-    pub repeated_manifests: usize,
-    pub bytes: u64,
-    pub elapsed: Duration,
-    /// (what, old digest, new digest) for every blob whose digest changed.
-    pub changed: Vec<(String, Digest, Digest)>,
-}
-
-impl CopyReport {
-    /// A report with nothing counted yet.
-    fn new(source_manifest: Descriptor, written_manifest: Descriptor) -> CopyReport {
-        CopyReport {
-            source_manifest,
-            written_manifest,
-            copied: 0,
-            skipped: 0,
-            mounted: 0,
-            repeated_blobs: 0,
-            repeated_manifests: 0,
-            bytes: 0,
-            elapsed: Duration::ZERO,
-            changed: Vec::new(),
-        }
-    }
-
-    /// Counts what happened to one blob.
-    fn count(&mut self, o: &BlobOutcome) {
-        match (o.repeated, o.copied, o.mounted) {
-            (true, ..) => self.repeated_blobs += 1,
-            (_, true, _) => self.copied += 1,
-            (_, _, true) => self.mounted += 1,
-            _ => self.skipped += 1,
-        }
-        self.bytes += o.bytes;
-    }
-
-    /// Counts a config stored with `put_bytes` (`None`: it repeats one stored before).
-    fn count_config(&mut self, how: Option<Reuse>, size: usize) {
-        match how {
-            None => self.repeated_blobs += 1,
-            Some(Reuse::Absent) => self.copied += 1,
-            Some(Reuse::Present) => self.skipped += 1,
-            Some(Reuse::Mounted) => self.mounted += 1,
-        }
-        self.bytes += size as u64;
-    }
 }
 
 /// A single image read from a source: its manifest (verified) and config (verified).
@@ -354,26 +296,6 @@ pub fn copy_image(
     dst.commit(&bytes, &desc)?;
     report.elapsed = start.elapsed();
     Ok(report)
-}
-
-/// (`layer N`, old digest, new digest) for every layer whose digest changed.
-fn changed_layers(
-    layers: &[Descriptor],
-    outcomes: &[BlobOutcome],
-) -> Vec<(String, Digest, Digest)> {
-    layers
-        .iter()
-        .zip(outcomes)
-        .enumerate()
-        .filter(|(_, (a, b))| a.digest != b.written.digest)
-        .map(|(i, (a, b))| {
-            (
-                format!("layer {}", i + 1),
-                a.digest.clone(),
-                b.written.digest.clone(),
-            )
-        })
-        .collect()
 }
 
 /// An uncompressed layer's digest is its diff_id: check that before moving any bytes. A
