@@ -19,6 +19,7 @@ mod registry;
 mod registry_auth;
 mod registry_layer;
 mod registry_mtls;
+mod registry_redirect;
 mod registry_tags;
 mod reliability_registry;
 mod round_trip;
