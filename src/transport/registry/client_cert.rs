@@ -8,6 +8,7 @@
 //! buffered. Absolute `https://` URLs in `Location`, `Link` and the bearer `realm` are
 //! rewritten to `http://` so that uploads, redirects and token requests come back through
 //! the bridge (which upgrades exactly the origins it rewrote); plain-HTTP URLs pass through.
+//! A redirect to another host the bridge follows itself (see [`redirect_policy`]).
 //!
 //! Only this process can use the bridge: every request must carry a random 256-bit secret in
 //! `Proxy-Authorization`, or gets 407. Credentials that oci-client sends cross the loopback
@@ -93,8 +94,7 @@ impl Bridge {
             .reqwest_builder()?
             .user_agent(concat!("oci-copy/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30))
-            // oci-client follows redirects itself, through the bridge or not.
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(redirect_policy(https_origin.clone()))
             .build()
             .map_err(|e| anyhow!("setting up the HTTP client: {}", error_chain(&e)))?;
         let secret = hex::encode(random_bytes()?);
@@ -222,6 +222,33 @@ pub async fn tls_refusal(registry: &str, tls: &TlsSettings) -> Option<String> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     None
+}
+
+/// Redirects to another origin (blob downloads sent to storage or a CDN) are followed here,
+/// not by oci-client: reqwest drops `Proxy-Authorization` when it follows a redirect to
+/// another host, so oci-client's next request would reach the bridge without the secret and
+/// get 407. reqwest drops `Authorization` and cookies on that hop too, so the registry's
+/// credentials never reach the other host. A redirect within the registry goes back to
+/// oci-client as it came (its `Location` rewritten by [`Shared::relay`]).
+fn redirect_policy(registry: Url) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let to = attempt.url();
+        let within = to.scheme() == registry.scheme()
+            && to.host_str() == registry.host_str()
+            && to.port_or_known_default() == registry.port_or_known_default();
+        if within {
+            attempt.stop()
+        } else if attempt.previous().len() > 10 {
+            attempt.error("more than 10 redirects")
+        } else {
+            tracing::debug!(
+                "client-certificate bridge: following a redirect to {}://{}",
+                to.scheme(),
+                to.host_str().unwrap_or("")
+            );
+            attempt.follow()
+        }
+    })
 }
 
 /// 32 bytes from the kernel's random source.
