@@ -21,6 +21,7 @@ mod registry_layer;
 mod registry_mtls;
 mod registry_redirect;
 mod registry_tags;
+mod registry_typed_errors;
 mod reliability_registry;
 mod round_trip;
 mod selection;
