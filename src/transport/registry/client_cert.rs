@@ -28,20 +28,22 @@ use reqwest::Url;
 use tokio::runtime::Runtime;
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::below::Below;
 use super::errors::error_chain;
 use super::tls::TlsSettings;
 
-/// The first line of the body of a 502 that the bridge itself answers, when it could not
-/// reach the registry; the second line says why.
-const FAILURE_MARKER: &str = "oci-copy client-certificate bridge:";
+/// Failures the bridge recorded, at most this many (the oldest go first).
+const MAX_FAILURES: usize = 64;
 
-/// Why the bridge could not forward a request.
+/// Why the bridge could not forward a request: kept by the bridge, keyed by the request's
+/// path and query, and handed to oci-client's caller as it is (the 502 that oci-client
+/// gets only says that the bridge failed; nothing reads its body).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
     /// The error chain, e.g. `received fatal alert: CertificateRequired`.
     pub message: String,
-    /// Failed below TLS (refused, reset, timed out): worth a retry.
-    pub network: bool,
+    /// What failed, from the typed errors of the chain.
+    pub below: Below,
 }
 
 /// A running bridge to one registry; stops (with every connection) when dropped.
@@ -79,8 +81,8 @@ struct Shared {
     /// The expected `Proxy-Authorization` value.
     authorization: Vec<u8>,
     client: reqwest::Client,
-    /// The latest failure, for a 502 whose body oci-client dropped (HEAD).
-    last_failure: Mutex<Option<Failure>>,
+    /// Failures not yet claimed, by path and query of the request (see [`Bridge::failure`]).
+    failures: Mutex<Vec<(String, Failure)>>,
 }
 
 impl Bridge {
@@ -119,7 +121,7 @@ impl Bridge {
             upgraded: Mutex::new(HashSet::new()),
             authorization,
             client,
-            last_failure: Mutex::new(None),
+            failures: Mutex::new(Vec::new()),
         });
         let accept = rt.spawn(serve(listener, shared.clone()));
         tracing::debug!(
@@ -138,7 +140,8 @@ impl Bridge {
     }
 
     /// Whether the registry answers HTTPS (with the client certificate presented), for
-    /// `--tls-verify=false`. A TLS alert means it does, and refused us.
+    /// `--tls-verify=false`. A TLS failure other than a plain-HTTP answer means it does,
+    /// and refused us.
     pub async fn speaks_https(&self) -> bool {
         let url = self
             .shared
@@ -148,12 +151,13 @@ impl Bridge {
         match self.shared.client.get(url).send().await {
             Ok(_) => true,
             Err(e) => {
-                let why = error_chain(&e);
-                let refused = why.to_lowercase().contains("alert");
+                let below = Below::of_reqwest(&e);
+                let refused = below.is_tls() && below != Below::NotTls;
                 if !refused {
                     tracing::debug!(
-                        "HTTPS to {} failed ({why}); using plain HTTP",
-                        self.shared.registry
+                        "HTTPS to {} failed ({}); using plain HTTP",
+                        self.shared.registry,
+                        error_chain(&e)
                     );
                 }
                 refused
@@ -161,26 +165,24 @@ impl Bridge {
         }
     }
 
-    /// Why the bridge answered 502, from the body of its answer, or when oci-client did not
-    /// keep the body (HEAD), from its latest failure. `None`: the 502 came from the registry.
-    pub fn explain(&self, body: Option<&str>) -> Option<Failure> {
-        match body.and_then(|b| b.strip_prefix(FAILURE_MARKER)) {
-            Some(rest) => {
-                let (kind, message) = rest.trim_start().split_once('\n')?;
-                Some(Failure {
-                    message: message.trim().to_string(),
-                    network: kind.trim() == "network",
-                })
-            }
-            None if body.is_none_or(str::is_empty) => self
-                .shared
-                .last_failure
-                .lock()
-                .expect("not poisoned")
-                .clone(),
-            None => None,
-        }
+    /// Why the bridge could not forward the request to `url` (as oci-client wrote it), if
+    /// it could not; the failure is claimed (a second call for it gives `None`). `None`: the
+    /// answer, whatever its status, came from the registry.
+    pub fn failure(&self, url: &str) -> Option<Failure> {
+        let key = request_key(url)?;
+        let mut failures = self.shared.failures.lock().expect("not poisoned");
+        let i = failures.iter().rposition(|(k, _)| *k == key)?;
+        Some(failures.remove(i).1)
     }
+}
+
+/// The path and query of `url`: what names a request to the bridge's one registry.
+fn request_key(url: &str) -> Option<String> {
+    let url = Url::parse(url).ok()?;
+    Some(match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    })
 }
 
 /// Whether a request that failed below HTTP says nothing of the cause: the connection
@@ -196,10 +198,10 @@ pub fn unexplained(message: &str) -> bool {
     .any(|p| m.contains(p))
 }
 
-/// Asks `https://{registry}/v2/` again, on fresh connections, why it refuses: the error
-/// chain of the first failure in TLS (a refused client certificate, an untrusted server
-/// certificate), or `None` when the registry answers or fails otherwise.
-pub async fn tls_refusal(registry: &str, tls: &TlsSettings) -> Option<String> {
+/// Asks `https://{registry}/v2/` again, on fresh connections, why it refuses: the first
+/// failure in TLS (a refused client certificate, an untrusted server certificate) and its
+/// error chain, or `None` when the registry answers or fails otherwise.
+pub async fn tls_refusal(registry: &str, tls: &TlsSettings) -> Option<(Below, String)> {
     let client = tls
         .reqwest_builder()
         .ok()?
@@ -213,9 +215,9 @@ pub async fn tls_refusal(registry: &str, tls: &TlsSettings) -> Option<String> {
         match client.get(&url).send().await {
             Ok(_) => return None,
             Err(e) => {
-                let why = error_chain(&e);
-                if super::errors::is_tls_failure(&why) {
-                    return Some(why);
+                let below = Below::of_reqwest(&e);
+                if below.is_tls() {
+                    return Some((below, error_chain(&e)));
                 }
             }
         }
@@ -358,6 +360,7 @@ impl Shared {
                 "this proxy takes absolute http:// request targets only\n".into(),
             );
         };
+        let key = request_key(&req.uri().to_string());
         let (parts, body) = req.into_parts();
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
@@ -369,31 +372,33 @@ impl Shared {
             out = out.body(reqwest::Body::wrap(body));
         }
         match out.send().await {
-            Ok(resp) => {
-                *self.last_failure.lock().expect("not poisoned") = None;
-                self.relay(resp)
-            }
+            Ok(resp) => self.relay(resp),
             Err(e) => {
-                let message = error_chain(&e);
-                let network = (e.is_connect() || e.is_timeout() || e.is_request())
-                    && !super::errors::is_tls_failure(&message);
-                tracing::debug!(
-                    "client-certificate bridge: {} {}: {}",
-                    url.scheme(),
-                    url.host_str().unwrap_or(""),
-                    super::errors::redact(&message)
-                );
-                let kind = if network { "network" } else { "tls" };
-                *self.last_failure.lock().expect("not poisoned") = Some(Failure {
-                    message: message.clone(),
-                    network,
-                });
+                self.record(key, &url, &e);
                 answer(
                     StatusCode::BAD_GATEWAY,
-                    format!("{FAILURE_MARKER} {kind}\n{message}\n"),
+                    "the client-certificate bridge could not forward this request\n".into(),
                 )
             }
         }
+    }
+
+    /// Keeps why the request `key` to `url` failed, for [`Bridge::failure`].
+    fn record(&self, key: Option<String>, url: &Url, e: &reqwest::Error) {
+        let message = error_chain(e);
+        tracing::debug!(
+            "client-certificate bridge: {} {}: {}",
+            url.scheme(),
+            url.host_str().unwrap_or(""),
+            super::errors::redact(&message)
+        );
+        let Some(key) = key else { return };
+        let mut failures = self.failures.lock().expect("not poisoned");
+        if failures.len() >= MAX_FAILURES {
+            failures.remove(0);
+        }
+        let below = Below::of_reqwest(e);
+        failures.push((key, Failure { message, below }));
     }
 
     /// The registry's response, with its URLs pointing back through the bridge.
@@ -533,7 +538,7 @@ mod tests {
             upgraded: Mutex::new(HashSet::new()),
             authorization: b"Basic x".to_vec(),
             client: reqwest::Client::new(),
-            last_failure: Mutex::new(None),
+            failures: Mutex::new(Vec::new()),
         }
     }
 
@@ -624,21 +629,35 @@ mod tests {
     }
 
     #[test]
-    fn explains_its_own_502s_only() {
+    fn failures_are_typed_and_claimed_by_their_request_only() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let b = Bridge::start("127.0.0.1:9", &TlsSettings::default(), &rt).unwrap();
+        // A port that accepts and closes at once: no TLS server there.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let registry = closed.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for c in closed.incoming() {
+                drop(c);
+            }
+        });
+        let b = Bridge::start(&registry, &TlsSettings::default(), &rt).unwrap();
         assert!(b.proxy_url().starts_with("http://oci-copy:"));
-        let f = b
-            .explain(Some(&format!(
-                "{FAILURE_MARKER} tls\nreceived fatal alert: CertificateRequired\n"
-            )))
-            .unwrap();
-        assert_eq!(f.message, "received fatal alert: CertificateRequired");
-        assert!(!f.network);
-        assert_eq!(b.explain(Some("<html>bad gateway</html>")), None);
-        assert_eq!(b.explain(None), None);
+        let proxy = reqwest::Proxy::http(b.proxy_url()).unwrap();
+        let client = reqwest::Client::builder().proxy(proxy).build().unwrap();
+        let url = format!("http://{registry}/v2/a/blobs/sha256:00?x=1");
+        let resp = rt.block_on(client.get(&url).send()).unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+        let body = rt.block_on(resp.text()).unwrap();
+        // What went wrong is not in the body, where a registry could have written it too.
+        assert!(!body.contains("network") && !body.contains("tls"), "{body}");
+        assert_eq!(b.failure(&format!("http://{registry}/v2/other")), None);
+        let f = b.failure(&url).expect("the bridge recorded why");
+        assert!(
+            matches!(f.below, Below::Network | Below::Tls | Below::Unreachable),
+            "{f:?}"
+        );
+        assert_eq!(b.failure(&url), None, "a failure is claimed once");
     }
 }

@@ -7,6 +7,7 @@
 //! and `client_cert.rs` presents TLS client certificates on its behalf.
 
 pub mod auth;
+mod below;
 mod client;
 mod client_cert;
 mod direct;

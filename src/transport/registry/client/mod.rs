@@ -23,6 +23,7 @@ use transfer::ChunkResult;
 pub use transfer::{BlobReader, Upload};
 
 use super::auth::Found;
+use super::below::Below;
 use super::client_cert::{self, Bridge, Failure};
 use super::direct::{Credential, Direct};
 use super::errors::{self, error_chain, RegistryError};
@@ -70,17 +71,16 @@ struct ErrCtx {
 }
 
 impl ErrCtx {
-    /// Why the bridge answered a 502 itself (it could not reach the registry), if it did.
+    /// Why the bridge answered a 502 itself (it could not reach the registry), if it did:
+    /// the typed failure it recorded for that request's URL.
     fn bridge_failure(&self, e: &OciDistributionError) -> Option<Failure> {
         let bridge = self.bridge.as_ref()?;
         match e {
-            OciDistributionError::ServerError {
-                code: 502, message, ..
-            } => bridge.explain(Some(message)),
+            OciDistributionError::ServerError { code: 502, url, .. } => bridge.failure(url),
             OciDistributionError::RequestError(e)
                 if e.status().map(|s| s.as_u16()) == Some(502) =>
             {
-                bridge.explain(None)
+                bridge.failure(e.url()?.as_str())
             }
             _ => None,
         }
@@ -97,9 +97,13 @@ impl ErrCtx {
 
     fn classify(&self, action: &str, e: OciDistributionError) -> RegistryError {
         if let Some(f) = self.bridge_failure(&e) {
-            return self
-                .scope()
-                .error(action, None, None, &f.message, f.network);
+            return self.scope().below_http(action, f.below, &f.message);
+        }
+        if let OciDistributionError::RequestError(r) = &e {
+            if r.status().is_none() {
+                let below = Below::of_reqwest(r);
+                return self.scope().below_http(action, below, &error_chain(r));
+            }
         }
         let mut network = false;
         let (status, code, message) = match e {
@@ -132,12 +136,6 @@ impl ErrCtx {
                 Some("UNAUTHORIZED".into()),
                 format!("the token server refused: {reason}"),
             ),
-            OciDistributionError::RequestError(e) if e.status().is_none() => {
-                let chain = error_chain(&e);
-                let below_http = e.is_connect() || e.is_timeout() || e.is_request() || e.is_body();
-                network = below_http && !errors::is_tls_failure(&chain);
-                (None, None, chain)
-            }
             OciDistributionError::IoError(e) => {
                 network = crate::retry::transient_io(&e).is_some();
                 (None, None, error_chain(&e))
@@ -401,9 +399,9 @@ impl RegistryClient {
         // connections tell why.
         if let Some((registry, tls)) = &self.https {
             if e.status.is_none() && client_cert::unexplained(&e.message) {
-                if let Some(why) = rt().block_on(client_cert::tls_refusal(registry, tls)) {
+                if let Some((below, why)) = rt().block_on(client_cert::tls_refusal(registry, tls)) {
                     let code = e.code.take();
-                    e = self.ctx.scope().error(action, None, None, &why, false);
+                    e = self.ctx.scope().below_http(action, below, &why);
                     e.code = code;
                 }
             }

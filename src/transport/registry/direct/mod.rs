@@ -17,6 +17,7 @@ use tokio::sync::Mutex;
 mod auth;
 
 use super::auth::Credentials;
+use super::below::Below;
 use super::errors::{self, error_chain, RegistryError};
 use super::stall::{read_body, BodyError};
 use super::tls::TlsSettings;
@@ -162,10 +163,8 @@ impl Direct {
     }
 
     fn transport_error(&self, action: &str, e: &reqwest::Error) -> anyhow::Error {
-        let message = error_chain(e);
-        let below_http = e.is_connect() || e.is_timeout() || e.is_request() || e.is_body();
-        let network = below_http && !errors::is_tls_failure(&message);
-        anyhow::Error::new(self.scope().error(action, None, None, &message, network))
+        let below = Below::of_reqwest(e);
+        anyhow::Error::new(self.scope().below_http(action, below, &error_chain(e)))
     }
 
     /// [`Direct::transport_error`], but when the connection closed without saying why, asks
@@ -179,8 +178,9 @@ impl Direct {
                 Some(p) => format!("{host}:{p}"),
                 None => host.to_string(),
             };
-            if let Some(why) = super::client_cert::tls_refusal(&registry, &self.tls).await {
-                return anyhow::Error::new(self.scope().error(action, None, None, &why, false));
+            if let Some((below, why)) = super::client_cert::tls_refusal(&registry, &self.tls).await
+            {
+                return anyhow::Error::new(self.scope().below_http(action, below, &why));
             }
         }
         self.transport_error(action, e)
