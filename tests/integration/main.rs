@@ -15,6 +15,7 @@ mod multiarch;
 mod mutation;
 mod podman;
 mod probe;
+mod probe_layer;
 mod registry;
 mod registry_auth;
 mod registry_layer;
