@@ -204,7 +204,12 @@ fn redact_query(s: &str) -> String {
         out.push_str(head);
         let key_end = tail.find('=').unwrap_or(0);
         let key = &tail[..key_end];
-        if key_end > 0 && SECRET_KEYS.contains(&key.to_ascii_lowercase().as_str()) {
+        let lower = key.to_ascii_lowercase();
+        let secret = SECRET_KEYS.contains(&lower.as_str())
+            || ["token", "sig", "credential"]
+                .iter()
+                .any(|k| lower.contains(k));
+        if key_end > 0 && secret {
             let val_end = tail[key_end..]
                 .find(|c: char| c == '&' || c.is_whitespace() || c == ')' || c == '"')
                 .map_or(tail.len(), |e| key_end + e);

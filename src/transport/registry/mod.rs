@@ -8,6 +8,7 @@
 
 pub mod auth;
 mod below;
+mod challenge;
 mod client;
 mod client_cert;
 mod direct;
