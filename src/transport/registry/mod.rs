@@ -15,6 +15,7 @@ mod direct;
 pub mod errors;
 pub mod probe;
 mod pump;
+mod redact;
 mod stall;
 pub mod tls;
 
