@@ -17,6 +17,7 @@ pub(crate) mod reference;
 pub mod retry;
 pub(crate) mod sweep;
 pub mod transport;
+pub mod verify;
 
 pub use commands::{print, run, StdoutClosed};
 

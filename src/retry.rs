@@ -241,8 +241,8 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::copy::verify::VerifyError;
     use crate::transport::registry::errors::{classify, RegistryError};
+    use crate::verify::VerifyError;
     use std::cell::Cell;
 
     fn registry_error(status: Option<u16>, code: Option<&str>) -> anyhow::Error {

@@ -16,11 +16,11 @@ use serde::{Deserialize, Serialize};
 use super::fs::{read_small, safe_path, FileTree};
 use super::tarball::TarTree;
 use super::{ImageSource, TopManifest};
-use crate::copy::verify::HashingReader;
 use crate::digest::{Algorithm, Digest};
 use crate::manifest::{Descriptor, ImageConfig, ImageManifest, MAX_DOCUMENT_SIZE};
 use crate::media_type as mt;
 use crate::reference::{ArchiveSelector, DockerRef};
+use crate::verify::HashingReader;
 
 /// One entry of `manifest.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,10 +71,7 @@ impl DockerArchiveSource {
         name: String,
     ) -> Result<DockerArchiveSource> {
         let tree = TarTree::open(file)?;
-        let bytes = read_small(&tree, "manifest.json", MAX_DOCUMENT_SIZE)
-            .context("not a docker-archive (reading manifest.json)")?;
-        let entries: Vec<ArchiveEntry> =
-            serde_json::from_slice(&bytes).context("invalid manifest.json")?;
+        let entries = read_entries(&tree)?;
         let entry = select(&entries, selector)?;
         let config_path = safe_path(&entry.config).context("manifest.json: Config")?;
         let config = read_small(&tree, &config_path, MAX_DOCUMENT_SIZE)
@@ -139,6 +136,24 @@ fn check_named_digest(path: &str, bytes: &[u8]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The entries of `manifest.json`.
+fn read_entries(tree: &TarTree) -> Result<Vec<ArchiveEntry>> {
+    let bytes = read_small(tree, "manifest.json", MAX_DOCUMENT_SIZE)
+        .context("not a docker-archive (reading manifest.json)")?;
+    serde_json::from_slice(&bytes).context("invalid manifest.json")
+}
+
+/// How many images the docker-archive `file` holds.
+pub fn image_count(file: &Path) -> Result<usize> {
+    let name = describe(file, None);
+    let entries = read_entries(&TarTree::open(file).with_context(|| name.clone())?)
+        .with_context(|| name.clone())?;
+    if entries.is_empty() {
+        bail!("{name}: manifest.json lists no images");
+    }
+    Ok(entries.len())
 }
 
 pub(super) fn describe(file: &Path, selector: Option<&ArchiveSelector>) -> String {

@@ -49,6 +49,16 @@ pub fn safe_path(path: &str) -> Result<String> {
     Ok(parts.join("/"))
 }
 
+/// A shared tree is a tree, so one opened archive can back several owned sources.
+impl<T: FileTree + ?Sized> FileTree for std::sync::Arc<T> {
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send + '_>> {
+        (**self).open(path)
+    }
+    fn size(&self, path: &str) -> Result<Option<u64>> {
+        (**self).size(path)
+    }
+}
+
 /// A borrowed tree is a tree, so one opened archive can back several sources.
 impl<T: FileTree + ?Sized> FileTree for &T {
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send + '_>> {
@@ -60,6 +70,7 @@ impl<T: FileTree + ?Sized> FileTree for &T {
 }
 
 /// A directory on disk.
+#[derive(Clone)]
 pub struct DirTree {
     root: PathBuf,
 }

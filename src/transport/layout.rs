@@ -179,6 +179,31 @@ impl<T: FileTree> ImageSource for LayoutSource<T> {
 
 pub use super::layout_dest::LayoutDestination;
 
+/// A source for every entry of the layout in `tree`, each named by its tag (or as
+/// untagged, with its digest), in `index.json`'s order.
+pub fn every_entry<T: FileTree + Clone>(
+    tree: T,
+    transport: &str,
+    path: &Path,
+) -> Result<Vec<LayoutSource<T>>> {
+    let base = describe(transport, path, None);
+    let index = read_index(&tree).with_context(|| base.clone())?;
+    if index.manifests.is_empty() {
+        bail!("{base}: the layout holds no images");
+    }
+    Ok(index
+        .manifests
+        .into_iter()
+        .map(|entry| {
+            let name = match entry.annotation(REF_NAME) {
+                Some(tag) => describe(transport, path, Some(tag)),
+                None => format!("{base} (untagged {})", entry.digest),
+            };
+            LayoutSource::for_entry(tree.clone(), name, entry)
+        })
+        .collect())
+}
+
 /// The `index.json` of a layout holding just `desc` (an archive written from scratch),
 /// tagged `tag` when there is one.
 pub fn single_entry_index(desc: &Descriptor, tag: Option<&str>) -> Result<Vec<u8>> {

@@ -19,7 +19,7 @@ pub mod tarball;
 
 use std::io::{Read, Write};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 pub use crate::convert::{DestCaps, LayerPolicy};
 use crate::manifest::Descriptor;
@@ -175,6 +175,41 @@ pub struct ManifestRejected {
 pub trait BlobWriter: Write + Send {
     /// Moves the verified bytes to their final name; `desc` gives their digest and size.
     fn commit(self: Box<Self>, desc: &Descriptor) -> Result<()>;
+}
+
+/// One image of [`open_every_image`]: its source, or its name and why it cannot be opened.
+pub type OneImage = std::result::Result<Box<dyn ImageSource>, (String, anyhow::Error)>;
+
+/// Every image a layout, an oci-archive or a docker-archive holds, in order, each through
+/// the same [`ImageSource`] a copy reads (for `verify --all`). `None` for a registry.
+pub fn open_every_image(r: &ImageRef) -> Result<Option<Vec<OneImage>>> {
+    let boxed = |s: Box<dyn ImageSource>| Ok(s);
+    Ok(Some(match r {
+        ImageRef::Layout { dir, .. } => {
+            if !dir.is_dir() {
+                anyhow::bail!("oci:{}: no such directory", dir.display());
+            }
+            let tree = fs::DirTree::new(dir);
+            let sources = layout::every_entry(tree, "oci", dir)?;
+            sources.into_iter().map(|s| boxed(Box::new(s))).collect()
+        }
+        ImageRef::OciArchive { file, .. } => {
+            let name = layout::describe("oci-archive", file, None);
+            let tree = std::sync::Arc::new(tarball::TarTree::open(file).context(name)?);
+            let sources = layout::every_entry(tree, "oci-archive", file)?;
+            sources.into_iter().map(|s| boxed(Box::new(s))).collect()
+        }
+        ImageRef::DockerArchive { file, .. } => (0..docker_archive::image_count(file)?)
+            .map(|i| {
+                let sel = crate::reference::ArchiveSelector::Index(i);
+                match docker_archive::DockerArchiveSource::open(file, Some(&sel)) {
+                    Ok(s) => boxed(Box::new(s)),
+                    Err(e) => Err((format!("docker-archive:{}:@{i}", file.display()), e)),
+                }
+            })
+            .collect(),
+        ImageRef::Registry(_) => return Ok(None),
+    }))
 }
 
 /// Opens the image `r` names for reading; `reg` applies when `r` is a registry.

@@ -190,3 +190,26 @@ fn judges_accept_the_fixtures() {
         .expect("fixture has files");
     umoci_unpacks(&layout, "latest", &file);
 }
+
+/// The registry reader judges what a registry serves: a pushed image passes, and the same
+/// image through a proxy that corrupts every blob download is a violation.
+#[test]
+fn the_registry_reader_accepts_a_sound_push_and_catches_corrupt_blobs() {
+    use crate::support::check::{check_registry_image, try_check_registry_image};
+    use crate::support::fault_proxy::{Action, FaultProxy};
+    let reg = crate::reliability_registry::registry_with_image();
+    let report = check_registry_image(&reg.host, "lab/app", "1");
+    assert_eq!(report.diff_ids, Fixture::OciLayout.expected().diff_ids);
+    let proxy = FaultProxy::start(&reg.host, |r| match r.is_blob_get() {
+        true => Action::CorruptBody,
+        false => Action::Pass,
+    });
+    violation(
+        try_check_registry_image(&proxy.host, "lab/app", "1"),
+        "the registry served",
+    );
+    violation(
+        try_check_registry_image(&reg.host, "lab/app", "nope"),
+        "HTTP 404",
+    );
+}

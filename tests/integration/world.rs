@@ -167,6 +167,11 @@ fn a_buildkit_index_with_attestations_copies_whole_everywhere() {
         assert_eq!(digest_of(to), want, "{from} → {to}");
         from = to.clone();
     }
+    // The checker reads the pushed index from the registry itself, by HTTP.
+    for repo in ["lab/buildx", "other/buildx"] {
+        let pushed = crate::support::check::check_registry_image(&reg.host, repo, "1");
+        assert_eq!(pushed.tagged("1").digest, want, "{repo}");
+    }
     let back = check_oci_layout(&tmp.path().join("back"));
     assert_eq!(back.tagged("b").digest, want);
     assert_success(&oci_copy(["verify", "--all", &hops[4]]));

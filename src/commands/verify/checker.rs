@@ -5,17 +5,15 @@
 use std::collections::HashMap;
 use std::io::{self, Read};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use super::{ImageResult, VerifyReport};
-use crate::copy::verify::{HashingReader, VerifyError, VerifyingReader};
 use crate::copy::verify_bytes;
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor, ImageConfig, Parsed, MAX_DOCUMENT_SIZE};
 use crate::media_type::{self as mt, Kind};
-use crate::transport::fs::FileTree;
-use crate::transport::layout::{self, LayoutSource, REF_NAME};
 use crate::transport::ImageSource;
+use crate::verify::{HashingReader, VerifyError, VerifyingReader};
 
 /// Index nesting deeper than this is refused rather than followed.
 const MAX_DEPTH: usize = 4;
@@ -32,29 +30,6 @@ pub(super) struct Checker {
 }
 
 impl Checker {
-    /// Checks every entry of the layout in `tree`, each under its tag.
-    pub(super) fn every_entry(
-        &mut self,
-        tree: &dyn FileTree,
-        transport: &str,
-        path: &std::path::Path,
-    ) -> Result<()> {
-        let base = layout::describe(transport, path, None);
-        let index = layout::read_index(tree).with_context(|| base.clone())?;
-        if index.manifests.is_empty() {
-            bail!("{base}: the layout holds no images");
-        }
-        for entry in &index.manifests {
-            let name = match entry.annotation(REF_NAME) {
-                Some(tag) => layout::describe(transport, path, Some(tag)),
-                None => format!("{base} (untagged {})", entry.digest),
-            };
-            let src = LayoutSource::for_entry(tree, name, entry.clone());
-            self.check_image(&src);
-        }
-        Ok(())
-    }
-
     pub(super) fn check_image(&mut self, src: &dyn ImageSource) {
         let mut problems = Vec::new();
         let digest = match src.top_manifest() {

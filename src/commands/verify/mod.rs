@@ -4,16 +4,12 @@
 //! the config's diff_ids, and names every missing or corrupt blob by digest. On a layout or
 //! an oci-archive with no tag (or with `--all`) it checks every entry of `index.json`.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::digest::Digest;
-use crate::manifest::MAX_DOCUMENT_SIZE;
-use crate::reference::{ArchiveSelector, ImageRef};
-use crate::transport::fs::{read_small, DirTree};
-use crate::transport::layout;
+use crate::reference::ImageRef;
+use crate::transport;
 use crate::transport::registry::RegistryOptions;
-use crate::transport::tarball::TarTree;
-use crate::transport::{self, docker_archive};
 
 mod checker;
 use checker::Checker;
@@ -108,26 +104,22 @@ pub fn verify_reference(
     reg: &RegistryOptions,
 ) -> Result<VerifyReport> {
     let mut checker = Checker::default();
-    match reference {
-        ImageRef::Layout { dir, tag } if all || tag.is_none() => {
-            if !dir.is_dir() {
-                bail!("oci:{}: no such directory", dir.display());
-            }
-            let tree = DirTree::new(dir);
-            checker.every_entry(&tree, "oci", dir)?;
+    let every = match reference {
+        ImageRef::Layout { tag, .. } | ImageRef::OciArchive { tag, .. }
+            if !all && tag.is_some() =>
+        {
+            None
         }
-        ImageRef::OciArchive { file, tag } if all || tag.is_none() => {
-            let name = layout::describe("oci-archive", file, None);
-            let tree = TarTree::open(file).with_context(|| name)?;
-            checker.every_entry(&tree, "oci-archive", file)?;
-        }
-        ImageRef::DockerArchive { file, selector } if all || selector.is_none() => {
-            for i in 0..docker_archive_images(file)? {
-                let sel = ArchiveSelector::Index(i);
-                match docker_archive::DockerArchiveSource::open(file, Some(&sel)) {
-                    Ok(src) => checker.check_image(&src),
-                    Err(e) => checker.report.images.push(ImageResult {
-                        name: format!("docker-archive:{}:@{i}", file.display()),
+        ImageRef::DockerArchive { selector, .. } if !all && selector.is_some() => None,
+        _ => transport::open_every_image(reference)?,
+    };
+    match every {
+        Some(images) => {
+            for image in images {
+                match image {
+                    Ok(src) => checker.check_image(src.as_ref()),
+                    Err((name, e)) => checker.report.images.push(ImageResult {
+                        name,
                         digest: None,
                         problems: vec![without_outer_context(&e)],
                         skipped: Vec::new(),
@@ -135,28 +127,12 @@ pub fn verify_reference(
                 }
             }
         }
-        _ => {
+        None => {
             let src = transport::open_source_with(reference, reg)?;
             checker.check_image(src.as_ref());
         }
     }
     Ok(checker.report)
-}
-
-/// How many images a docker-archive's `manifest.json` lists.
-fn docker_archive_images(file: &std::path::Path) -> Result<usize> {
-    let name = format!("docker-archive:{}", file.display());
-    let tree = TarTree::open(file).with_context(|| name.clone())?;
-    let bytes = read_small(&tree, "manifest.json", MAX_DOCUMENT_SIZE)
-        .context("not a docker-archive (reading manifest.json)")
-        .with_context(|| name.clone())?;
-    let entries: Vec<serde_json::Value> = serde_json::from_slice(&bytes)
-        .context("invalid manifest.json")
-        .with_context(|| name.clone())?;
-    if entries.is_empty() {
-        bail!("{name}: manifest.json lists no images");
-    }
-    Ok(entries.len())
 }
 
 /// `{e:#}` without its outermost context (the image name, printed beside it already).

@@ -4,8 +4,10 @@
 //! `try_*` functions return the first violation; the plain ones panic with it.
 
 mod archive;
+mod registry;
 
 pub use archive::{check_docker_archive, extract_archive, try_check_docker_archive};
+pub use registry::{check_registry_image, try_check_registry_image};
 
 use super::layout::read_json;
 use serde_json::Value;
