@@ -6,6 +6,7 @@ mod checker;
 mod concurrency;
 mod dest_checks;
 mod disk_full;
+mod error_text;
 mod gzip_members;
 mod hostile;
 mod inspect;
