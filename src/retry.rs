@@ -108,7 +108,10 @@ pub struct Transient {
 
 /// Retries gave up on a transient failure; the message is the last failure's.
 #[derive(Debug, thiserror::Error)]
-#[error("{last} (gave up after {attempts} attempts; this may pass: try again later)")]
+#[error(
+    "{last} (gave up after {attempts} attempt{}; this may pass: try again later)",
+    if *attempts == 1 { "" } else { "s" }
+)]
 pub struct Exhausted {
     pub attempts: u32,
     pub last: String,

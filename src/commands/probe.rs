@@ -142,29 +142,7 @@ fn wrap(text: &str, width: usize, indent: &str) -> String {
 
 /// The report as a table, with the session diagnosis, the cleanup and the verdict.
 pub fn render(r: &ProbeReport, format: Format, reasons: &[String]) -> String {
-    let mut s = String::new();
-    let api = r
-        .api_version
-        .as_deref()
-        .unwrap_or("(no Docker-Distribution-API-Version header)");
-    let mut auth = r.auth.scheme.clone();
-    if let Some(realm) = &r.auth.realm {
-        auth += &format!(" (realm {realm}");
-        if let Some(service) = &r.auth.service {
-            auth += &format!(", service {service}");
-        }
-        auth += ")";
-    }
-    if let Some(from) = &r.auth.credentials_from {
-        auth += &format!("; credentials from {from}");
-    }
-    s += &format!(
-        "Registry     {} ({}), repository {}\n",
-        r.registry, r.url, r.repository
-    );
-    s += &format!("API version  {api} ({})\n", r.api_evidence);
-    s += &format!("Auth         {auth}\n");
-    s += &format!("Probe tags   {}-*\n\n", r.probe_tag);
+    let mut s = render_header(r);
     s += &format!("{:<30} {:<9} EVIDENCE\n", "CAPABILITY", "SUPPORTED");
     for (cap, c) in &r.capabilities {
         s += &format!("{:<30} {:<9} {}\n", cap.label(), yes_no(c), c.evidence);
@@ -181,7 +159,36 @@ pub fn render(r: &ProbeReport, format: Format, reasons: &[String]) -> String {
             p.upload, p.failure.step, p.failure.evidence
         );
     }
-    s += &format!("\nCleanup: deleted {} objects", r.cleanup.deleted.len());
+    s += &render_cleanup(r);
+    s + &render_verdict(format, reasons)
+}
+
+/// Registry, API version, auth and the probe's tags.
+fn render_header(r: &ProbeReport) -> String {
+    let api = r
+        .api_version
+        .as_deref()
+        .unwrap_or("(no Docker-Distribution-API-Version header)");
+    let mut auth = r.auth.scheme.clone();
+    if let Some(realm) = &r.auth.realm {
+        auth += &format!(" (realm {realm}");
+        if let Some(service) = &r.auth.service {
+            auth += &format!(", service {service}");
+        }
+        auth += ")";
+    }
+    if let Some(from) = &r.auth.credentials_from {
+        auth += &format!("; credentials from {from}");
+    }
+    format!(
+        "Registry     {} ({}), repository {}\nAPI version  {api} ({})\nAuth         {auth}\nProbe tags   {}-*\n\n",
+        r.registry, r.url, r.repository, r.api_evidence, r.probe_tag
+    )
+}
+
+/// What the probe deleted, and what it could not or would not.
+fn render_cleanup(r: &ProbeReport) -> String {
+    let mut s = format!("\nCleanup: deleted {} objects", r.cleanup.deleted.len());
     if r.cleanup.not_deleted.is_empty() {
         s += "; nothing the probe wrote is left.\n";
     } else {
@@ -193,19 +200,22 @@ pub fn render(r: &ProbeReport, format: Format, reasons: &[String]) -> String {
     for l in &r.cleanup.left_alone {
         s += &format!("  left alone (it was there before): {l}\n");
     }
+    s
+}
+
+fn render_verdict(format: Format, reasons: &[String]) -> String {
     if reasons.is_empty() {
-        s += &format!(
+        return format!(
             "\nVerdict: this registry can take {} images.\n",
             format_name(format)
         );
-    } else {
-        s += &format!(
-            "\nVerdict: this registry cannot take {} images:\n",
-            format_name(format)
-        );
-        for why in reasons {
-            s += &format!("  - {why}\n");
-        }
+    }
+    let mut s = format!(
+        "\nVerdict: this registry cannot take {} images:\n",
+        format_name(format)
+    );
+    for why in reasons {
+        s += &format!("  - {why}\n");
     }
     s
 }

@@ -157,39 +157,8 @@ fn index_entries(file: &File) -> Result<HashMap<String, Entry>> {
     let iter = archive.entries_with_seek().map_err(|e| not_a_tar(e, 0))?;
     for entry in iter {
         let mut entry = entry.map_err(|e| not_a_tar(e, seen))?;
-        let raw = entry
-            .path()
-            .map_err(|e| not_a_tar(e, seen))?
-            .to_string_lossy()
-            .into_owned();
-        if is_root(&raw) && entry.header().entry_type() == EntryType::Directory {
-            // `tar -C dir -cf x.tar .` starts with `./`: the archive's own root.
+        let Some((path, kind)) = classify(&mut entry, len, seen)? else {
             continue;
-        }
-        let path = safe_path(&raw).with_context(|| format!("archive entry {raw:?}"))?;
-        if has_pax_sparse_map(&mut entry)? {
-            // GNU sparse formats 0.x/1.0 hide a sparse map in a regular entry's data:
-            // reading it in place would return the map, not the file.
-            bail!("archive entry {path} is a sparse file (PAX GNU.sparse headers), which is not supported");
-        }
-        let header = entry.header();
-        let kind = match header.entry_type() {
-            EntryType::Regular | EntryType::Continuous => {
-                let offset = entry.raw_file_position();
-                let size = entry.size();
-                if offset + size > len {
-                    bail!("the archive is truncated: entry {path} needs {} bytes past the end of the file", offset + size - len);
-                }
-                Entry::File { offset, size }
-            }
-            EntryType::Directory => Entry::Dir,
-            EntryType::Symlink => Entry::Link(link_target(&path, &entry, true)?),
-            EntryType::Link => Entry::Link(link_target(&path, &entry, false)?),
-            EntryType::GNUSparse => {
-                bail!("archive entry {path} is a sparse file, which is not supported")
-            }
-            EntryType::XGlobalHeader | EntryType::XHeader => continue,
-            other => bail!("archive entry {path} has unsupported type {other:?}"),
         };
         seen += 1;
         match entries.get(&path) {
@@ -204,6 +173,50 @@ fn index_entries(file: &File) -> Result<HashMap<String, Entry>> {
         bail!("not a tar archive, or an empty one");
     }
     Ok(entries)
+}
+
+/// The safe path and kind of one entry of an archive of `len` bytes, after `seen` good
+/// entries; `None` for what is no entry of its own (the `./` root, PAX extension headers).
+fn classify<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    len: u64,
+    seen: usize,
+) -> Result<Option<(String, Entry)>> {
+    let raw = entry
+        .path()
+        .map_err(|e| not_a_tar(e, seen))?
+        .to_string_lossy()
+        .into_owned();
+    let kind = entry.header().entry_type();
+    if (is_root(&raw) && kind == EntryType::Directory)
+        || matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader)
+    {
+        // `tar -C dir -cf x.tar .` starts with `./`: the archive's own root.
+        return Ok(None);
+    }
+    let path = safe_path(&raw).with_context(|| format!("archive entry {raw:?}"))?;
+    if has_pax_sparse_map(entry)? {
+        // GNU sparse formats 0.x/1.0 hide a sparse map in a regular entry's data:
+        // reading it in place would return the map, not the file.
+        bail!("archive entry {path} is a sparse file (PAX GNU.sparse headers), which is not supported");
+    }
+    let entry_kind = match kind {
+        EntryType::Regular | EntryType::Continuous => {
+            let (offset, size) = (entry.raw_file_position(), entry.size());
+            if offset + size > len {
+                bail!("the archive is truncated: entry {path} needs {} bytes past the end of the file", offset + size - len);
+            }
+            Entry::File { offset, size }
+        }
+        EntryType::Directory => Entry::Dir,
+        EntryType::Symlink => Entry::Link(link_target(&path, entry, true)?),
+        EntryType::Link => Entry::Link(link_target(&path, entry, false)?),
+        EntryType::GNUSparse => {
+            bail!("archive entry {path} is a sparse file, which is not supported")
+        }
+        other => bail!("archive entry {path} has unsupported type {other:?}"),
+    };
+    Ok(Some((path, entry_kind)))
 }
 
 /// A path the archive holds a second time. Readers disagree on which copy counts (Go's

@@ -4,6 +4,9 @@
 
 use std::fmt;
 
+use super::below::Below;
+pub use super::redact::redact;
+
 /// A failed registry request, already classified.
 #[derive(Debug, Clone, Default)]
 pub struct RegistryError {
@@ -50,13 +53,22 @@ impl ErrorScope<'_> {
             registry: self.registry.to_string(),
             repository: self.repository.to_string(),
             action: action.to_string(),
-            hint: client_cert_hint(message, self.client_cert)
-                .or_else(|| hint(code.as_deref(), message, self.creds_origin)),
+            hint: nginx_client_cert_hint(status, message, self.client_cert)
+                .or_else(|| hint(code.as_deref(), self.creds_origin)),
             status,
             code,
             message: redact(message),
             network,
             retry_after: None,
+        }
+    }
+
+    /// The error for a request that failed below HTTP, classified as `below` (from the
+    /// typed errors of its chain, see [`super::below`]); `message` is that chain as text.
+    pub fn below_http(&self, action: &str, below: Below, message: &str) -> RegistryError {
+        RegistryError {
+            hint: below.hint(self.client_cert),
+            ..self.error(action, None, None, message, below.transient())
         }
     }
 }
@@ -132,22 +144,6 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Du
         .map(std::time::Duration::from_secs)
 }
 
-/// Whether a request that failed below HTTP failed in TLS (an untrusted certificate, plain
-/// HTTP spoken to an HTTPS client), which retrying cannot cure; a refused, reset or timed
-/// out connection may pass. `chain` is the error chain as text.
-pub fn is_tls_failure(chain: &str) -> bool {
-    let chain = chain.to_lowercase();
-    [
-        "certificate",
-        "tls",
-        "handshake",
-        "corrupt message",
-        "invalidcontenttype",
-    ]
-    .iter()
-    .any(|t| chain.contains(t))
-}
-
 /// An error and its sources as one line, `outer: inner: innermost`, skipping a source
 /// whose text an outer one already holds (reqwest nests a TLS failure several levels deep).
 pub fn error_chain(e: &dyn std::error::Error) -> String {
@@ -161,67 +157,6 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     parts.join(": ")
-}
-
-/// Removes secrets from text that may hold a URL: the `user:password@` of a URL, and the
-/// values of query parameters that carry credentials (signed storage redirects, tokens).
-pub fn redact(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c == '/' || c.is_whitespace() || c == ')' || c == '"')
-            .unwrap_or(tail.len());
-        match tail[..end].rfind('@') {
-            Some(at) => {
-                out.push_str("REDACTED@");
-                rest = &tail[at + 1..];
-            }
-            None => rest = tail,
-        }
-    }
-    out.push_str(rest);
-    redact_query(&out)
-}
-
-/// `?token=abc&x=1` → `?token=REDACTED&x=1` for the parameter names that carry secrets.
-fn redact_query(s: &str) -> String {
-    const SECRET_KEYS: &[&str] = &[
-        "token",
-        "access_token",
-        "refresh_token",
-        "password",
-        "signature",
-        "sig",
-        "x-amz-signature",
-        "x-amz-credential",
-        "x-amz-security-token",
-        "x-goog-signature",
-        "x-goog-credential",
-        "_state",
-    ];
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find(['?', '&']) {
-        let (head, tail) = rest.split_at(i + 1);
-        out.push_str(head);
-        let key_end = tail.find('=').unwrap_or(0);
-        let key = &tail[..key_end];
-        if key_end > 0 && SECRET_KEYS.contains(&key.to_ascii_lowercase().as_str()) {
-            let val_end = tail[key_end..]
-                .find(|c: char| c == '&' || c.is_whitespace() || c == ')' || c == '"')
-                .map_or(tail.len(), |e| key_end + e);
-            out.push_str(key);
-            out.push_str("=REDACTED");
-            rest = &tail[val_end..];
-        } else {
-            rest = tail;
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 impl fmt::Display for RegistryError {
@@ -281,47 +216,23 @@ pub fn is_manifest_type_rejection(status: Option<u16>, code: Option<&str>) -> bo
             ))
 }
 
-/// Whether a failure is the registry refusing the client's certificate, or asking for one
-/// that was not sent: a TLS alert about the certificate (rustls names them
-/// `CertificateRequired`, `BadCertificate`, `UnknownCA`, ...), or nginx's 400 page when it
-/// terminates TLS for the registry.
-fn is_client_cert_refusal(message: &str) -> bool {
-    let m = message.to_lowercase();
-    let alert = m.contains("alert")
-        && [
-            "certificaterequired",
-            "badcertificate",
-            "unknownca",
-            "certificateunknown",
-            "certificateexpired",
-            "certificaterevoked",
-            "unsupportedcertificate",
-        ]
-        .iter()
-        .any(|a| m.contains(a));
-    alert
-        || m.contains("no required ssl certificate was sent")
-        || m.contains("the ssl certificate error")
+/// The hint for nginx's answer when it terminates TLS for a registry and wants a client
+/// certificate it did not get or could not verify: HTTP 400 with this page, and nothing
+/// typed to tell it by.
+fn nginx_client_cert_hint(
+    status: Option<u16>,
+    body: &str,
+    presented: Option<&std::path::Path>,
+) -> Option<String> {
+    let m = body.to_lowercase();
+    let nginx = m.contains("no required ssl certificate was sent")
+        || m.contains("the ssl certificate error");
+    (status == Some(400) && nginx).then(|| super::below::client_cert_hint(presented))
 }
 
-/// The hint for a TLS handshake the registry refused over the client certificate:
-/// `presented` is the certificate sent, if one was.
-pub fn client_cert_hint(message: &str, presented: Option<&std::path::Path>) -> Option<String> {
-    if !is_client_cert_refusal(message) {
-        return None;
-    }
-    Some(match presented {
-        Some(cert) => format!(
-            "the registry refused the TLS client certificate {}: is it signed by a CA the registry trusts, and still valid?",
-            cert.display()
-        ),
-        None => "the registry requires a TLS client certificate: put NAME.cert and NAME.key in a directory and pass it with --cert-dir (or --src-cert-dir, --dest-cert-dir)".to_string(),
-    })
-}
-
-/// A hint for the common failures. `creds` tells whether credentials were sent.
-pub fn hint(code: Option<&str>, message: &str, creds: Option<&str>) -> Option<String> {
-    let m = message.to_lowercase();
+/// A hint for the registry's common error codes. `creds` tells whether credentials were
+/// sent. (Failures below HTTP get theirs from [`Below::hint`].)
+pub fn hint(code: Option<&str>, creds: Option<&str>) -> Option<String> {
     let h = match code {
         Some("UNAUTHORIZED") => match creds {
             Some(origin) => format!(
@@ -343,20 +254,6 @@ pub fn hint(code: Option<&str>, message: &str, creds: Option<&str>) -> Option<St
             "the registry does not know a blob this copy uploaded or found there: if it runs as several replicas behind a load balancer, check that they share one storage backend and the same http.secret"
                 .to_string()
         }
-        _ if is_client_cert_refusal(&m) => return client_cert_hint(message, None),
-        _ if m.contains("unknownissuer")
-            || m.contains("certificate")
-            || m.contains("invalid peer") =>
-        {
-            "the registry's certificate is not trusted: use --cert-dir DIR with its CA, or --tls-verify=false"
-                .to_string()
-        }
-        _ if m.contains("corrupt message") || m.contains("invalidcontenttype") => {
-            "the registry may speak plain HTTP: use --tls-verify=false".to_string()
-        }
-        _ if m.contains("connection refused") || m.contains("dns error") => {
-            "is the registry running, and are the host and port right?".to_string()
-        }
         _ => return None,
     };
     Some(h)
@@ -377,7 +274,7 @@ mod tests {
             repository: "a/b".into(),
             action: "pulling the manifest latest".into(),
             status: Some(401),
-            hint: hint(Some(&code), &message, None),
+            hint: hint(Some(&code), None),
             code: Some(code),
             message,
             network: false,
@@ -390,42 +287,15 @@ mod tests {
     }
 
     #[test]
-    fn redacts_credentials_in_urls() {
-        let s = redact(
-            "error sending request for url (https://me:s3cret@r.example/v2/a?_state=abc&x=1)",
-        );
-        assert!(!s.contains("s3cret") && !s.contains("abc"), "{s}");
-        assert!(
-            s.contains("https://REDACTED@r.example/v2/a?_state=REDACTED&x=1"),
-            "{s}"
-        );
-        let s = redact("https://s3.example/b?X-Amz-Credential=AK&X-Amz-Signature=ff&n=2 failed");
-        assert_eq!(
-            s,
-            "https://s3.example/b?X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED&n=2 failed"
-        );
-        assert_eq!(
-            redact("a@b: plain text, user@host"),
-            "a@b: plain text, user@host"
-        );
-    }
-
-    #[test]
-    fn client_certificate_refusals_get_their_own_hint() {
-        let alert = "error sending request for url (https://r:5000/v2/): client error (SendRequest): connection error: received fatal alert: BadCertificate";
-        let h = hint(None, alert, None).unwrap();
-        assert!(h.contains("requires a TLS client certificate"), "{h}");
-        let h = client_cert_hint(alert, Some(std::path::Path::new("/d/c.cert"))).unwrap();
-        assert!(
-            h.contains("refused the TLS client certificate /d/c.cert"),
-            "{h}"
-        );
+    fn nginx_asking_for_a_client_certificate_gets_its_hint() {
         let nginx = "<html><center><h1>400 Bad Request</h1></center><center>No required SSL certificate was sent</center></html>";
-        assert!(client_cert_hint(nginx, None).is_some());
-        // The client's own verdict on the server's certificate is another matter.
-        let untrusted = "invalid peer certificate: UnknownIssuer";
-        assert_eq!(client_cert_hint(untrusted, None), None);
-        assert!(hint(None, untrusted, None).unwrap().contains("not trusted"));
+        let h = nginx_client_cert_hint(Some(400), nginx, None).unwrap();
+        assert!(h.contains("requires a TLS client certificate"), "{h}");
+        assert_eq!(nginx_client_cert_hint(Some(200), nginx, None), None);
+        // Text that merely mentions an alert is not a TLS failure (see `below.rs`).
+        let text = "received fatal alert: BadCertificate";
+        assert_eq!(nginx_client_cert_hint(None, text, None), None);
+        assert_eq!(hint(None, None), None);
     }
 
     #[test]

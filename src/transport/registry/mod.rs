@@ -7,12 +7,15 @@
 //! and `client_cert.rs` presents TLS client certificates on its behalf.
 
 pub mod auth;
+mod below;
+mod challenge;
 mod client;
 mod client_cert;
 mod direct;
 pub mod errors;
 pub mod probe;
 mod pump;
+mod redact;
 mod stall;
 pub mod tls;
 

@@ -87,6 +87,24 @@ impl Registry {
         )
     }
 
+    /// [`Registry::start_requiring_client_certs`], with htpasswd basic auth if `htpasswd`,
+    /// and `extra` appended to the configuration (a `middleware:` section, say).
+    pub fn start_requiring_client_certs_with(htpasswd: bool, extra: &str) -> Registry {
+        Registry::launch(
+            Options {
+                tls: true,
+                htpasswd,
+            },
+            extra,
+            true,
+        )
+    }
+
+    /// The storage driver's root directory (`storage.filesystem.rootdirectory`).
+    pub fn storage_root(&self) -> PathBuf {
+        self._dir.path().join("data")
+    }
+
     /// `extra` is appended to the configuration (an `auth:` section, say).
     fn start_configured(opts: Options, extra: &str) -> Registry {
         Registry::launch(opts, extra, false)

@@ -5,13 +5,17 @@
 //! here classified as [`RegistryError`], named by registry, repository and the registry's
 //! own error code.
 
+mod context;
+mod manifests;
+mod setup;
 mod transfer;
 
-use std::path::PathBuf;
+use context::ErrCtx;
+use setup::{config, make_client, reference, speaks_https};
+
 use std::sync::{Arc, OnceLock};
 
-use anyhow::{anyhow, Result};
-use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use anyhow::Result;
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::token_cache::{RegistryToken, RegistryTokenType};
@@ -23,17 +27,16 @@ use transfer::ChunkResult;
 pub use transfer::{BlobReader, Upload};
 
 use super::auth::Found;
-use super::client_cert::{self, Bridge, Failure};
+use super::client_cert::{self, Bridge};
 use super::direct::{Credential, Direct};
-use super::errors::{self, error_chain, RegistryError};
+use super::errors::{self, RegistryError};
 use super::pump::pump;
 use super::stall;
 use super::tls::TlsSettings;
 use crate::digest::Digest;
-use crate::manifest::{Descriptor, MAX_DOCUMENT_SIZE};
+use crate::manifest::Descriptor;
 use crate::media_type as mt;
 use crate::retry::RetryPolicy;
-use crate::transport::ManifestRejected;
 
 /// The manifest types we ask for: every image manifest and index type we can read.
 const ACCEPTED: &[&str] = &[
@@ -54,107 +57,6 @@ fn rt() -> &'static Runtime {
             .build()
             .expect("the tokio runtime can start")
     })
-}
-
-/// Names for errors: which registry and repository, and whose credentials were sent.
-#[derive(Debug, Clone)]
-struct ErrCtx {
-    host: String,
-    repo: String,
-    creds_origin: Option<String>,
-    /// The client certificate presented, if any.
-    client_cert: Option<PathBuf>,
-    /// The bridge that presents it to the registry for oci-client; kept alive by every
-    /// request, reader and upload that may still go through it.
-    bridge: Option<Arc<Bridge>>,
-}
-
-impl ErrCtx {
-    /// Why the bridge answered a 502 itself (it could not reach the registry), if it did.
-    fn bridge_failure(&self, e: &OciDistributionError) -> Option<Failure> {
-        let bridge = self.bridge.as_ref()?;
-        match e {
-            OciDistributionError::ServerError {
-                code: 502, message, ..
-            } => bridge.explain(Some(message)),
-            OciDistributionError::RequestError(e)
-                if e.status().map(|s| s.as_u16()) == Some(502) =>
-            {
-                bridge.explain(None)
-            }
-            _ => None,
-        }
-    }
-
-    fn scope(&self) -> errors::ErrorScope<'_> {
-        errors::ErrorScope {
-            registry: &self.host,
-            repository: &self.repo,
-            creds_origin: self.creds_origin.as_deref(),
-            client_cert: self.client_cert.as_deref(),
-        }
-    }
-
-    fn classify(&self, action: &str, e: OciDistributionError) -> RegistryError {
-        if let Some(f) = self.bridge_failure(&e) {
-            return self
-                .scope()
-                .error(action, None, None, &f.message, f.network);
-        }
-        let mut network = false;
-        let (status, code, message) = match e {
-            OciDistributionError::RegistryError { envelope, .. } => {
-                let first = envelope.errors.first();
-                let code = first
-                    .and_then(|e| serde_json::to_value(&e.code).ok())
-                    .and_then(|v| v.as_str().map(str::to_string));
-                let msg = first.map(|e| e.message.clone()).unwrap_or_default();
-                (None, code, msg)
-            }
-            OciDistributionError::ServerError { code, message, .. } => {
-                match errors::parse_envelope(&message) {
-                    Some((c, m)) => (Some(code), Some(c), m),
-                    None if code == 401 => (
-                        Some(code),
-                        Some("UNAUTHORIZED".into()),
-                        "authentication required".into(),
-                    ),
-                    None => (Some(code), None, message),
-                }
-            }
-            OciDistributionError::UnauthorizedError { .. } => (
-                Some(401),
-                Some("UNAUTHORIZED".into()),
-                "authentication required".into(),
-            ),
-            OciDistributionError::AuthenticationFailure(reason) => (
-                None,
-                Some("UNAUTHORIZED".into()),
-                format!("the token server refused: {reason}"),
-            ),
-            OciDistributionError::RequestError(e) if e.status().is_none() => {
-                let chain = error_chain(&e);
-                let below_http = e.is_connect() || e.is_timeout() || e.is_request() || e.is_body();
-                network = below_http && !errors::is_tls_failure(&chain);
-                (None, None, chain)
-            }
-            OciDistributionError::IoError(e) => {
-                network = crate::retry::transient_io(&e).is_some();
-                (None, None, error_chain(&e))
-            }
-            OciDistributionError::RequestError(e) if e.status().is_some() => {
-                let status = e.status().map(|s| s.as_u16());
-                let (code, msg) = errors::status_code_and_message(status);
-                let msg = msg.map_or_else(|| error_chain(&e), str::to_string);
-                (status, code, msg)
-            }
-            OciDistributionError::ImageManifestNotFoundError(m) => {
-                (Some(404), Some("MANIFEST_UNKNOWN".into()), m)
-            }
-            other => (None, None, error_chain(&other)),
-        };
-        self.scope().error(action, status, code, &message, network)
-    }
 }
 
 /// A connection to one repository of one registry.
@@ -181,68 +83,6 @@ pub struct Target<'a> {
     pub repo: &'a str,
     pub tag: Option<&'a str>,
     pub digest: Option<&'a Digest>,
-}
-
-/// docker.io's registry API lives at registry-1.docker.io.
-fn api_host(host: &str) -> &str {
-    match host {
-        "docker.io" | "index.docker.io" => "registry-1.docker.io",
-        h => h,
-    }
-}
-
-fn reference(host: &str, repo: &str, tag: Option<&str>, digest: Option<&Digest>) -> Reference {
-    let (h, r) = (api_host(host).to_string(), repo.to_string());
-    match (tag, digest) {
-        (_, Some(d)) => Reference::with_digest(h, r, d.to_string()),
-        (Some(t), None) => Reference::with_tag(h, r, t.to_string()),
-        (None, None) => Reference::with_tag(h, r, "latest".to_string()),
-    }
-}
-
-/// oci-client's settings. With `bridge` (a proxy URL), every request goes to it over plain
-/// HTTP, and it makes the HTTPS request with the client certificate (`client_cert.rs`).
-fn config(
-    tls: &TlsSettings,
-    http: bool,
-    monolithic: bool,
-    bridge: Option<&Bridge>,
-) -> Result<ClientConfig> {
-    let mut extra = Vec::new();
-    for (path, pem) in &tls.extra_cas {
-        let text = String::from_utf8_lossy(pem);
-        let certs: Vec<&str> = text
-            .split_inclusive("-----END CERTIFICATE-----")
-            .filter(|c| c.contains("-----BEGIN CERTIFICATE-----"))
-            .collect();
-        if certs.is_empty() {
-            anyhow::bail!("{} holds no PEM certificate", path.display());
-        }
-        for c in certs {
-            extra.push(Certificate {
-                encoding: CertificateEncoding::Pem,
-                data: c.trim().as_bytes().to_vec(),
-            });
-        }
-    }
-    Ok(ClientConfig {
-        protocol: if http || bridge.is_some() {
-            ClientProtocol::Http
-        } else {
-            ClientProtocol::Https
-        },
-        accept_invalid_certificates: !tls.verify,
-        use_monolithic_push: monolithic,
-        extra_root_certificates: extra,
-        connect_timeout: Some(std::time::Duration::from_secs(30)),
-        user_agent: concat!("oci-copy/", env!("CARGO_PKG_VERSION")),
-        http_proxy: bridge.map(|b| b.proxy_url().to_string()),
-        ..Default::default()
-    })
-}
-
-fn make_client(cfg: ClientConfig) -> Result<Client> {
-    Client::try_from(cfg).map_err(|e| anyhow!("setting up the HTTP client: {}", error_chain(&e)))
 }
 
 impl RegistryClient {
@@ -401,76 +241,14 @@ impl RegistryClient {
         // connections tell why.
         if let Some((registry, tls)) = &self.https {
             if e.status.is_none() && client_cert::unexplained(&e.message) {
-                if let Some(why) = rt().block_on(client_cert::tls_refusal(registry, tls)) {
+                if let Some((below, why)) = rt().block_on(client_cert::tls_refusal(registry, tls)) {
                     let code = e.code.take();
-                    e = self.ctx.scope().error(action, None, None, &why, false);
+                    e = self.ctx.scope().below_http(action, below, &why);
                     e.code = code;
                 }
             }
         }
         anyhow::Error::new(e)
-    }
-
-    /// The manifest the reference names, exactly as served.
-    pub fn manifest(&self) -> Result<Vec<u8>> {
-        let what = match (self.reference.digest(), self.reference.tag()) {
-            (Some(d), _) => d.to_string(),
-            (None, Some(t)) => t.to_string(),
-            (None, None) => "latest".to_string(),
-        };
-        let asked = self.reference.digest().map(str::to_string);
-        self.pull_manifest(&what, asked.as_deref())
-    }
-
-    /// The manifest `digest` (an instance of an index), exactly as served.
-    pub fn manifest_by_digest(&self, digest: &Digest) -> Result<Vec<u8>> {
-        let d = digest.to_string();
-        self.pull_manifest(&d, Some(&d))
-    }
-
-    /// `GET` a manifest through the HTTP layer (its body read through the 4 MiB limit, its
-    /// `Retry-After` honoured). What vouches for a manifest is the digest it was asked for
-    /// (by the user, or by the index or descriptor that references it), checked here or by
-    /// the pipeline; a tag vouches for nothing, and a `Docker-Content-Digest` header is only
-    /// the registry's word: one that disagrees with the bytes gets a warning naming the
-    /// registry, as skopeo does, not a failure.
-    fn pull_manifest(&self, what: &str, asked: Option<&str>) -> Result<Vec<u8>> {
-        tracing::debug!(
-            "GET manifest {what} from {}/{}",
-            self.ctx.host,
-            self.ctx.repo
-        );
-        let action = format!("pulling the manifest {what}");
-        let limit = MAX_DOCUMENT_SIZE as usize;
-        let (bytes, header) = crate::retry::run(&self.retry, &action, errors::classify, || {
-            rt().block_on(self.direct.manifest(what, ACCEPTED, limit))
-        })?;
-        if let Some(want) = asked {
-            let actual = match want.parse::<Digest>() {
-                Ok(d) => Digest::of(d.algorithm(), &bytes),
-                Err(_) => Digest::sha256_of(&bytes),
-            };
-            if actual.to_string() != want {
-                anyhow::bail!("{action}: digest mismatch: asked for {want}, got {actual}");
-            }
-        }
-        self.warn_if_header_lied(what, header.as_deref(), &bytes);
-        Ok(bytes)
-    }
-
-    fn warn_if_header_lied(&self, what: &str, header: Option<&str>, bytes: &[u8]) {
-        let Some(header) = header else { return };
-        let actual = match header.parse::<Digest>() {
-            Ok(h) if Digest::of(h.algorithm(), bytes) == h => return,
-            Ok(h) => Digest::of(h.algorithm(), bytes),
-            Err(_) => Digest::sha256_of(bytes),
-        };
-        tracing::warn!(
-            "registry {} sent Docker-Content-Digest {header} with the manifest {what} of {}, \
-             but its bytes are {actual}; using the bytes",
-            self.ctx.host,
-            self.ctx.repo,
-        );
     }
 
     /// Opens a blob for streaming. The pipeline verifies it. A download that breaks
@@ -580,54 +358,6 @@ impl RegistryClient {
         })
     }
 
-    /// PUTs the manifest. A refusal of its type is a [`ManifestRejected`].
-    pub fn put_manifest(&self, bytes: &[u8], media_type: &str) -> Result<()> {
-        self.put_manifest_at(&self.reference, bytes, media_type)
-    }
-
-    /// Puts a manifest by its digest (an instance of an index, pushed before the index).
-    pub fn put_manifest_by_digest(
-        &self,
-        bytes: &[u8],
-        media_type: &str,
-        digest: &Digest,
-    ) -> Result<()> {
-        let by_digest = Reference::with_digest(
-            self.reference.registry().to_string(),
-            self.reference.repository().to_string(),
-            digest.to_string(),
-        );
-        self.put_manifest_at(&by_digest, bytes, media_type)
-    }
-
-    fn put_manifest_at(&self, reference: &Reference, bytes: &[u8], media_type: &str) -> Result<()> {
-        tracing::debug!(
-            "PUT manifest ({media_type}, {} bytes) to {}",
-            bytes.len(),
-            reference.whole()
-        );
-        let content_type: reqwest::header::HeaderValue = media_type
-            .parse()
-            .map_err(|_| anyhow!("media type {media_type:?} is not a valid header value"))?;
-        let action = format!("pushing the {media_type} manifest");
-        let r = self.request(&action, Op::Push, || {
-            self.mono
-                .push_manifest_raw(reference, bytes.to_vec(), content_type.clone())
-        });
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) => match e.downcast::<RegistryError>() {
-                Ok(e) if errors::is_manifest_type_rejection(e.status, e.code.as_deref()) => {
-                    Err(anyhow::Error::new(ManifestRejected {
-                        reason: e.to_string(),
-                    }))
-                }
-                Ok(e) => Err(anyhow::Error::new(e)),
-                Err(e) => Err(e),
-            },
-        }
-    }
-
     /// Every tag of the repository, following pagination `page` tags at a time. Not
     /// through oci-client: it hides the `Link` header that names the next page.
     pub fn list_tags(&self, page: usize) -> Result<Vec<String>> {
@@ -640,40 +370,4 @@ impl RegistryClient {
 /// Whether a 401 answered the request (its token may have expired).
 fn unauthorized(e: &anyhow::Error) -> bool {
     crate::retry::find::<RegistryError>(e).is_some_and(|r| r.status == Some(401))
-}
-
-/// Registries this run found to speak plain HTTP, so that each is asked once.
-fn plain_http() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
-    static PLAIN: OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> = OnceLock::new();
-    PLAIN.get_or_init(Default::default)
-}
-
-/// Decides whether a registry speaks HTTPS, for `--tls-verify=false`: the run's one ping
-/// (which the shared auth keeps) failing at HTTPS means plain HTTP.
-fn speaks_https(
-    registry: &str,
-    t: &Target,
-    tls: &TlsSettings,
-    stall: Option<std::time::Duration>,
-) -> bool {
-    if plain_http()
-        .lock()
-        .expect("not poisoned")
-        .contains(registry)
-    {
-        return false;
-    }
-    let ping = Direct::new(false, registry, t.host, t.repo, tls, None, stall)
-        .and_then(|d| rt().block_on(d.ping()));
-    match ping {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::debug!("HTTPS to {registry} failed ({e:#}); using plain HTTP");
-            plain_http()
-                .lock()
-                .expect("not poisoned")
-                .insert(registry.to_string());
-            false
-        }
-    }
 }

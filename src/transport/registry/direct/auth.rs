@@ -15,6 +15,7 @@ use reqwest::header::WWW_AUTHENTICATE;
 use reqwest::{StatusCode, Url};
 
 use super::super::auth::{Credentials, Secret};
+use super::super::challenge as www;
 use super::super::errors;
 use super::{Direct, MAX_DOCUMENT};
 
@@ -132,8 +133,10 @@ impl Direct {
             .headers()
             .get(WWW_AUTHENTICATE)
             .and_then(|h| h.to_str().ok());
-        let challenge = match (resp.status(), header.and_then(parse_challenge)) {
-            (StatusCode::UNAUTHORIZED, Some((scheme, params))) if scheme == "bearer" => {
+        let challenge = match (resp.status(), header.and_then(www::parse)) {
+            (StatusCode::UNAUTHORIZED, Some(www::Challenge { scheme, params }))
+                if scheme == "bearer" =>
+            {
                 let realm = params.get("realm").map(String::as_str).unwrap_or("");
                 let realm = Url::parse(realm).map_err(|e| {
                     anyhow!("{action}: the registry's token realm {realm:?} is not a URL: {e}")
@@ -162,7 +165,8 @@ impl Direct {
     }
 
     /// Asks the token server for a token granting `scopes`; returns it and how long to use it.
-    async fn token(
+    /// The one token fetcher: the probe's tokens come from here too.
+    pub(in crate::transport::registry) async fn token(
         &self,
         realm: &Url,
         service: Option<&str>,
@@ -264,73 +268,9 @@ fn basic(c: &Credentials) -> Secret {
     ))
 }
 
-/// `Bearer realm="...",service="..."` → (`bearer`, params). Quoted values may hold commas
-/// and backslash escapes.
-fn parse_challenge(header: &str) -> Option<(String, HashMap<String, String>)> {
-    let header = header.trim();
-    let (scheme, mut rest) = header
-        .split_once(char::is_whitespace)
-        .unwrap_or((header, ""));
-    let mut params = HashMap::new();
-    loop {
-        rest = rest.trim_start_matches([' ', '\t', ',']);
-        let Some(eq) = rest.find('=') else { break };
-        let key = rest[..eq].trim().to_ascii_lowercase();
-        rest = &rest[eq + 1..];
-        let mut value = String::new();
-        if let Some(quoted) = rest.strip_prefix('"') {
-            let mut chars = quoted.char_indices();
-            let mut end = quoted.len();
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '\\' => {
-                        if let Some((_, n)) = chars.next() {
-                            value.push(n);
-                        }
-                    }
-                    '"' => {
-                        end = i + 1;
-                        break;
-                    }
-                    c => value.push(c),
-                }
-            }
-            rest = &quoted[end.min(quoted.len())..];
-        } else {
-            let end = rest.find(',').unwrap_or(rest.len());
-            value = rest[..end].trim().to_string();
-            rest = &rest[end..];
-        }
-        params.insert(key, value);
-    }
-    Some((scheme.to_ascii_lowercase(), params))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_bearer_challenges() {
-        let (scheme, p) = parse_challenge(
-            r#"Bearer realm="https://auth.example/token",service="reg.example",scope="repository:a/b:pull,push repository:c:pull""#,
-        )
-        .unwrap();
-        assert_eq!(scheme, "bearer");
-        assert_eq!(p["realm"], "https://auth.example/token");
-        assert_eq!(p["service"], "reg.example");
-        assert_eq!(p["scope"], "repository:a/b:pull,push repository:c:pull");
-        let (scheme, p) = parse_challenge(r#"Basic realm="a \"q\", b""#).unwrap();
-        assert_eq!(
-            (scheme.as_str(), p["realm"].as_str()),
-            ("basic", r#"a "q", b"#)
-        );
-        let (_, p) = parse_challenge("Bearer realm=https://x/t, service=s").unwrap();
-        assert_eq!(
-            (p["realm"].as_str(), p["service"].as_str()),
-            ("https://x/t", "s")
-        );
-    }
 
     #[test]
     fn token_replies() {

@@ -14,7 +14,10 @@ use serde::Serialize;
 use tokio::runtime::Runtime;
 
 use super::super::auth::{Found, Secret};
-use super::super::errors::{self, error_chain};
+use super::super::challenge;
+pub use super::super::challenge::Challenge;
+use super::super::direct::Direct;
+use super::super::errors::{self, error_chain, redact};
 use super::super::tls::TlsSettings;
 
 /// A registry's answer, read whole (the probe only moves tiny bodies).
@@ -63,48 +66,6 @@ pub struct AuthInfo {
     pub credentials_from: Option<String>,
 }
 
-/// A parsed `WWW-Authenticate` challenge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Challenge {
-    pub scheme: String,
-    pub params: HashMap<String, String>,
-}
-
-/// Parses `Bearer realm="https://auth",service="reg",scope="repository:a:pull"`.
-pub fn parse_challenge(h: &str) -> Option<Challenge> {
-    let h = h.trim();
-    let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
-    if scheme.is_empty() {
-        return None;
-    }
-    let mut params = HashMap::new();
-    let mut rest = rest.trim();
-    while !rest.is_empty() {
-        let Some((key, after)) = rest.split_once('=') else {
-            break;
-        };
-        let key = key
-            .trim()
-            .trim_start_matches(',')
-            .trim()
-            .to_ascii_lowercase();
-        let after = after.trim_start();
-        let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
-            let end = quoted.find('"').unwrap_or(quoted.len());
-            (&quoted[..end], quoted.get(end + 1..).unwrap_or(""))
-        } else {
-            let end = after.find(',').unwrap_or(after.len());
-            (after[..end].trim(), &after[end..])
-        };
-        params.insert(key, value.to_string());
-        rest = tail.trim_start().trim_start_matches(',').trim_start();
-    }
-    Some(Challenge {
-        scheme: scheme.to_ascii_lowercase(),
-        params,
-    })
-}
-
 /// The credential the next request carries.
 enum Sending {
     Nothing,
@@ -126,6 +87,8 @@ pub struct Http {
     sending: Sending,
     /// Bearer tokens by the scope they were issued for.
     tokens: HashMap<String, Secret>,
+    /// Fetches them: the HTTP layer's token fetcher, for this repository.
+    fetcher: Direct,
     /// One line per request, for `--debug` (no credentials).
     pub log_requests: bool,
     /// The first challenge the registry sent, for the report.
@@ -182,7 +145,12 @@ fn build_client(tls: &TlsSettings, pooled: bool) -> Result<reqwest::Client> {
 impl Http {
     /// Connects to `host`. With `tls.verify` false, HTTPS is tried first and plain HTTP
     /// when the registry does not speak TLS, as the other commands do.
-    pub fn connect(host: &str, tls: &TlsSettings, creds: Option<Found>) -> Result<Http> {
+    pub fn connect(
+        host: &str,
+        repo: &str,
+        tls: &TlsSettings,
+        creds: Option<Found>,
+    ) -> Result<Http> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -203,7 +171,11 @@ impl Http {
                 base = Url::parse(&format!("http://{host}/"))?;
             }
         }
+        let fetcher_creds = creds.as_ref().map(|f| (f.creds.clone(), f.origin.clone()));
+        let http = base.scheme() == "http";
+        let fetcher = Direct::new(http, host, host, repo, tls, fetcher_creds, None)?;
         Ok(Http {
+            fetcher,
             rt,
             pooled,
             fresh: build_client(tls, false)?,
@@ -234,7 +206,7 @@ impl Http {
                 answered = true;
                 if let Some(ch) = resp
                     .header("www-authenticate")
-                    .and_then(|h| parse_challenge(&h))
+                    .and_then(|h| challenge::parse(&h))
                 {
                     if self.first_challenge.is_none() {
                         self.first_challenge = Some(ch.clone());
@@ -344,100 +316,33 @@ impl Http {
         }
     }
 
-    /// `GET realm?service=..&scope=..`, with basic credentials when there are some.
+    /// `GET realm?service=..&scope=..`, with basic credentials when there are some: by the
+    /// HTTP layer's one token fetcher (its reply capped, its failures named), not retried.
     fn fetch_token(&self, ch: &Challenge, scope: &str) -> Result<Secret> {
         let realm = ch
             .params
             .get("realm")
             .ok_or_else(|| anyhow!("the registry's bearer challenge names no realm"))?;
-        let mut url =
+        let realm =
             Url::parse(realm).with_context(|| format!("the token realm {realm:?} is not a URL"))?;
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(s) = ch.params.get("service") {
-                q.append_pair("service", s);
-            }
-            for s in scope.split_whitespace() {
-                q.append_pair("scope", s);
-            }
-        }
-        let mut rb = self.pooled.get(url.clone());
-        if let Some(f) = &self.creds {
-            rb = rb.basic_auth(&f.creds.username, Some(f.creds.password.expose()));
-        }
-        let what = format!("GET token from {}", redact(url.as_str()));
-        let (status, body) = self
+        let scopes: Vec<String> = scope.split_whitespace().map(str::to_string).collect();
+        let service = ch.params.get("service").map(String::as_str);
+        let action = "requesting a bearer token";
+        let fetched = self
             .rt
-            .block_on(async {
-                let r = rb.send().await?;
-                let s = r.status().as_u16();
-                Ok::<_, reqwest::Error>((s, r.bytes().await?))
-            })
-            .map_err(|e| anyhow!("{what}: {}", error_chain(&e)))?;
-        tracing::debug!("probe: {what} → {status}");
-        if !(200..300).contains(&status) {
-            let reason = match errors::parse_envelope(&String::from_utf8_lossy(&body)) {
-                Some((c, m)) => format!("{c}: {m}"),
-                None => format!("HTTP {status}"),
-            };
-            anyhow::bail!("the token server {realm} refused ({reason}); check --creds");
-        }
-        let v: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|_| anyhow!("the token server {realm} did not answer with JSON"))?;
-        let token = v
-            .get("token")
-            .or_else(|| v.get("access_token"))
-            .and_then(|t| t.as_str())
-            .ok_or_else(|| anyhow!("the token server {realm} sent no token"))?;
-        Ok(Secret::new(token))
+            .block_on(self.fetcher.token(&realm, service, &scopes, action));
+        tracing::debug!(
+            "probe: GET token from {} → {}",
+            redact(realm.as_str()),
+            if fetched.is_ok() { "a token" } else { "failed" }
+        );
+        Ok(fetched?.0)
     }
-}
-
-/// A URL for messages: no user info, and no upload state (long, and not ours to show).
-pub fn redact(url: &str) -> String {
-    let Ok(mut u) = Url::parse(url) else {
-        return url.split('?').next().unwrap_or(url).to_string();
-    };
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    let pairs: Vec<(String, String)> = u
-        .query_pairs()
-        .map(|(k, v)| {
-            let v = if k == "_state" || k.contains("token") || k.contains("sig") {
-                "...".to_string()
-            } else {
-                v.into_owned()
-            };
-            (k.into_owned(), v)
-        })
-        .collect();
-    if pairs.is_empty() {
-        u.set_query(None);
-    } else {
-        u.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    u.to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_bearer_and_basic_challenges() {
-        let c = parse_challenge(
-            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
-        )
-        .unwrap();
-        assert_eq!(c.scheme, "bearer");
-        assert_eq!(c.params["realm"], "https://auth.example/token");
-        assert_eq!(c.params["service"], "registry.example");
-        assert_eq!(c.params["scope"], "repository:a/b:pull,push");
-        let b = parse_challenge(r#"Basic realm="test-realm""#).unwrap();
-        assert_eq!(b.scheme, "basic");
-        assert_eq!(b.params["realm"], "test-realm");
-        assert_eq!(parse_challenge("Basic").unwrap().params.len(), 0);
-    }
 
     #[test]
     fn redacts_user_info_and_upload_state() {

@@ -1,0 +1,124 @@
+//! Manifests: pulled through the HTTP layer (the body read through a limit, the digest
+//! checked here when one was asked for) and pushed through oci-client, whose refusal of a
+//! type becomes a [`ManifestRejected`] so that the next type can be tried.
+
+use anyhow::{anyhow, Result};
+use oci_client::{Reference, RegistryOperation as Op};
+
+use super::super::errors::{self, RegistryError};
+use super::{rt, RegistryClient, ACCEPTED};
+use crate::digest::Digest;
+use crate::manifest::MAX_DOCUMENT_SIZE;
+use crate::transport::ManifestRejected;
+
+impl RegistryClient {
+    /// The manifest the reference names, exactly as served.
+    pub fn manifest(&self) -> Result<Vec<u8>> {
+        let what = match (self.reference.digest(), self.reference.tag()) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.to_string(),
+            (None, None) => "latest".to_string(),
+        };
+        let asked = self.reference.digest().map(str::to_string);
+        self.pull_manifest(&what, asked.as_deref())
+    }
+
+    /// The manifest `digest` (an instance of an index), exactly as served.
+    pub fn manifest_by_digest(&self, digest: &Digest) -> Result<Vec<u8>> {
+        let d = digest.to_string();
+        self.pull_manifest(&d, Some(&d))
+    }
+
+    /// `GET` a manifest through the HTTP layer (its body read through the 4 MiB limit, its
+    /// `Retry-After` honoured). What vouches for a manifest is the digest it was asked for
+    /// (by the user, or by the index or descriptor that references it), checked here or by
+    /// the pipeline; a tag vouches for nothing, and a `Docker-Content-Digest` header is only
+    /// the registry's word: one that disagrees with the bytes gets a warning naming the
+    /// registry, as skopeo does, not a failure.
+    fn pull_manifest(&self, what: &str, asked: Option<&str>) -> Result<Vec<u8>> {
+        tracing::debug!(
+            "GET manifest {what} from {}/{}",
+            self.ctx.host,
+            self.ctx.repo
+        );
+        let action = format!("pulling the manifest {what}");
+        let limit = MAX_DOCUMENT_SIZE as usize;
+        let (bytes, header) = crate::retry::run(&self.retry, &action, errors::classify, || {
+            rt().block_on(self.direct.manifest(what, ACCEPTED, limit))
+        })?;
+        if let Some(want) = asked {
+            let actual = match want.parse::<Digest>() {
+                Ok(d) => Digest::of(d.algorithm(), &bytes),
+                Err(_) => Digest::sha256_of(&bytes),
+            };
+            if actual.to_string() != want {
+                anyhow::bail!("{action}: digest mismatch: asked for {want}, got {actual}");
+            }
+        }
+        self.warn_if_header_lied(what, header.as_deref(), &bytes);
+        Ok(bytes)
+    }
+
+    fn warn_if_header_lied(&self, what: &str, header: Option<&str>, bytes: &[u8]) {
+        let Some(header) = header else { return };
+        let actual = match header.parse::<Digest>() {
+            Ok(h) if Digest::of(h.algorithm(), bytes) == h => return,
+            Ok(h) => Digest::of(h.algorithm(), bytes),
+            Err(_) => Digest::sha256_of(bytes),
+        };
+        tracing::warn!(
+            "registry {} sent Docker-Content-Digest {header} with the manifest {what} of {}, \
+             but its bytes are {actual}; using the bytes",
+            self.ctx.host,
+            self.ctx.repo,
+        );
+    }
+
+    /// PUTs the manifest. A refusal of its type is a [`ManifestRejected`].
+    pub fn put_manifest(&self, bytes: &[u8], media_type: &str) -> Result<()> {
+        self.put_manifest_at(&self.reference, bytes, media_type)
+    }
+
+    /// Puts a manifest by its digest (an instance of an index, pushed before the index).
+    pub fn put_manifest_by_digest(
+        &self,
+        bytes: &[u8],
+        media_type: &str,
+        digest: &Digest,
+    ) -> Result<()> {
+        let by_digest = Reference::with_digest(
+            self.reference.registry().to_string(),
+            self.reference.repository().to_string(),
+            digest.to_string(),
+        );
+        self.put_manifest_at(&by_digest, bytes, media_type)
+    }
+
+    fn put_manifest_at(&self, reference: &Reference, bytes: &[u8], media_type: &str) -> Result<()> {
+        tracing::debug!(
+            "PUT manifest ({media_type}, {} bytes) to {}",
+            bytes.len(),
+            reference.whole()
+        );
+        let content_type: reqwest::header::HeaderValue = media_type
+            .parse()
+            .map_err(|_| anyhow!("media type {media_type:?} is not a valid header value"))?;
+        let action = format!("pushing the {media_type} manifest");
+        let r = self.request(&action, Op::Push, || {
+            self.mono
+                .push_manifest_raw(reference, bytes.to_vec(), content_type.clone())
+        });
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => match e.downcast::<RegistryError>() {
+                Ok(e) if errors::is_manifest_type_rejection(e.status, e.code.as_deref()) => {
+                    Err(anyhow::Error::new(ManifestRejected {
+                        reason: e.to_string(),
+                    }))
+                }
+                Ok(e) => Err(anyhow::Error::new(e)),
+                Err(e) => Err(e),
+            },
+        }
+    }
+}

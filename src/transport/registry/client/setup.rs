@@ -1,0 +1,119 @@
+//! Setting up oci-client for a registry: the reference it wants, its configuration (the
+//! CAs, the bridge as its proxy), and for `--tls-verify=false` whether the registry
+//! speaks HTTPS, asked once per run.
+
+use std::sync::OnceLock;
+
+use anyhow::{anyhow, Result};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::{Client, Reference};
+
+use super::super::client_cert::Bridge;
+use super::super::direct::Direct;
+use super::super::errors::error_chain;
+use super::super::tls::TlsSettings;
+use super::{rt, Target};
+use crate::digest::Digest;
+
+/// docker.io's registry API lives at registry-1.docker.io.
+pub(super) fn api_host(host: &str) -> &str {
+    match host {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        h => h,
+    }
+}
+
+pub(super) fn reference(
+    host: &str,
+    repo: &str,
+    tag: Option<&str>,
+    digest: Option<&Digest>,
+) -> Reference {
+    let (h, r) = (api_host(host).to_string(), repo.to_string());
+    match (tag, digest) {
+        (_, Some(d)) => Reference::with_digest(h, r, d.to_string()),
+        (Some(t), None) => Reference::with_tag(h, r, t.to_string()),
+        (None, None) => Reference::with_tag(h, r, "latest".to_string()),
+    }
+}
+
+/// oci-client's settings. With `bridge` (a proxy URL), every request goes to it over plain
+/// HTTP, and it makes the HTTPS request with the client certificate (`client_cert.rs`).
+pub(super) fn config(
+    tls: &TlsSettings,
+    http: bool,
+    monolithic: bool,
+    bridge: Option<&Bridge>,
+) -> Result<ClientConfig> {
+    let mut extra = Vec::new();
+    for (path, pem) in &tls.extra_cas {
+        let text = String::from_utf8_lossy(pem);
+        let certs: Vec<&str> = text
+            .split_inclusive("-----END CERTIFICATE-----")
+            .filter(|c| c.contains("-----BEGIN CERTIFICATE-----"))
+            .collect();
+        if certs.is_empty() {
+            anyhow::bail!("{} holds no PEM certificate", path.display());
+        }
+        for c in certs {
+            extra.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: c.trim().as_bytes().to_vec(),
+            });
+        }
+    }
+    Ok(ClientConfig {
+        protocol: if http || bridge.is_some() {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        },
+        accept_invalid_certificates: !tls.verify,
+        use_monolithic_push: monolithic,
+        extra_root_certificates: extra,
+        connect_timeout: Some(std::time::Duration::from_secs(30)),
+        user_agent: concat!("oci-copy/", env!("CARGO_PKG_VERSION")),
+        http_proxy: bridge.map(|b| b.proxy_url().to_string()),
+        ..Default::default()
+    })
+}
+
+pub(super) fn make_client(cfg: ClientConfig) -> Result<Client> {
+    Client::try_from(cfg).map_err(|e| anyhow!("setting up the HTTP client: {}", error_chain(&e)))
+}
+
+/// Registries this run found to speak plain HTTP, so that each is asked once.
+pub(super) fn plain_http() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
+    static PLAIN: OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> = OnceLock::new();
+    PLAIN.get_or_init(Default::default)
+}
+
+/// Decides whether a registry speaks HTTPS, for `--tls-verify=false`: the run's one ping
+/// (which the shared auth keeps) failing at HTTPS means plain HTTP.
+pub(super) fn speaks_https(
+    registry: &str,
+    t: &Target,
+    tls: &TlsSettings,
+    stall: Option<std::time::Duration>,
+) -> bool {
+    if plain_http()
+        .lock()
+        .expect("not poisoned")
+        .contains(registry)
+    {
+        return false;
+    }
+    let ping = Direct::new(false, registry, t.host, t.repo, tls, None, stall)
+        .and_then(|d| rt().block_on(d.ping()));
+    match ping {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!("HTTPS to {registry} failed ({e:#}); using plain HTTP");
+            plain_http()
+                .lock()
+                .expect("not poisoned")
+                .insert(registry.to_string());
+            false
+        }
+    }
+}
