@@ -62,7 +62,12 @@ where
     // `Drop` waits while unwinding from `consume`). So nothing borrowed outlives the
     // borrow; only the lifetime in the type is erased, as a scoped thread pool does.
     let task: Task = unsafe { std::mem::transmute(task) };
-    run_on_helper(task);
+    if let Err(e) = run_on_helper(task) {
+        // The task was dropped without running, here: nothing borrowed is in use, and the
+        // wait in `finished`'s drop must not wait for a signal that will never come.
+        finished.0.set(Ok(()));
+        panic!("a read-ahead thread could not start: {e}");
+    }
     let mut reader = ReadAhead {
         rx,
         block: None,
@@ -87,12 +92,13 @@ fn idle() -> std::sync::MutexGuard<'static, Vec<SyncSender<Task>>> {
     IDLE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Hands `task` to an idle helper, or to a new one when none is idle.
-fn run_on_helper(mut task: Task) {
+/// Hands `task` to an idle helper, or to a new one when none is idle. When no thread can
+/// be started, the task is dropped unrun.
+fn run_on_helper(mut task: Task) -> io::Result<()> {
     loop {
         let Some(helper) = idle().pop() else { break };
         match helper.send(task) {
-            Ok(()) => return,
+            Ok(()) => return Ok(()),
             Err(e) => task = e.0, // that helper exited: try the next
         }
     }
@@ -100,7 +106,7 @@ fn run_on_helper(mut task: Task) {
     std::thread::Builder::new()
         .name("oci-copy-readahead".into())
         .spawn(move || helper_loop(task, tx, rx))
-        .expect("a read-ahead thread can start");
+        .map(drop)
 }
 
 /// Runs tasks until there are enough idle helpers without this one.
