@@ -227,6 +227,15 @@ def dest_layout(name, what, error, files):
 # ---------------------------------------------------------------- the cases
 
 def oci_cases():
+    plat = {"architecture": "amd64", "os": "linux"}
+    twice = js({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": [
+        desc(MT_MANIFEST, GOOD_MANIFEST, platform=plat),
+        dict(desc(MT_MANIFEST, GOOD_MANIFEST, platform=plat), size=len(GOOD_MANIFEST) + 1)]})
+    layout("index-entry-repeated-with-wrong-size",
+           "an index naming one manifest twice, the second time with a size one too big",
+           "size mismatch", entry=desc(MT_INDEX, twice),
+           blobs=[twice, GOOD_MANIFEST, GOOD_CONFIG, LAYER])
+    CASES[-1]["ref"] += " --all"
     layout("index-not-json", "index.json is not JSON", "invalid index.json",
            index=b'{"schemaVersion": 2, "manifests": [', blobs=[])
     layout("index-schema-version-1", "index.json has schemaVersion 1",

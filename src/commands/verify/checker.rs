@@ -27,6 +27,8 @@ pub(super) struct Checker {
     seen: HashMap<(Digest, Option<Digest>), Option<String>>,
     /// What the image being checked had checked only in part (see [`ImageResult::skipped`]).
     skipped: Vec<String>,
+    /// The true size of every manifest read, by digest.
+    manifest_sizes: HashMap<Digest, u64>,
 }
 
 impl Checker {
@@ -105,6 +107,15 @@ impl Checker {
             return self.check_blob(src, child, None, "index entry", problems);
         }
         if self.seen.contains_key(&(child.digest.clone(), None)) {
+            // Read once, but every entry naming it must say its true size.
+            if let Some(&len) = self.manifest_sizes.get(&child.digest) {
+                if len != child.size {
+                    problems.push(format!(
+                        "manifest {}: size mismatch: the descriptor says {} bytes, got {len}",
+                        child.digest, child.size
+                    ));
+                }
+            }
             return;
         }
         self.seen.insert((child.digest.clone(), None), None);
@@ -117,6 +128,10 @@ impl Checker {
                     .map(|()| b)
                     .map_err(|e| format!("{e:#}"))
             });
+        if let Ok(bytes) = &checked {
+            self.manifest_sizes
+                .insert(child.digest.clone(), bytes.len() as u64);
+        }
         match checked {
             Ok(bytes) => self.check_manifest(src, &bytes, child, depth, problems),
             Err(p) => problems.push(p),
