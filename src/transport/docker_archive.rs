@@ -13,7 +13,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::fs::{read_small, safe_path, FileTree};
+use super::fs::{read_small, read_up_to, safe_path, FileTree};
 use super::tarball::TarTree;
 use super::{ImageSource, TopManifest};
 use crate::digest::{Algorithm, Digest};
@@ -269,17 +269,6 @@ fn vouched_gzip_digest(tree: &TarTree, path: &str, diff_id: &Digest) -> Result<D
         bail!("diff_id mismatch: the config says {diff_id}, but the uncompressed layer is {plain}");
     }
     Ok(packed.finish().0)
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 fn synthesise_manifest(config: Descriptor, layers: Vec<Descriptor>) -> Result<Vec<u8>> {

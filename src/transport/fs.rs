@@ -29,6 +29,19 @@ pub fn read_small(tree: &dyn FileTree, path: &str, limit: u64) -> Result<Vec<u8>
     Ok(buf)
 }
 
+/// Reads into `buf` until it is full or the reader ends; returns how much was read (the
+/// magic bytes of a file shorter than `buf`).
+pub fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
 /// Normalises a relative path from an untrusted document: strips `./`, refuses absolute
 /// paths, `..` components, empty paths and NUL bytes.
 pub fn safe_path(path: &str) -> Result<String> {

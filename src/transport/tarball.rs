@@ -13,7 +13,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use tar::EntryType;
 
-use super::fs::{safe_path, FileTree};
+use super::fs::{read_up_to, safe_path, FileTree};
 use super::packing::{decompress_to_temp, Packing};
 use crate::cleanup::Tracked;
 
@@ -129,17 +129,6 @@ impl Read for EntryReader<'_> {
         self.remaining -= n as u64;
         Ok(n)
     }
-}
-
-fn read_up_to(f: &mut File, buf: &mut [u8]) -> Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 fn index_entries(file: &File) -> Result<HashMap<String, Entry>> {

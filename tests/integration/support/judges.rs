@@ -23,30 +23,17 @@ pub fn skopeo(args: &[&str]) -> Output {
 /// Runs podman with `args`, on a vfs store of its own under `store` (no daemon, no
 /// overlay: works as root in a container).
 pub fn podman(store: &Path, args: &[&str]) -> Output {
-    let root = p(&store.join("root"));
-    let run = p(&store.join("run"));
-    let mut all = vec![
-        "--storage-driver",
-        "vfs",
-        "--root",
-        &root,
-        "--runroot",
-        &run,
-    ];
-    all.extend_from_slice(args);
-    let out = run_judge("podman", &all);
-    assert!(
-        out.status.success(),
-        "podman {args:?} failed\n{}",
-        describe(&out)
-    );
-    out
+    on_vfs_store("podman", store, args)
 }
 
 /// Runs buildah with `args`, on a vfs store of its own under `store`.
 pub fn buildah(store: &Path, args: &[&str]) -> Output {
-    let root = p(&store.join("root"));
-    let run = p(&store.join("run"));
+    on_vfs_store("buildah", store, args)
+}
+
+/// Runs a containers/storage tool on the vfs store under `store`; it must succeed.
+fn on_vfs_store(program: &str, store: &Path, args: &[&str]) -> Output {
+    let (root, run) = (p(&store.join("root")), p(&store.join("run")));
     let mut all = vec![
         "--storage-driver",
         "vfs",
@@ -56,10 +43,10 @@ pub fn buildah(store: &Path, args: &[&str]) -> Output {
         &run,
     ];
     all.extend_from_slice(args);
-    let out = run_judge("buildah", &all);
+    let out = run_judge(program, &all);
     assert!(
         out.status.success(),
-        "buildah {args:?} failed\n{}",
+        "{program} {args:?} failed\n{}",
         describe(&out)
     );
     out
