@@ -229,6 +229,10 @@ pub struct ProbeArgs {
     /// Uploads in the upload-session test.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=50))]
     pub uploads: u16,
+    /// How long a request may wait for its answer, or an answer for its next bytes, before
+    /// the probe gives up (exit 75). 0 waits for ever.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::retry::parse_duration)]
+    pub stall_timeout: std::time::Duration,
     /// The registry options without retries: the probe reports every answer as it came.
     #[command(flatten)]
     pub registry: ConnectionArgs,

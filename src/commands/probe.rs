@@ -14,11 +14,9 @@ use crate::transport::registry::probe::{self, Cap, Check, ProbeReport};
 /// images of the format asked about.
 pub fn run(args: ProbeArgs) -> Result<()> {
     let format: Format = args.format.into();
-    let report = probe::probe(
-        &args.repository,
-        &args.registry.options(),
-        args.uploads as usize,
-    )?;
+    let mut opts = args.registry.options();
+    opts.retry.stall = (!args.stall_timeout.is_zero()).then_some(args.stall_timeout);
+    let report = probe::probe(&args.repository, &opts, args.uploads as usize)?;
     let reasons = reasons(&report, format);
     let text = match args.json {
         true => {

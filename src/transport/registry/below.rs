@@ -23,6 +23,12 @@ pub enum Below {
     Unreachable,
     /// The connection broke or timed out after it was made: worth a retry.
     Network,
+    /// The connection closed before the request went out or before its answer came, and
+    /// nothing says why (hyper's "canceled" and "incomplete message"): worth a retry, and,
+    /// over TLS, worth asking again on a fresh connection (a TLS 1.3 server refuses a client
+    /// certificate after the client finished its handshake, so the request may not see the
+    /// alert).
+    Closed,
     /// Anything else (a malformed answer, an invalid request).
     Other,
 }
@@ -33,7 +39,9 @@ impl Below {
         if let Some(tls) = tls_in_chain(e) {
             return tls;
         }
-        if e.is_connect() {
+        if closed_unexplained(e) {
+            Below::Closed
+        } else if e.is_connect() {
             Below::Unreachable
         } else if e.is_timeout() || e.is_request() || e.is_body() || network_io(e) {
             Below::Network
@@ -44,7 +52,7 @@ impl Below {
 
     /// Whether a retry may help.
     pub fn transient(self) -> bool {
-        matches!(self, Below::Unreachable | Below::Network)
+        matches!(self, Below::Unreachable | Below::Network | Below::Closed)
     }
 
     /// Whether it failed in TLS.
@@ -62,7 +70,7 @@ impl Below {
             Below::UntrustedServer => "the registry's certificate is not trusted: use --cert-dir DIR with its CA, or --tls-verify=false".to_string(),
             Below::NotTls => "the registry may speak plain HTTP: use --tls-verify=false".to_string(),
             Below::Unreachable => "is the registry running, and are the host and port right?".to_string(),
-            Below::Tls | Below::Network | Below::Other => return None,
+            Below::Tls | Below::Network | Below::Closed | Below::Other => return None,
         })
     }
 }
@@ -122,6 +130,15 @@ fn of_rustls(e: &rustls::Error) -> Below {
         E::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => Below::NotTls,
         _ => Below::Tls,
     }
+}
+
+/// Whether hyper, in the chain of `e`, says only that the connection closed: the request
+/// was canceled (the connection was not ready), or the answer was cut off.
+fn closed_unexplained(e: &(dyn StdError + 'static)) -> bool {
+    chain(e)
+        .into_iter()
+        .filter_map(|c| c.downcast_ref::<hyper::Error>())
+        .any(|h| h.is_canceled() || h.is_incomplete_message())
 }
 
 /// Whether an `io::Error` in the chain of `e` is of a kind a retry may cure.

@@ -26,6 +26,8 @@ pub struct RegistryError {
     pub network: bool,
     /// How long the registry asked us to wait (`Retry-After`), when it said.
     pub retry_after: Option<std::time::Duration>,
+    /// What failed below HTTP, when the request did.
+    pub below: Option<Below>,
 }
 
 impl std::error::Error for RegistryError {}
@@ -60,6 +62,7 @@ impl ErrorScope<'_> {
             message: redact(message),
             network,
             retry_after: None,
+            below: None,
         }
     }
 
@@ -68,6 +71,7 @@ impl ErrorScope<'_> {
     pub fn below_http(&self, action: &str, below: Below, message: &str) -> RegistryError {
         RegistryError {
             hint: below.hint(self.client_cert),
+            below: Some(below),
             ..self.error(action, None, None, message, below.transient())
         }
     }
@@ -279,6 +283,7 @@ mod tests {
             message,
             network: false,
             retry_after: None,
+            below: None,
         };
         let s = e.to_string();
         assert!(s.contains("registry r:5000, repository a/b"), "{s}");

@@ -13,6 +13,7 @@ mod client;
 mod client_cert;
 mod direct;
 pub mod errors;
+mod http;
 pub mod probe;
 mod pump;
 mod redact;

@@ -11,7 +11,8 @@ mod setup;
 mod transfer;
 
 use context::ErrCtx;
-use setup::{config, make_client, reference, speaks_https};
+pub(super) use setup::speaks_https;
+use setup::{config, make_client, reference};
 
 use std::sync::{Arc, OnceLock};
 
@@ -27,6 +28,7 @@ use transfer::ChunkResult;
 pub use transfer::{BlobReader, Upload};
 
 use super::auth::Found;
+use super::below::Below;
 use super::client_cert::{self, Bridge};
 use super::direct::{Credential, Direct};
 use super::errors::{self, RegistryError};
@@ -237,10 +239,10 @@ impl RegistryClient {
     fn err(&self, action: &str, e: OciDistributionError) -> anyhow::Error {
         let mut e = self.ctx.classify(action, e);
         // A TLS 1.3 server refuses a client certificate after the client has finished its
-        // handshake, so the request may fail only with "connection was not ready"; fresh
+        // handshake, so the request may fail only with a closed connection; fresh
         // connections tell why.
         if let Some((registry, tls)) = &self.https {
-            if e.status.is_none() && client_cert::unexplained(&e.message) {
+            if e.status.is_none() && e.below == Some(Below::Closed) {
                 if let Some((below, why)) = rt().block_on(client_cert::tls_refusal(registry, tls)) {
                     let code = e.code.take();
                     e = self.ctx.scope().below_http(action, below, &why);

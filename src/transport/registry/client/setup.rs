@@ -71,8 +71,10 @@ pub(super) fn config(
         accept_invalid_certificates: !tls.verify,
         use_monolithic_push: monolithic,
         extra_root_certificates: extra,
-        connect_timeout: Some(std::time::Duration::from_secs(30)),
-        user_agent: concat!("oci-copy/", env!("CARGO_PKG_VERSION")),
+        // The settings of every other registry client (`http.rs`); oci-client's read timeout
+        // stays off, as theirs: the stall guard bounds each wait.
+        connect_timeout: Some(super::super::http::CONNECT_TIMEOUT),
+        user_agent: super::super::http::USER_AGENT,
         http_proxy: bridge.map(|b| b.proxy_url().to_string()),
         ..Default::default()
     })
@@ -90,7 +92,7 @@ pub(super) fn plain_http() -> &'static std::sync::Mutex<std::collections::HashSe
 
 /// Decides whether a registry speaks HTTPS, for `--tls-verify=false`: the run's one ping
 /// (which the shared auth keeps) failing at HTTPS means plain HTTP.
-pub(super) fn speaks_https(
+pub(in crate::transport::registry) fn speaks_https(
     registry: &str,
     t: &Target,
     tls: &TlsSettings,

@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 
 use super::below::Below;
 use super::errors::error_chain;
+use super::http::{self, Connections};
 use super::tls::TlsSettings;
 
 mod proxy;
@@ -90,13 +91,8 @@ impl Bridge {
             .map_err(|e| anyhow!("{registry:?} is not a registry address: {e}"))?;
         let http_origin = Url::parse(&format!("http://{registry}/"))
             .map_err(|e| anyhow!("{registry:?} is not a registry address: {e}"))?;
-        let client = tls
-            .reqwest_builder()?
-            .user_agent(concat!("oci-copy/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(30))
-            .redirect(redirect_policy(https_origin.clone()))
-            .build()
-            .map_err(|e| anyhow!("setting up the HTTP client: {}", error_chain(&e)))?;
+        let redirect = redirect_policy(https_origin.clone());
+        let client = http::client(tls, Connections::Pooled, redirect)?;
         let secret = hex::encode(random_bytes()?);
         let authorization = {
             use base64::Engine;
@@ -183,34 +179,16 @@ fn request_key(url: &str) -> Option<String> {
     })
 }
 
-/// Whether a request that failed below HTTP says nothing of the cause: the connection
-/// closed before the request went out, or before the answer came.
-pub fn unexplained(message: &str) -> bool {
-    let m = message.to_lowercase();
-    [
-        "connection was not ready",
-        "connection closed before message completed",
-        "operation was canceled",
-    ]
-    .iter()
-    .any(|p| m.contains(p))
-}
-
 /// Asks `https://{registry}/v2/` again, on fresh connections, why it refuses: the first
 /// failure in TLS (a refused client certificate, an untrusted server certificate) and its
 /// error chain, or `None` when the registry answers or fails otherwise.
 pub async fn tls_refusal(registry: &str, tls: &TlsSettings) -> Option<(Below, String)> {
-    let client = tls
-        .reqwest_builder()
-        .ok()?
-        .pool_max_idle_per_host(0)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .ok()?;
+    let none = reqwest::redirect::Policy::none();
+    let client = http::client(tls, Connections::Fresh, none).ok()?;
     let url = format!("https://{registry}/v2/");
     for _ in 0..3 {
-        match client.get(&url).send().await {
+        let asked = super::stall::within(Some(Duration::from_secs(10)), client.get(&url).send());
+        match asked.await? {
             Ok(_) => return None,
             Err(e) => {
                 let below = Below::of_reqwest(&e);
@@ -304,7 +282,10 @@ mod tests {
         assert_eq!(b.failure(&format!("http://{registry}/v2/other")), None);
         let f = b.failure(&url).expect("the bridge recorded why");
         assert!(
-            matches!(f.below, Below::Network | Below::Tls | Below::Unreachable),
+            matches!(
+                f.below,
+                Below::Network | Below::Closed | Below::Tls | Below::Unreachable
+            ),
             "{f:?}"
         );
         assert_eq!(b.failure(&url), None, "a failure is claimed once");

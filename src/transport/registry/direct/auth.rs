@@ -259,7 +259,8 @@ fn snippet(body: &[u8]) -> String {
     }
 }
 
-fn basic(c: &Credentials) -> Secret {
+/// `Basic base64(user:password)`.
+pub(in crate::transport::registry) fn basic(c: &Credentials) -> Secret {
     use base64::Engine;
     let raw = format!("{}:{}", c.username, c.password.expose());
     Secret::new(format!(

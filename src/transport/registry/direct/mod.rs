@@ -10,19 +10,24 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, LOCATION};
+use reqwest::redirect::Policy;
 use reqwest::{Client, Method, Response, StatusCode, Url};
 use tokio::sync::Mutex;
 
 mod auth;
+mod raw;
 mod tags;
 
 use super::auth::Credentials;
 use super::below::Below;
 use super::errors::{self, error_chain, RegistryError};
+use super::http::Connections;
 use super::stall::{read_body, BodyError};
 use super::tls::TlsSettings;
+pub(in crate::transport::registry) use auth::basic;
 use auth::AuthState;
 pub use auth::Credential;
+pub use raw::{Raw, RawRequest};
 
 /// A tag list larger than this is refused.
 const MAX_REPLY: usize = 16 << 20;
@@ -34,6 +39,8 @@ const MAX_ERROR_BODY: usize = 64 << 10;
 /// Direct requests to one repository of one registry.
 pub struct Direct {
     http: OnceLock<Client>,
+    /// For the probe: a new connection per request (see [`Connections::Fresh`]).
+    fresh: OnceLock<Client>,
     tls: TlsSettings,
     /// `http://127.0.0.1:5000/`
     base: Url,
@@ -66,6 +73,7 @@ impl Direct {
         let (creds, creds_origin) = creds.map_or((None, None), |(c, o)| (Some(c), Some(o)));
         Ok(Direct {
             http: OnceLock::new(),
+            fresh: OnceLock::new(),
             tls: tls.clone(),
             base,
             host: host.to_string(),
@@ -124,18 +132,19 @@ impl Direct {
 
     /// The HTTP client, built on first use (most connections never need it).
     fn client(&self) -> Result<&Client> {
-        if let Some(c) = self.http.get() {
+        self.client_for(Connections::Pooled)
+    }
+
+    fn client_for(&self, conns: Connections) -> Result<&Client> {
+        let cell = match conns {
+            Connections::Pooled => &self.http,
+            Connections::Fresh => &self.fresh,
+        };
+        if let Some(c) = cell.get() {
             return Ok(c);
         }
-        let c = self
-            .tls
-            .reqwest_builder()?
-            .user_agent(concat!("oci-copy/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(30))
-            .timeout(Duration::from_secs(300))
-            .build()
-            .map_err(|e| anyhow!("setting up the HTTP client: {}", error_chain(&e)))?;
-        Ok(self.http.get_or_init(|| c))
+        let c = super::http::client(&self.tls, conns, Policy::default())?;
+        Ok(cell.get_or_init(|| c))
     }
 
     fn error(&self, action: &str, status: Option<u16>, body: &[u8]) -> RegistryError {
@@ -167,12 +176,10 @@ impl Direct {
         anyhow::Error::new(self.scope().below_http(action, below, &error_chain(e)))
     }
 
-    /// [`Direct::transport_error`], but when the connection closed without saying why, asks
-    /// again on fresh connections (a TLS 1.3 server refuses a client certificate after the
-    /// client finished its handshake, so the first request may not see the alert).
+    /// [`Direct::transport_error`], but when the connection closed without saying why
+    /// ([`Below::Closed`]), asks again on fresh connections.
     async fn send_error(&self, action: &str, e: &reqwest::Error) -> anyhow::Error {
-        let message = error_chain(e);
-        if self.base.scheme() == "https" && super::client_cert::unexplained(&message) {
+        if self.base.scheme() == "https" && Below::of_reqwest(e) == Below::Closed {
             let host = self.base.host_str().unwrap_or_default();
             let registry = match self.base.port() {
                 Some(p) => format!("{host}:{p}"),

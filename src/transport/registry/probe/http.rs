@@ -1,14 +1,16 @@
-//! The probe's own HTTP client. The probe must see raw statuses, headers and error
-//! envelopes, which oci-client hides, so it speaks the distribution API directly with
-//! reqwest: it answers `WWW-Authenticate` challenges itself (basic, and bearer tokens fetched
-//! from the realm), and never puts a password or token in a message or a log line.
+//! The probe's requests. The probe must see raw statuses, headers and error envelopes,
+//! which oci-client hides, so it sends them through the registry HTTP layer's
+//! [`Direct::raw`] (its client, stall guard, body limits and failure classifier), without
+//! retries. It answers `WWW-Authenticate` challenges itself (basic, and bearer tokens from
+//! the layer's one token fetcher), and never puts a password or token in a message or a
+//! log line.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, Url};
 use serde::Serialize;
 use tokio::runtime::Runtime;
@@ -16,11 +18,14 @@ use tokio::runtime::Runtime;
 use super::super::auth::{Found, Secret};
 use super::super::challenge;
 pub use super::super::challenge::Challenge;
-use super::super::direct::Direct;
-use super::super::errors::{self, error_chain, redact};
+use super::super::client::{speaks_https, Target};
+use super::super::direct::{basic, Direct, Raw, RawRequest};
+use super::super::errors::{self, redact};
+use super::super::http::Connections;
 use super::super::tls::TlsSettings;
 
-/// A registry's answer, read whole (the probe only moves tiny bodies).
+/// A registry's answer: a success body read through the 4 MiB limit, an error body cut at
+/// 64 KiB (see [`Raw`]).
 #[derive(Debug)]
 pub struct Resp {
     pub status: u16,
@@ -76,19 +81,15 @@ enum Sending {
 /// An HTTP client for one registry, with its authentication state.
 pub struct Http {
     rt: Runtime,
-    /// Keeps connections alive, as pushing clients do.
-    pooled: reqwest::Client,
-    /// Opens a new connection for every request, so that a load balancer that spreads
-    /// connections over replicas spreads these requests too.
-    fresh: reqwest::Client,
+    /// The registry HTTP layer: its client (pooled, or a new connection per request), stall
+    /// guard, body limits, failure classifier and token fetcher.
+    direct: Direct,
     /// `http://127.0.0.1:5000`
     pub base: Url,
     creds: Option<Found>,
     sending: Sending,
     /// Bearer tokens by the scope they were issued for.
     tokens: HashMap<String, Secret>,
-    /// Fetches them: the HTTP layer's token fetcher, for this repository.
-    fetcher: Direct,
     /// One line per request, for `--debug` (no credentials).
     pub log_requests: bool,
     /// The first challenge the registry sent, for the report.
@@ -101,7 +102,7 @@ pub struct Req<'a> {
     pub url: &'a str,
     pub headers: Vec<(&'static str, String)>,
     pub body: Option<Bytes>,
-    /// On a new connection (see [`Http::fresh`]).
+    /// On a new connection (see [`Connections::Fresh`]).
     pub fresh: bool,
 }
 
@@ -129,56 +130,37 @@ impl<'a> Req<'a> {
     }
 }
 
-fn build_client(tls: &TlsSettings, pooled: bool) -> Result<reqwest::Client> {
-    let mut b = tls
-        .reqwest_builder()?
-        .connect_timeout(Duration::from_secs(30))
-        .timeout(Duration::from_secs(60))
-        .user_agent(concat!("oci-copy/", env!("CARGO_PKG_VERSION"), " probe"));
-    if !pooled {
-        b = b.pool_max_idle_per_host(0);
-    }
-    b.build()
-        .map_err(|e| anyhow!("setting up the HTTP client: {}", error_chain(&e)))
-}
-
 impl Http {
     /// Connects to `host`. With `tls.verify` false, HTTPS is tried first and plain HTTP
-    /// when the registry does not speak TLS, as the other commands do.
+    /// when the registry does not speak TLS: the rule, and the ping, of every command.
     pub fn connect(
         host: &str,
         repo: &str,
         tls: &TlsSettings,
         creds: Option<Found>,
+        stall: Option<Duration>,
     ) -> Result<Http> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        let pooled = build_client(tls, true)?;
-        let https = Url::parse(&format!("https://{host}/"))
-            .with_context(|| format!("{host:?} is not a registry host"))?;
-        let mut base = https.clone();
-        if !tls.verify {
-            let url = https.join("v2/")?;
-            // reqwest sets up its timers when `send` is called: inside the runtime.
-            let r = rt.block_on(async { pooled.get(url).send().await });
-            if let Err(e) = r {
-                tracing::debug!(
-                    "HTTPS to {host} failed ({}); using plain HTTP",
-                    error_chain(&e)
-                );
-                base = Url::parse(&format!("http://{host}/"))?;
-            }
-        }
-        let fetcher_creds = creds.as_ref().map(|f| (f.creds.clone(), f.origin.clone()));
-        let http = base.scheme() == "http";
-        let fetcher = Direct::new(http, host, host, repo, tls, fetcher_creds, None)?;
+        let target = Target {
+            host,
+            repo,
+            tag: None,
+            digest: None,
+        };
+        let http = !tls.verify && !speaks_https(host, &target, tls, stall);
+        let base = Url::parse(&format!(
+            "{}://{host}/",
+            if http { "http" } else { "https" }
+        ))
+        .with_context(|| format!("{host:?} is not a registry host"))?;
+        let direct_creds = creds.as_ref().map(|f| (f.creds.clone(), f.origin.clone()));
+        let direct = Direct::new(http, host, host, repo, tls, direct_creds, stall)?;
         Ok(Http {
-            fetcher,
+            direct,
             rt,
-            pooled,
-            fresh: build_client(tls, false)?,
             base,
             creds,
             sending: Sending::Nothing,
@@ -221,42 +203,30 @@ impl Http {
     }
 
     fn send_once(&self, req: &Req, url: &Url) -> Result<Resp> {
-        let client = if req.fresh { &self.fresh } else { &self.pooled };
-        let mut rb = client.request(req.method.clone(), url.clone());
+        let mut headers = HeaderMap::new();
         for (k, v) in &req.headers {
-            rb = rb.header(*k, v);
+            let v = HeaderValue::from_str(v)
+                .map_err(|_| anyhow!("the header {k} cannot carry {v:?}"))?;
+            headers.insert(*k, v);
         }
-        if let Some(v) = self.authorization()? {
-            rb = rb.header(AUTHORIZATION, v);
-        }
-        if let Some(b) = &req.body {
-            rb = rb.body(b.clone());
-        } else if matches!(req.method, Method::PUT | Method::POST | Method::PATCH) {
-            rb = rb.header("content-length", "0");
-        }
-        let what = format!("{} {}", req.method, redact(url.as_str()));
-        let r = self.rt.block_on(async {
-            let resp = rb.send().await?;
-            let status = resp.status().as_u16();
-            let headers = resp.headers().clone();
-            let body = resp.bytes().await?;
-            Ok::<_, reqwest::Error>((status, headers, body))
-        });
-        let (status, headers, body) = r.map_err(|e| {
-            // A registry that cannot be reached is worth probing again later: carry the
-            // failure as a connection error, which the binary maps to its retryable exit code.
-            let msg = format!("{what}: {}", error_chain(&e));
-            if e.is_connect() || e.is_timeout() {
-                let kind = if e.is_timeout() {
-                    std::io::ErrorKind::TimedOut
-                } else {
-                    std::io::ErrorKind::ConnectionRefused
-                };
-                anyhow::Error::new(std::io::Error::new(kind, msg))
+        let raw = RawRequest {
+            method: req.method.clone(),
+            url: url.clone(),
+            headers,
+            authorization: self.authorization()?,
+            body: req.body.clone(),
+            conns: if req.fresh {
+                Connections::Fresh
             } else {
-                anyhow!(msg)
-            }
-        })?;
+                Connections::Pooled
+            },
+        };
+        let what = format!("{} {}", req.method, redact(url.as_str()));
+        let Raw {
+            status,
+            headers,
+            body,
+        } = self.rt.block_on(self.direct.raw(raw, &what))?;
         if self.log_requests {
             tracing::debug!("probe: {what} → {status}");
         }
@@ -274,19 +244,12 @@ impl Http {
     }
 
     fn authorization(&self) -> Result<Option<HeaderValue>> {
-        use base64::Engine;
-        let raw = match (&self.sending, &self.creds) {
-            (Sending::Basic, Some(f)) => {
-                let pair = format!("{}:{}", f.creds.username, f.creds.password.expose());
-                format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(pair)
-                )
-            }
-            (Sending::Bearer(t), _) => format!("Bearer {}", t.expose()),
+        let secret = match (&self.sending, &self.creds) {
+            (Sending::Basic, Some(f)) => basic(&f.creds),
+            (Sending::Bearer(t), _) => Secret::new(format!("Bearer {}", t.expose())),
             _ => return Ok(None),
         };
-        let mut v = HeaderValue::from_str(&raw)
+        let mut v = HeaderValue::from_str(secret.expose())
             .map_err(|_| anyhow!("the credentials hold characters a header cannot carry"))?;
         v.set_sensitive(true);
         Ok(Some(v))
@@ -330,7 +293,7 @@ impl Http {
         let action = "requesting a bearer token";
         let fetched = self
             .rt
-            .block_on(self.fetcher.token(&realm, service, &scopes, action));
+            .block_on(self.direct.token(&realm, service, &scopes, action));
         tracing::debug!(
             "probe: GET token from {} → {}",
             redact(realm.as_str()),

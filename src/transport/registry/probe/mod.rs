@@ -249,7 +249,7 @@ fn api_host(host: &str) -> &str {
 /// Probes the repository `r` names, running `uploads` uploads in the session test.
 pub fn probe(r: &DockerRef, opts: &RegistryOptions, uploads: usize) -> Result<ProbeReport> {
     let (creds, tls) = super::credentials_and_tls(r, opts)?;
-    let http = Http::connect(api_host(&r.domain), &r.path, &tls, creds)?;
+    let http = Http::connect(api_host(&r.domain), &r.path, &tls, creds, opts.retry.stall)?;
     let mut p = Prober {
         http,
         repo: r.path.clone(),
