@@ -78,6 +78,31 @@ pub struct RegistryClient {
     https: Option<(String, TlsSettings)>,
 }
 
+/// Whether `registry` is reached over plain HTTP (only with `--tls-verify=false`, when it
+/// does not speak TLS), and the client-certificate bridge oci-client's requests go
+/// through: oci-client cannot present a certificate itself (see `client_cert/`). Plain
+/// HTTP needs no certificate.
+fn scheme_and_bridge(
+    registry: &str,
+    t: &Target,
+    tls: &TlsSettings,
+    stall: Option<std::time::Duration>,
+) -> Result<(bool, Option<Arc<Bridge>>)> {
+    let bridge = match &tls.client_cert {
+        Some((cert, _)) => {
+            tracing::debug!("presenting the client certificate {}", cert.display());
+            Some(Arc::new(Bridge::start(registry, tls, rt())?))
+        }
+        None => None,
+    };
+    let http = !tls.verify
+        && !match &bridge {
+            Some(b) => rt().block_on(b.speaks_https()),
+            None => speaks_https(registry, t, tls, stall),
+        };
+    Ok((http, if http { None } else { bridge }))
+}
+
 /// How to reach a repository.
 pub struct Target<'a> {
     /// The registry as the user wrote it: `docker.io`, `127.0.0.1:5000`.
@@ -99,23 +124,7 @@ impl RegistryClient {
         let reference = reference(t.host, t.repo, t.tag, t.digest);
         let direct_creds = creds.as_ref().map(|f| (f.creds.clone(), f.origin.clone()));
         let registry = reference.resolve_registry().to_string();
-        // oci-client cannot present a client certificate: its requests go through a bridge
-        // that does (see `client_cert.rs`). Plain HTTP needs no certificate.
-        let mut bridge = match &tls.client_cert {
-            Some((cert, _)) => {
-                tracing::debug!("presenting the client certificate {}", cert.display());
-                Some(Arc::new(Bridge::start(&registry, tls, rt())?))
-            }
-            None => None,
-        };
-        let http = !tls.verify
-            && !match &bridge {
-                Some(b) => rt().block_on(b.speaks_https()),
-                None => speaks_https(&registry, t, tls, retry.stall),
-            };
-        if http {
-            bridge = None;
-        }
+        let (http, bridge) = scheme_and_bridge(&registry, t, tls, retry.stall)?;
         let ctx = ErrCtx {
             host: t.host.to_string(),
             repo: t.repo.to_string(),

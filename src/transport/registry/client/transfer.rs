@@ -44,19 +44,42 @@ pub struct BlobReader {
 }
 
 impl BlobReader {
+    /// The failure once the retries are spent, naming the last reason.
+    fn exhausted(&self, why: &str) -> io::Error {
+        io::Error::other(crate::retry::Exhausted {
+            attempts: self.retries + 1,
+            last: format!(
+                "registry {}, repository {}: pulling the blob {}: the download broke after {} bytes: {why}",
+                self.ctx.host, self.ctx.repo, self.digest, self.received
+            ),
+        })
+    }
+
+    /// Asks for the rest of the blob, from `received`, within the stall timeout; `Err` says
+    /// that the request stalled.
+    fn reopen(&self) -> Result<oci_client::errors::Result<BlobResponse>, String> {
+        let request = self.client.pull_blob_stream_partial(
+            &self.reference,
+            self.digest.as_str(),
+            self.received,
+            None,
+        );
+        match rt().block_on(super::super::stall::within(self.retry.stall, request)) {
+            Some(r) => Ok(r),
+            None => {
+                let d = self.retry.stall.unwrap_or_default();
+                Err(crate::retry::stalled("the resumed request", d).to_string())
+            }
+        }
+    }
+
     /// Handles a broken stream: waits, then reopens the blob from `received`. Gives up with
     /// [`crate::retry::Exhausted`] after the policy's retries without progress.
     fn resume(&mut self, broke: String) -> io::Result<()> {
         let mut why = broke;
         loop {
             if self.retries >= self.retry.times {
-                return Err(io::Error::other(crate::retry::Exhausted {
-                    attempts: self.retries + 1,
-                    last: format!(
-                        "registry {}, repository {}: pulling the blob {}: the download broke after {} bytes: {why}",
-                        self.ctx.host, self.ctx.repo, self.digest, self.received
-                    ),
-                }));
+                return Err(self.exhausted(&why));
             }
             self.retries += 1;
             let transient = crate::retry::Transient {
@@ -75,21 +98,12 @@ impl BlobReader {
                 self.received
             );
             std::thread::sleep(wait);
-            let request = self.client.pull_blob_stream_partial(
-                &self.reference,
-                self.digest.as_str(),
-                self.received,
-                None,
-            );
-            let r = match self.retry.stall {
-                None => rt().block_on(request),
-                Some(d) => match rt().block_on(async { tokio::time::timeout(d, request).await }) {
-                    Ok(r) => r,
-                    Err(_) => {
-                        why = crate::retry::stalled("the resumed request", d).to_string();
-                        continue;
-                    }
-                },
+            let r = match self.reopen() {
+                Ok(r) => r,
+                Err(stalled) => {
+                    why = stalled;
+                    continue;
+                }
             };
             match r {
                 Ok(BlobResponse::Partial(s)) => {

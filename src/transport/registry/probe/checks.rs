@@ -205,13 +205,33 @@ pub(crate) fn manifests(p: &mut Prober, image: &Image) -> Pushed {
         "Docker manifest",
     );
     set_noted(p, Cap::DockerManifest, c, note);
-    // Each index lists a manifest the registry took, preferring its own family.
-    let children = [
-        (mt::OCI_MANIFEST, oci.clone()),
-        (mt::DOCKER_MANIFEST, docker.clone()),
-    ];
+    indexes(
+        p,
+        [(mt::OCI_MANIFEST, &oci), (mt::DOCKER_MANIFEST, &docker)],
+    );
+    let subject = Blob::new(image.manifest(true));
+    let art = content::artifact(&p.id, &subject);
+    let digest = Blob::new(art.clone()).digest.to_string();
+    let (c, artifact, header) = manifest_check(p, &digest, mt::OCI_MANIFEST, &art, "OCI artifact");
+    let subject_check = match &artifact {
+        Some(_) => subject_header(c.clone(), header, &subject),
+        None => Check::unknown("not tried".into(), "the artifact was not accepted"),
+    };
+    p.set(Cap::OciArtifact, c);
+    p.set(Cap::Subject, subject_check);
+    Pushed {
+        blobs_ok,
+        oci: subject,
+        oci_accepted: oci.is_some(),
+        artifact,
+    }
+}
+
+/// Pushes an OCI index and a Docker manifest list, each listing a manifest the registry
+/// took (`children`: the OCI and the Docker one, if taken), preferring its own family.
+fn indexes(p: &mut Prober, children: [(&str, &Option<Blob>); 2]) {
     for (cap, oci_index) in [(Cap::OciIndex, true), (Cap::DockerManifestList, false)] {
-        let mut order: Vec<&(&str, Option<Blob>)> = children.iter().collect();
+        let mut order = children;
         if !oci_index {
             order.reverse();
         }
@@ -233,22 +253,6 @@ pub(crate) fn manifests(p: &mut Prober, image: &Image) -> Pushed {
         let bytes = content::index(oci_index, child_type, child);
         let (c, _, _) = manifest_check(p, &p.tag(kind), m, &bytes, what);
         p.set(cap, c);
-    }
-    let subject = Blob::new(image.manifest(true));
-    let art = content::artifact(&p.id, &subject);
-    let digest = Blob::new(art.clone()).digest.to_string();
-    let (c, artifact, header) = manifest_check(p, &digest, mt::OCI_MANIFEST, &art, "OCI artifact");
-    let subject_check = match &artifact {
-        Some(_) => subject_header(c.clone(), header, &subject),
-        None => Check::unknown("not tried".into(), "the artifact was not accepted"),
-    };
-    p.set(Cap::OciArtifact, c);
-    p.set(Cap::Subject, subject_check);
-    Pushed {
-        blobs_ok,
-        oci: subject,
-        oci_accepted: oci.is_some(),
-        artifact,
     }
 }
 

@@ -196,47 +196,11 @@ impl Prober {
             ranges(blob.bytes.len(), patches)
         };
         let n = pieces.len();
-        for (i, (s, e)) in pieces.into_iter().enumerate() {
+        for (i, range) in pieces.into_iter().enumerate() {
             let step = format!("PATCH {}/{n}", i + 1);
-            let req = Req::new(Method::PATCH, &loc)
-                .header("content-type", "application/octet-stream")
-                .header("content-range", format!("{s}-{}", e - 1))
-                .body(blob.bytes[s..e].to_vec())
-                .fresh(fresh);
-            let r = match self.send(&req) {
-                Ok(r) => r,
-                Err(err) => return t.fail_with(&step, Lost::NoAnswer, format!("{err:#}")),
-            };
-            t.record("PATCH", &r);
-            if r.status != 202 {
-                return t.fail(&step, classify(&r), &r);
-            }
-            if let Some(range) = r.header("range") {
-                let end = range
-                    .rsplit('-')
-                    .next()
-                    .and_then(|x| x.trim().parse::<usize>().ok());
-                if end.is_some_and(|end| end + 1 < e) {
-                    let ev = format!("202 with Range: {range} after {e} bytes were sent");
-                    return t.fail_with(&step, Lost::BytesLost, ev);
-                }
-            }
-            if let Some(next) = r.header("location") {
-                let now = session_of(&self.http.base, &next);
-                if now != first {
-                    t.warnings.push(Failure {
-                        step: step.clone(),
-                        kind: Lost::SessionMoved,
-                        status: Some(r.status),
-                        code: None,
-                        evidence: format!(
-                            "the Location moved from {} to {}",
-                            show(&first),
-                            show(&now)
-                        ),
-                    });
-                }
-                loc = next;
+            match self.patch(&mut t, &step, blob, &loc, range, fresh) {
+                Err(()) => return t,
+                Ok(next) => loc = self.follow(&mut t, &step, &first, loc, next),
             }
         }
         let digest = blob.digest.to_string();
@@ -258,6 +222,74 @@ impl Prober {
         t.stored = Some(r.status);
         self.wrote_blob(&blob.digest);
         self.check_visible(t, blob, fresh)
+    }
+
+    /// PATCHes the bytes `s..e` of `blob` to the session at `loc`: the `Location` of the
+    /// answer, if any (the trace has the failure when `Err`).
+    fn patch(
+        &mut self,
+        t: &mut Trace,
+        step: &str,
+        blob: &Blob,
+        loc: &str,
+        (s, e): (usize, usize),
+        fresh: bool,
+    ) -> Result<Option<(String, u16)>, ()> {
+        let req = Req::new(Method::PATCH, loc)
+            .header("content-type", "application/octet-stream")
+            .header("content-range", format!("{s}-{}", e - 1))
+            .body(blob.bytes[s..e].to_vec())
+            .fresh(fresh);
+        let r = match self.send(&req) {
+            Ok(r) => r,
+            Err(err) => {
+                *t = std::mem::take(t).fail_with(step, Lost::NoAnswer, format!("{err:#}"));
+                return Err(());
+            }
+        };
+        t.record("PATCH", &r);
+        if r.status != 202 {
+            *t = std::mem::take(t).fail(step, classify(&r), &r);
+            return Err(());
+        }
+        if let Some(range) = r.header("range") {
+            let end = range
+                .rsplit('-')
+                .next()
+                .and_then(|x| x.trim().parse::<usize>().ok());
+            if end.is_some_and(|end| end + 1 < e) {
+                let ev = format!("202 with Range: {range} after {e} bytes were sent");
+                *t = std::mem::take(t).fail_with(step, Lost::BytesLost, ev);
+                return Err(());
+            }
+        }
+        Ok(r.header("location").map(|l| (l, r.status)))
+    }
+
+    /// The session URL after a PATCH answered with `next` (a `Location` and its status): a
+    /// move to another host or session is warned about.
+    fn follow(
+        &self,
+        t: &mut Trace,
+        step: &str,
+        first: &Option<(String, String)>,
+        loc: String,
+        next: Option<(String, u16)>,
+    ) -> String {
+        let Some((next, status)) = next else {
+            return loc;
+        };
+        let now = session_of(&self.http.base, &next);
+        if &now != first {
+            t.warnings.push(Failure {
+                step: step.to_string(),
+                kind: Lost::SessionMoved,
+                status: Some(status),
+                code: None,
+                evidence: format!("the Location moved from {} to {}", show(first), show(&now)),
+            });
+        }
+        next
     }
 
     /// HEAD right after an upload: the blob must be there.
