@@ -103,6 +103,11 @@ pub struct CopyRegistryArgs {
     /// Certificates for both registries (when --src-cert-dir or --dest-cert-dir is not given).
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
+    /// Do not read a pushed image back: by default a push is done only when the registry
+    /// serves every manifest, tag and blob of it over 3 fresh connections (exit 1 if not).
+    /// For registries known to be only eventually consistent.
+    #[arg(long)]
+    pub no_read_back: bool,
     #[command(flatten)]
     pub retry: RetryArgs,
 }

@@ -42,6 +42,7 @@ impl CopyRegistryArgs {
             tls_verify: tls.or(self.tls_verify),
             cert_dir: cert_dir.clone().or_else(|| self.cert_dir.clone()),
             retry: self.retry.policy(),
+            no_read_back: self.no_read_back,
         }
     }
 }

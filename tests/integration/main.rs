@@ -17,6 +17,7 @@ mod mutation;
 mod podman;
 mod probe;
 mod probe_layer;
+mod read_back;
 mod registry;
 mod registry_auth;
 mod registry_layer;

@@ -16,6 +16,7 @@ pub mod errors;
 mod http;
 pub mod probe;
 mod pump;
+mod read_back;
 mod redact;
 mod stall;
 pub mod tls;
@@ -48,6 +49,9 @@ pub struct RegistryOptions {
     pub cert_dir: Option<PathBuf>,
     /// `--retry-times`, `--retry-delay`.
     pub retry: RetryPolicy,
+    /// `--no-read-back`: a push is done when the registry accepted the manifest, without
+    /// asking it back (see `read_back.rs`).
+    pub no_read_back: bool,
 }
 
 /// The credentials (in skopeo's lookup order) and TLS settings for the registry `r`
@@ -146,6 +150,8 @@ pub struct RegistryDestination {
     name: DockerRef,
     /// The source repository, when it is on the same registry (blobs can be mounted).
     mount_from: Option<String>,
+    /// What the push wrote, to read back before it is done; `None` with `--no-read-back`.
+    pushed: Option<std::sync::Mutex<read_back::Pushed>>,
 }
 
 impl RegistryDestination {
@@ -162,6 +168,7 @@ impl RegistryDestination {
             client: connect(r, opts)?,
             name: r.clone(),
             mount_from,
+            pushed: (!opts.no_read_back).then(Default::default),
         })
     }
 }
@@ -219,13 +226,25 @@ impl ImageDestination for RegistryDestination {
 
     fn put_child_manifest(&self, manifest: &[u8], desc: &Descriptor) -> Result<()> {
         self.client
-            .put_manifest_by_digest(manifest, &desc.media_type, &desc.digest)
+            .put_manifest_by_digest(manifest, &desc.media_type, &desc.digest)?;
+        if let Some(p) = &self.pushed {
+            p.lock()
+                .expect("not poisoned")
+                .manifest(manifest, desc, None);
+        }
+        Ok(())
     }
 
-    fn commit(self: Box<Self>, _manifest: &[u8], desc: &Descriptor) -> Result<()> {
-        // put_manifest already made the image visible; there is nothing else to write.
+    /// put_manifest made the image visible; the push is done when the registry serves
+    /// every part of it (see `read_back.rs`).
+    fn commit(self: Box<Self>, manifest: &[u8], desc: &Descriptor) -> Result<()> {
         tracing::debug!("{} now points at {}", self.describe(), desc.digest);
-        Ok(())
+        let Some(pushed) = self.pushed else {
+            return Ok(());
+        };
+        let mut pushed = pushed.into_inner().expect("not poisoned");
+        pushed.manifest(manifest, desc, self.name.tag.as_deref());
+        read_back::check(&self.client, &pushed, "pull,push")
     }
 }
 

@@ -39,6 +39,9 @@ impl Request {
 pub enum Action {
     /// Forward it and pass the response back unchanged.
     Pass,
+    /// As `Pass`, but to the upstream of this index (of [`FaultProxy::round_robin`]'s list)
+    /// instead of the next in turn.
+    PassTo(usize),
     /// Answer in the registry's place (after reading the request body).
     Respond {
         status: u16,
@@ -238,7 +241,9 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
     }
     // The version check `GET /v2/` (oci-client sends one before most requests) holds no
     // state: balance only the repository requests, so that consecutive ones alternate.
-    let i = if req.path == "/v2/" {
+    let i = if let Action::PassTo(i) = action {
+        i
+    } else if req.path == "/v2/" {
         0
     } else {
         shared.next.fetch_add(1, Ordering::SeqCst) % shared.upstreams.len()

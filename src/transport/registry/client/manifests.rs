@@ -5,6 +5,7 @@
 use anyhow::{anyhow, Result};
 use oci_client::{Reference, RegistryOperation as Op};
 
+use super::super::direct::{Answer, Object};
 use super::super::errors::{self, RegistryError};
 use super::{rt, RegistryClient, ACCEPTED};
 use crate::digest::Digest;
@@ -120,5 +121,21 @@ impl RegistryClient {
                 Err(e) => Err(e),
             },
         }
+    }
+}
+
+impl RegistryClient {
+    /// Whether the registry serves `o`, asked on a new connection, with retries for
+    /// transient failures (a 404 is an answer, not a failure).
+    pub fn head_fresh(&self, o: &Object, scope: &str) -> Result<Answer> {
+        let what = format!("reading back {}", o.what);
+        crate::retry::run(&self.retry, &what, errors::classify, || {
+            rt().block_on(self.direct.head_fresh(o, scope))
+        })
+    }
+
+    /// The registry as the user wrote it, and the repository: for messages.
+    pub fn names(&self) -> (&str, &str) {
+        (&self.ctx.host, &self.ctx.repo)
     }
 }

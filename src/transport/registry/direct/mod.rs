@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 
 mod auth;
 mod raw;
+mod read_back;
 mod tags;
 
 use super::auth::Credentials;
@@ -28,6 +29,7 @@ pub(in crate::transport::registry) use auth::basic;
 use auth::AuthState;
 pub use auth::Credential;
 pub use raw::{Raw, RawRequest};
+pub use read_back::{Answer, Object};
 
 /// A tag list larger than this is refused.
 const MAX_REPLY: usize = 16 << 20;
@@ -232,11 +234,25 @@ impl Direct {
         scopes: &[String],
         action: &str,
     ) -> Result<Response> {
+        self.send_on(Connections::Pooled, method, url, headers, scopes, action)
+            .await
+    }
+
+    /// [`Direct::send_with`] on a pooled connection or a new one.
+    async fn send_on(
+        &self,
+        conns: Connections,
+        method: Method,
+        url: Url,
+        headers: &HeaderMap,
+        scopes: &[String],
+        action: &str,
+    ) -> Result<Response> {
         debug_assert!(self.same_origin(&url), "credentials stay on the registry");
         for attempt in 0..2 {
             let authz = self.authorization(scopes, action).await?;
             let mut req = self
-                .client()?
+                .client_for(conns)?
                 .request(method.clone(), url.clone())
                 .headers(headers.clone());
             if let Some(a) = &authz {

@@ -1,0 +1,177 @@
+//! The read-back after a push: a push is done only when the registry can serve it. After
+//! the top-level manifest PUT succeeded, every manifest pushed (by digest), the tag, and
+//! every blob they reference are asked for with a HEAD, each on a new connection, in
+//! [`ROUNDS`] rounds (forward, backward, forward, so that behind a round-robin balancer
+//! each object is asked of more than one replica whatever the number of objects). HEADs
+//! do not count against Docker Hub's pull limit. If any answer says an object is missing
+//! or has another digest, the push fails with what was missing on which read, and the
+//! likely cause: replicas behind a load balancer without shared storage or without the
+//! same `http.secret`, or a storage backend that loses writes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use anyhow::Result;
+
+use super::client::RegistryClient;
+use super::direct::{Answer, Object};
+use crate::manifest::{parse, Descriptor, Parsed};
+
+/// How many times each object is asked for.
+pub const ROUNDS: usize = 3;
+
+/// The objects a push must have made servable, in the order they were pushed.
+#[derive(Debug, Default)]
+pub struct Pushed {
+    objects: Vec<Object>,
+}
+
+impl Pushed {
+    /// Records the manifest `desc` (pushed by digest, or under `tag`) and the blobs it
+    /// references.
+    pub fn manifest(&mut self, bytes: &[u8], desc: &Descriptor, tag: Option<&str>) {
+        let digest = desc.digest.to_string();
+        if let Ok(Parsed::Image(_, m)) = parse(bytes, &desc.media_type) {
+            for b in std::iter::once(&m.config).chain(&m.layers) {
+                self.blob(b);
+            }
+        }
+        self.add(Object {
+            what: format!("the manifest {digest}"),
+            path: format!("manifests/{digest}"),
+            digest: digest.clone(),
+            size: desc.size,
+            media_type: Some(desc.media_type.clone()),
+        });
+        if let Some(tag) = tag {
+            self.add(Object {
+                what: format!("the tag {tag}"),
+                path: format!("manifests/{tag}"),
+                digest,
+                size: desc.size,
+                media_type: Some(desc.media_type.clone()),
+            });
+        }
+    }
+
+    fn blob(&mut self, b: &Descriptor) {
+        let digest = b.digest.to_string();
+        self.add(Object {
+            what: format!("the blob {digest}"),
+            path: format!("blobs/{digest}"),
+            digest,
+            size: b.size,
+            media_type: None,
+        });
+    }
+
+    fn add(&mut self, o: Object) {
+        if !self.objects.iter().any(|x| x.path == o.path) {
+            self.objects.push(o);
+        }
+    }
+}
+
+/// What the reads found wrong: by object, the answer of each read that was not
+/// [`Answer::Present`] (reads numbered from 1).
+#[derive(Debug)]
+pub struct Inconsistent {
+    pub registry: String,
+    pub repository: String,
+    /// Reads of each object.
+    pub rounds: usize,
+    pub wrong: BTreeMap<usize, (String, Vec<(usize, Answer)>)>,
+}
+
+impl std::error::Error for Inconsistent {}
+
+/// Reads back every object of `pushed`; `scope` is the token scope to ask with.
+pub fn check(client: &RegistryClient, pushed: &Pushed, scope: &str) -> Result<()> {
+    let (registry, repository) = client.names();
+    let mut bad = Inconsistent {
+        registry: registry.to_string(),
+        repository: repository.to_string(),
+        rounds: ROUNDS,
+        wrong: BTreeMap::new(),
+    };
+    let n = pushed.objects.len();
+    for round in 0..ROUNDS {
+        let order: Vec<usize> = match round % 2 {
+            0 => (0..n).collect(),
+            _ => (0..n).rev().collect(),
+        };
+        for i in order {
+            let o = &pushed.objects[i];
+            let answer = client.head_fresh(o, scope)?;
+            tracing::debug!("read-back {}/{ROUNDS}: {}: {answer:?}", round + 1, o.what);
+            if answer != Answer::Present {
+                let entry = bad.wrong.entry(i).or_insert((o.what.clone(), Vec::new()));
+                entry.1.push((round + 1, answer));
+            }
+        }
+    }
+    if bad.wrong.is_empty() {
+        tracing::debug!("read-back: {n} objects, each served {ROUNDS} times");
+        return Ok(());
+    }
+    Err(anyhow::Error::new(bad))
+}
+
+impl fmt::Display for Inconsistent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        let mut some_served = false;
+        for (what, reads) in self.wrong.values() {
+            some_served |= reads.len() < self.rounds;
+            // One phrase per distinct answer: `missing (404) on reads 1, 3 of 3`.
+            let mut each: Vec<(String, Vec<String>)> = Vec::new();
+            for (read, a) in reads {
+                let how = match a {
+                    Answer::Present => "present".to_string(),
+                    Answer::Missing => "missing (404)".to_string(),
+                    Answer::OtherDigest(d) => format!("answered with another digest {d}"),
+                    Answer::OtherSize(s) => format!("answered with another size {s}"),
+                };
+                match each.iter_mut().find(|(h, _)| *h == how) {
+                    Some((_, rs)) => rs.push(read.to_string()),
+                    None => each.push((how, vec![read.to_string()])),
+                }
+            }
+            let each: Vec<String> = each
+                .into_iter()
+                .map(|(how, rs)| {
+                    let reads = if rs.len() == 1 { "read" } else { "reads" };
+                    format!("{how} on {reads} {} of {}", rs.join(", "), self.rounds)
+                })
+                .collect();
+            parts.push(format!("{what}: {}", each.join(", ")));
+        }
+        let differ = if some_served {
+            "the answers differ from read to read, the mark of "
+        } else {
+            "the likely cause is "
+        };
+        write!(
+            f,
+            "registry {}, repository {}: the push was accepted, but reading it back found {}: {}; \
+             {differ}registry replicas behind a load balancer without shared storage or without \
+             the same http.secret, or a storage backend that loses writes (NFS); other clients \
+             may not be able to pull this image; `oci-copy probe docker://{}/{}` confirms the \
+             cause; --no-read-back skips this check for a registry known to be only eventually \
+             consistent",
+            self.registry,
+            self.repository,
+            problems(self.wrong.len()),
+            parts.join("; "),
+            self.registry,
+            self.repository,
+        )
+    }
+}
+
+fn problems(n: usize) -> String {
+    match n {
+        1 => "1 object it cannot serve".to_string(),
+        n => format!("{n} objects it cannot serve"),
+    }
+}

@@ -1,0 +1,142 @@
+//! The read-back after a push: a push is done only when the registry serves what it
+//! accepted. Against a real registry it costs HEADs and passes; through the fault proxy a
+//! registry that answers 201 to the manifest PUT but 404 to the HEAD after it fails the
+//! copy with exit 1 and the diagnosis; two replicas with separate storage behind a
+//! round-robin proxy never give exit 0 with an image that cannot be pulled.
+
+use crate::support::fault_proxy::{Action, FaultProxy};
+use crate::support::fixtures::Fixture;
+use crate::support::oci_copy;
+use crate::support::registry::Registry;
+use crate::support::replicas::Replicas;
+use crate::support::{assert_failure, assert_success};
+
+const NO_TLS: &str = "--tls-verify=false";
+
+#[test]
+fn a_push_to_a_healthy_registry_reads_every_object_back_three_times() {
+    let reg = Registry::start();
+    let proxy = FaultProxy::start(&reg.host, |_| Action::Pass);
+    let src = Fixture::OciLayout.reference();
+    let dest = format!("docker://{}/lab/rb:1", proxy.host);
+    let out = oci_copy(&[NO_TLS, &src, &dest]);
+    assert_success(&out);
+    let heads: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "HEAD" && r.at > proxy_put_time(&proxy))
+        .map(|r| r.path)
+        .collect();
+    // The manifest by digest, the tag, the config and each layer: 3 reads each.
+    let layers = 1 + 1 + 1 + layer_count(&src);
+    assert_eq!(heads.len(), 3 * layers, "{heads:#?}");
+    assert!(
+        heads.iter().any(|p| p == "/v2/lab/rb/manifests/1"),
+        "{heads:#?}"
+    );
+}
+
+/// When the last manifest PUT reached the proxy.
+fn proxy_put_time(proxy: &FaultProxy) -> std::time::Instant {
+    proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/manifests/"))
+        .map(|r| r.at)
+        .max()
+        .expect("the manifest was PUT")
+}
+
+fn layer_count(src: &str) -> usize {
+    let out = oci_copy(&["inspect", "--raw", src]);
+    assert_success(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["layers"].as_array().unwrap().len()
+}
+
+#[test]
+fn a_registry_that_accepts_a_manifest_it_then_cannot_serve_fails_the_push() {
+    let reg = Registry::start();
+    let proxy = FaultProxy::start(&reg.host, |r| {
+        if r.method == "HEAD" && r.path == "/v2/lab/lost/manifests/1" {
+            Action::Respond {
+                status: 404,
+                headers: vec![],
+                body: String::new(),
+            }
+        } else {
+            Action::Pass
+        }
+    });
+    let src = Fixture::OciLayout.reference();
+    let dest = format!("docker://{}/lab/lost:1", proxy.host);
+    let out = oci_copy(&[NO_TLS, &src, &dest]);
+    assert_failure(
+        &out,
+        1,
+        &[
+            "the push was accepted, but reading it back found 1 object it cannot serve: the tag 1: missing (404) on reads 1, 2, 3 of 3",
+            "without shared storage or without the same http.secret",
+            &format!("oci-copy probe docker://{}/lab/lost", proxy.host),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("Copied oci:"), "{err}");
+    // --no-read-back: the same push is done when the PUT is accepted.
+    let out = oci_copy(&[NO_TLS, "--no-read-back", &src, &dest]);
+    assert_success(&out);
+}
+
+#[test]
+fn split_brain_replicas_never_give_exit_0_with_an_image_that_cannot_be_pulled() {
+    let src = Fixture::OciLayout.reference();
+    for i in 0..4 {
+        let r = Replicas::start();
+        let dest = r.proxy.url(&format!("lab/split:{i}"));
+        let out = oci_copy(&[NO_TLS, "--retry-times=1", "--retry-delay=10ms", &src, &dest]);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        match out.status.code() {
+            Some(0) => {
+                // Then the image must be servable through the balancer, read after read.
+                for _ in 0..4 {
+                    let back = oci_copy(&["inspect", NO_TLS, &dest]);
+                    assert_success(&back);
+                }
+            }
+            Some(1 | 75) => assert!(
+                err.contains("replicas") || err.contains("load balancer"),
+                "push {i}: {err}"
+            ),
+            c => panic!("push {i}: exit {c:?}\n{err}"),
+        }
+    }
+}
+
+#[test]
+fn a_push_whose_writes_all_reached_one_replica_fails_the_read_back() {
+    // Two replicas with separate storage: every request goes to the first, but HEADs go to
+    // each in turn, as behind a balancer whose sticky sessions cover only the writes.
+    let (a, b) = (Registry::start(), Registry::start());
+    let proxy = FaultProxy::round_robin(&[&a.host, &b.host], |r| {
+        if r.method == "HEAD" && r.path != "/v2/" {
+            Action::Pass
+        } else {
+            Action::PassTo(0)
+        }
+    });
+    let src = Fixture::OciLayout.reference();
+    let dest = format!("docker://{}/lab/half:1", proxy.host);
+    let out = oci_copy(&[NO_TLS, &src, &dest]);
+    assert_failure(
+        &out,
+        1,
+        &[
+            "the push was accepted, but reading it back found",
+            "the answers differ from read to read, the mark of registry replicas behind a load balancer",
+            "missing (404) on read",
+        ],
+    );
+    // The image is whole on the first replica: the writes were good, the registry is not.
+    let direct = format!("docker://{}/lab/half:1", a.host);
+    assert_success(&oci_copy(&["inspect", NO_TLS, &direct]));
+}
