@@ -19,7 +19,7 @@ fn a_push_to_a_healthy_registry_reads_every_object_back_three_times() {
     let proxy = FaultProxy::start(&reg.host, |_| Action::Pass);
     let src = Fixture::OciLayout.reference();
     let dest = format!("docker://{}/lab/rb:1", proxy.host);
-    let out = oci_copy(&[NO_TLS, &src, &dest]);
+    let out = oci_copy([NO_TLS, &src, &dest]);
     assert_success(&out);
     let heads: Vec<String> = proxy
         .requests()
@@ -48,7 +48,7 @@ fn proxy_put_time(proxy: &FaultProxy) -> std::time::Instant {
 }
 
 fn layer_count(src: &str) -> usize {
-    let out = oci_copy(&["inspect", "--raw", src]);
+    let out = oci_copy(["inspect", "--raw", src]);
     assert_success(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["layers"].as_array().unwrap().len()
@@ -70,7 +70,7 @@ fn a_registry_that_accepts_a_manifest_it_then_cannot_serve_fails_the_push() {
     });
     let src = Fixture::OciLayout.reference();
     let dest = format!("docker://{}/lab/lost:1", proxy.host);
-    let out = oci_copy(&[NO_TLS, &src, &dest]);
+    let out = oci_copy([NO_TLS, &src, &dest]);
     assert_failure(
         &out,
         1,
@@ -83,7 +83,7 @@ fn a_registry_that_accepts_a_manifest_it_then_cannot_serve_fails_the_push() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("Copied oci:"), "{err}");
     // --no-read-back: the same push is done when the PUT is accepted.
-    let out = oci_copy(&[NO_TLS, "--no-read-back", &src, &dest]);
+    let out = oci_copy([NO_TLS, "--no-read-back", &src, &dest]);
     assert_success(&out);
 }
 
@@ -93,13 +93,13 @@ fn split_brain_replicas_never_give_exit_0_with_an_image_that_cannot_be_pulled() 
     for i in 0..4 {
         let r = Replicas::start();
         let dest = r.proxy.url(&format!("lab/split:{i}"));
-        let out = oci_copy(&[NO_TLS, "--retry-times=1", "--retry-delay=10ms", &src, &dest]);
+        let out = oci_copy([NO_TLS, "--retry-times=1", "--retry-delay=10ms", &src, &dest]);
         let err = String::from_utf8_lossy(&out.stderr).to_string();
         match out.status.code() {
             Some(0) => {
                 // Then the image must be servable through the balancer, read after read.
                 for _ in 0..4 {
-                    let back = oci_copy(&["inspect", NO_TLS, &dest]);
+                    let back = oci_copy(["inspect", NO_TLS, &dest]);
                     assert_success(&back);
                 }
             }
@@ -126,7 +126,7 @@ fn a_push_whose_writes_all_reached_one_replica_fails_the_read_back() {
     });
     let src = Fixture::OciLayout.reference();
     let dest = format!("docker://{}/lab/half:1", proxy.host);
-    let out = oci_copy(&[NO_TLS, &src, &dest]);
+    let out = oci_copy([NO_TLS, &src, &dest]);
     assert_failure(
         &out,
         1,
@@ -138,5 +138,5 @@ fn a_push_whose_writes_all_reached_one_replica_fails_the_read_back() {
     );
     // The image is whole on the first replica: the writes were good, the registry is not.
     let direct = format!("docker://{}/lab/half:1", a.host);
-    assert_success(&oci_copy(&["inspect", NO_TLS, &direct]));
+    assert_success(&oci_copy(["inspect", NO_TLS, &direct]));
 }
