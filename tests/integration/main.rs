@@ -2,6 +2,7 @@
 //! area, sharing the `support` harness (runner, invariant checker, skopeo/umoci judges).
 
 mod bad_input;
+mod balancer;
 mod checker;
 mod concurrency;
 mod dest_checks;
