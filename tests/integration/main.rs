@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod balancer;
+mod balancer_split;
 mod balancer_verify;
 mod checker;
 mod concurrency;
