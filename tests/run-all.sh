@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets up and runs every test of oci-copy on a fresh Debian machine: installs the
 # independent judges (skopeo, umoci) and the makers of real inputs (podman, buildah,
-# used with --storage-driver vfs) and the real registry (docker-registry) with apt-get
-# when they are missing, then runs `cargo test`. Extra arguments go to `cargo test`.
+# used with --storage-driver vfs), the real registry (docker-registry) and the load
+# balancer in front of its replicas (nginx, from nginx-light) with apt-get when they are
+# missing, then runs `cargo test`. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,9 @@ done
 [ -x /usr/bin/kill ] || [ -x /bin/kill ] || missing+=(procps)
 # The terminal test runs oci-copy under a pseudo-terminal with util-linux's script(1).
 command -v script >/dev/null 2>&1 || missing+=(bsdutils)
+# The balancer tests put nginx in front of two registry replicas; Debian installs it in
+# /usr/sbin, which is not on every user's PATH.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 if ((${#missing[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

@@ -2,6 +2,9 @@
 //! area, sharing the `support` harness (runner, invariant checker, skopeo/umoci judges).
 
 mod bad_input;
+mod balancer;
+mod balancer_split;
+mod balancer_verify;
 mod checker;
 mod concurrency;
 mod dest_checks;

@@ -372,6 +372,7 @@ fn speaks_tls_with_a_cert_dir_and_basic_auth() {
     let reg = Registry::start_with(Options {
         tls: true,
         htpasswd: true,
+        ..Default::default()
     });
     let ca = reg.ca_dir.as_ref().unwrap().to_str().unwrap().to_string();
     let creds = format!("{USER}:{PASSWORD}");

@@ -206,6 +206,7 @@ fn tls_and_basic_auth_fail_clearly_and_succeed_with_creds_and_cert_dir() {
     let reg = Registry::start_with(Options {
         tls: true,
         htpasswd: true,
+        ..Default::default()
     });
     let home = tempdir();
     let ca = reg.ca_dir.clone().unwrap();
@@ -294,6 +295,7 @@ fn stored_credentials_from_auth_file_docker_config_and_helper() {
     let reg = Registry::start_with(Options {
         tls: true,
         htpasswd: true,
+        ..Default::default()
     });
     let home = tempdir();
     let ca = p(reg.ca_dir.as_ref().unwrap());

@@ -326,6 +326,7 @@ fn no_secret_in_debug_output_errors_or_urls() {
     let reg = Registry::start_with(crate::support::registry::Options {
         tls: false,
         htpasswd: true,
+        ..Default::default()
     });
     let home = tempdir();
     let seen = Arc::new(AtomicUsize::new(0));

@@ -3,6 +3,7 @@
 //! stderr. The invariant checker, the external judges and the layout helpers live in
 //! submodules.
 
+pub mod balancer;
 pub mod check;
 pub mod fault_proxy;
 pub mod fixtures;

@@ -3,7 +3,8 @@
 //! TLS (a CA and server certificate the test generates with `openssl`) and htpasswd basic
 //! auth, or bearer tokens from a test token server (`token_server.rs`), or with TLS that
 //! requires a client certificate signed by the test CA; and a fault proxy can stand in front
-//! of it to reject OCI manifest PUTs.
+//! of it to reject OCI manifest PUTs. Given a storage directory and an `http.secret`, it
+//! runs as one of several replicas (`balancer.rs`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -25,6 +26,8 @@ pub struct Registry {
     pub host: String,
     /// Holds the storage, config and certificates; removed on drop.
     _dir: tempfile::TempDir,
+    /// `storage.filesystem.rootdirectory`: in `_dir`, or the one [`Options::storage`] gave.
+    storage: PathBuf,
     /// With TLS: the directory holding the CA (`ca.crt`), for `--cert-dir`.
     pub ca_dir: Option<PathBuf>,
     /// With client certificates required: a directory holding the CA (`ca.crt`) and a
@@ -37,6 +40,10 @@ pub struct Registry {
 pub struct Options {
     pub tls: bool,
     pub htpasswd: bool,
+    /// A storage directory to use (and share with other replicas) instead of a fresh one.
+    pub storage: Option<PathBuf>,
+    /// `http.secret`; without it the registry makes up one of its own.
+    pub secret: Option<String>,
 }
 
 fn free_port() -> u16 {
@@ -80,7 +87,7 @@ impl Registry {
         Registry::launch(
             Options {
                 tls: true,
-                htpasswd: false,
+                ..Options::default()
             },
             "",
             true,
@@ -94,6 +101,7 @@ impl Registry {
             Options {
                 tls: true,
                 htpasswd,
+                ..Options::default()
             },
             extra,
             true,
@@ -102,7 +110,7 @@ impl Registry {
 
     /// The storage driver's root directory (`storage.filesystem.rootdirectory`).
     pub fn storage_root(&self) -> PathBuf {
-        self._dir.path().join("data")
+        self.storage.clone()
     }
 
     /// `extra` is appended to the configuration (an `auth:` section, say).
@@ -114,10 +122,14 @@ impl Registry {
         let dir = tempdir();
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
+        let storage = opts.storage.unwrap_or_else(|| dir.path().join("data"));
         let mut config = format!(
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
-            dir.path().join("data").display()
+            storage.display()
         );
+        if let Some(secret) = &opts.secret {
+            config += &format!("  secret: {secret}\n");
+        }
         let (mut ca_dir, mut client_dir) = (None, None);
         if opts.tls {
             let certs = dir.path().join("certs");
@@ -169,6 +181,7 @@ impl Registry {
             child,
             host,
             _dir: dir,
+            storage,
             ca_dir,
             client_dir,
         };
