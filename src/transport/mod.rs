@@ -62,6 +62,13 @@ pub trait ImageSource: Send + Sync {
     fn mount_origin(&self) -> Option<&crate::reference::DockerRef> {
         None
     }
+
+    /// Asks again, several times and each time on a new connection, for every object this
+    /// source served or was asked for, and names each object the answers disagree on (one
+    /// line each): only a registry can answer differently from one read to the next.
+    fn reread(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 /// The top-level manifest of a source.

@@ -55,6 +55,10 @@ impl Checker {
                 None
             }
         };
+        match src.reread() {
+            Ok(inconsistent) => problems.extend(inconsistent),
+            Err(e) => problems.push(format!("reading it again: {e:#}")),
+        }
         self.report.images.push(ImageResult {
             name: src.describe(),
             digest,

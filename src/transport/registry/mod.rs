@@ -94,6 +94,8 @@ fn connect(r: &DockerRef, opts: &RegistryOptions) -> Result<RegistryClient> {
 pub struct RegistrySource {
     client: RegistryClient,
     name: DockerRef,
+    /// The manifests served and the blobs they reference, for [`ImageSource::reread`].
+    served: std::sync::Mutex<read_back::Objects>,
 }
 
 impl RegistrySource {
@@ -101,6 +103,7 @@ impl RegistrySource {
         Ok(RegistrySource {
             client: connect(r, opts)?,
             name: r.clone(),
+            served: Default::default(),
         })
     }
 }
@@ -128,6 +131,9 @@ impl ImageSource for RegistrySource {
             .digest
             .as_ref()
             .map(|d| Descriptor::new(&media_type, d.clone(), bytes.len() as u64));
+        let served = Descriptor::of_bytes(&media_type, &bytes);
+        self.served()
+            .manifest(&bytes, &served, self.name.tag.as_deref());
         Ok(TopManifest {
             bytes,
             media_type,
@@ -136,11 +142,46 @@ impl ImageSource for RegistrySource {
     }
 
     fn manifest(&self, desc: &Descriptor) -> Result<Vec<u8>> {
-        self.client.manifest_by_digest(&desc.digest)
+        let bytes = self.client.manifest_by_digest(&desc.digest)?;
+        self.served().manifest(&bytes, desc, None);
+        Ok(bytes)
     }
 
     fn blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {
         Ok(Box::new(self.client.blob(&desc.digest)?))
+    }
+
+    /// Every object served, asked for again (see `read_back.rs`). When the top manifest was
+    /// not found, it is asked for again too: found on a later read, it is a disagreement.
+    fn reread(&self) -> Result<Vec<String>> {
+        let mut lines = Vec::new();
+        if self.served().is_empty() {
+            let Some(read) = self.found_later() else {
+                return Ok(lines);
+            };
+            lines.push(read_back::inconsistency(&self.client));
+            lines.push(format!(
+                "the manifest {}: missing (404) on read 1 of {}, served on read {read}",
+                self.name,
+                read_back::ROUNDS
+            ));
+        }
+        let served = std::mem::take(&mut *self.served());
+        let more = read_back::disagreements(&self.client, &served)?;
+        // The heading line once.
+        lines.extend(more.into_iter().skip(usize::from(!lines.is_empty())));
+        Ok(lines)
+    }
+}
+
+impl RegistrySource {
+    fn served(&self) -> std::sync::MutexGuard<'_, read_back::Objects> {
+        self.served.lock().expect("not poisoned")
+    }
+
+    /// The read (2 or later) on which the top manifest, missing on the first, was served.
+    fn found_later(&self) -> Option<usize> {
+        (2..=read_back::ROUNDS).find(|_| self.top_manifest().is_ok())
     }
 }
 
@@ -151,7 +192,7 @@ pub struct RegistryDestination {
     /// The source repository, when it is on the same registry (blobs can be mounted).
     mount_from: Option<String>,
     /// What the push wrote, to read back before it is done; `None` with `--no-read-back`.
-    pushed: Option<std::sync::Mutex<read_back::Pushed>>,
+    pushed: Option<std::sync::Mutex<read_back::Objects>>,
 }
 
 impl RegistryDestination {

@@ -20,13 +20,14 @@ use crate::manifest::{parse, Descriptor, Parsed};
 /// How many times each object is asked for.
 pub const ROUNDS: usize = 3;
 
-/// The objects a push must have made servable, in the order they were pushed.
+/// The objects a registry must serve: those a push wrote, or those a read was served, in
+/// that order.
 #[derive(Debug, Default)]
-pub struct Pushed {
+pub struct Objects {
     objects: Vec<Object>,
 }
 
-impl Pushed {
+impl Objects {
     /// Records the manifest `desc` (pushed by digest, or under `tag`) and the blobs it
     /// references.
     pub fn manifest(&mut self, bytes: &[u8], desc: &Descriptor, tag: Option<&str>) {
@@ -65,6 +66,11 @@ impl Pushed {
         });
     }
 
+    /// Whether a manifest has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
     fn add(&mut self, o: Object) {
         if !self.objects.iter().any(|x| x.path == o.path) {
             self.objects.push(o);
@@ -85,36 +91,79 @@ pub struct Inconsistent {
 
 impl std::error::Error for Inconsistent {}
 
-/// Reads back every object of `pushed`; `scope` is the token scope to ask with.
-pub fn check(client: &RegistryClient, pushed: &Pushed, scope: &str) -> Result<()> {
-    let (registry, repository) = client.names();
-    let mut bad = Inconsistent {
-        registry: registry.to_string(),
-        repository: repository.to_string(),
-        rounds: ROUNDS,
-        wrong: BTreeMap::new(),
-    };
-    let n = pushed.objects.len();
+/// Each object's answers that were not [`Answer::Present`], by index in `objects`.
+type Wrong = BTreeMap<usize, (String, Vec<(usize, Answer)>)>;
+
+/// Asks for every object [`ROUNDS`] times, each on a new connection; `scope` is the token
+/// scope to ask with (`pull`, or `pull,push` after a push).
+fn ask(client: &RegistryClient, objects: &Objects, scope: &str) -> Result<Wrong> {
+    let mut wrong = Wrong::new();
+    let n = objects.objects.len();
     for round in 0..ROUNDS {
         let order: Vec<usize> = match round % 2 {
             0 => (0..n).collect(),
             _ => (0..n).rev().collect(),
         };
         for i in order {
-            let o = &pushed.objects[i];
+            let o = &objects.objects[i];
             let answer = client.head_fresh(o, scope)?;
-            tracing::debug!("read-back {}/{ROUNDS}: {}: {answer:?}", round + 1, o.what);
+            tracing::debug!("read {}/{ROUNDS}: {}: {answer:?}", round + 1, o.what);
             if answer != Answer::Present {
-                let entry = bad.wrong.entry(i).or_insert((o.what.clone(), Vec::new()));
+                let entry = wrong.entry(i).or_insert((o.what.clone(), Vec::new()));
                 entry.1.push((round + 1, answer));
             }
         }
     }
-    if bad.wrong.is_empty() {
+    Ok(wrong)
+}
+
+/// Reads back every object a push wrote: an [`Inconsistent`] error when one is missing or
+/// has another digest on any read.
+pub fn check(client: &RegistryClient, pushed: &Objects, scope: &str) -> Result<()> {
+    let wrong = ask(client, pushed, scope)?;
+    if wrong.is_empty() {
+        let n = pushed.objects.len();
         tracing::debug!("read-back: {n} objects, each served {ROUNDS} times");
         return Ok(());
     }
-    Err(anyhow::Error::new(bad))
+    let (registry, repository) = client.names();
+    Err(anyhow::Error::new(Inconsistent {
+        registry: registry.to_string(),
+        repository: repository.to_string(),
+        rounds: ROUNDS,
+        wrong,
+    }))
+}
+
+/// For `verify`: asks again for every object a read was served, and names each object whose
+/// answers disagree (served on some reads, missing or another digest on others), one line
+/// each. An object missing on every read is no disagreement: the read already failed on it.
+pub fn disagreements(client: &RegistryClient, served: &Objects) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (what, reads) in ask(client, served, "pull")?.values() {
+        let missing_each_time =
+            reads.len() == ROUNDS && reads.iter().all(|(_, a)| *a == Answer::Missing);
+        if !missing_each_time {
+            out.push(format!(
+                "{what}: {}, served on the others",
+                phrases(reads, ROUNDS)
+            ));
+        }
+    }
+    if !out.is_empty() {
+        out.insert(0, inconsistency(client));
+    }
+    Ok(out)
+}
+
+/// The line that heads the objects the answers disagree on: what it means.
+pub fn inconsistency(client: &RegistryClient) -> String {
+    let (registry, repository) = client.names();
+    format!(
+        "inconsistent answers: the registry serves some objects on some reads only, the mark \
+         of registry replicas behind a load balancer without shared storage or without the \
+         same http.secret (`oci-copy probe docker://{registry}/{repository}` confirms the cause)"
+    )
 }
 
 impl fmt::Display for Inconsistent {
@@ -123,28 +172,7 @@ impl fmt::Display for Inconsistent {
         let mut some_served = false;
         for (what, reads) in self.wrong.values() {
             some_served |= reads.len() < self.rounds;
-            // One phrase per distinct answer: `missing (404) on reads 1, 3 of 3`.
-            let mut each: Vec<(String, Vec<String>)> = Vec::new();
-            for (read, a) in reads {
-                let how = match a {
-                    Answer::Present => "present".to_string(),
-                    Answer::Missing => "missing (404)".to_string(),
-                    Answer::OtherDigest(d) => format!("answered with another digest {d}"),
-                    Answer::OtherSize(s) => format!("answered with another size {s}"),
-                };
-                match each.iter_mut().find(|(h, _)| *h == how) {
-                    Some((_, rs)) => rs.push(read.to_string()),
-                    None => each.push((how, vec![read.to_string()])),
-                }
-            }
-            let each: Vec<String> = each
-                .into_iter()
-                .map(|(how, rs)| {
-                    let reads = if rs.len() == 1 { "read" } else { "reads" };
-                    format!("{how} on {reads} {} of {}", rs.join(", "), self.rounds)
-                })
-                .collect();
-            parts.push(format!("{what}: {}", each.join(", ")));
+            parts.push(format!("{what}: {}", phrases(reads, self.rounds)));
         }
         let differ = if some_served {
             "the answers differ from read to read, the mark of "
@@ -167,6 +195,31 @@ impl fmt::Display for Inconsistent {
             self.repository,
         )
     }
+}
+
+/// One phrase per distinct answer: `missing (404) on reads 1, 3 of 3`.
+fn phrases(reads: &[(usize, Answer)], rounds: usize) -> String {
+    let mut each: Vec<(String, Vec<String>)> = Vec::new();
+    for (read, a) in reads {
+        let how = match a {
+            Answer::Present => "present".to_string(),
+            Answer::Missing => "missing (404)".to_string(),
+            Answer::OtherDigest(d) => format!("answered with another digest {d}"),
+            Answer::OtherSize(s) => format!("answered with another size {s}"),
+        };
+        match each.iter_mut().find(|(h, _)| *h == how) {
+            Some((_, rs)) => rs.push(read.to_string()),
+            None => each.push((how, vec![read.to_string()])),
+        }
+    }
+    let each: Vec<String> = each
+        .into_iter()
+        .map(|(how, rs)| {
+            let reads = if rs.len() == 1 { "read" } else { "reads" };
+            format!("{how} on {reads} {} of {rounds}", rs.join(", "))
+        })
+        .collect();
+    each.join(", ")
 }
 
 fn problems(n: usize) -> String {
