@@ -13,8 +13,8 @@ use super::blob::BlobOutcome;
 use super::dedup::Seen;
 use super::negotiate::{self, is_rejection};
 use super::{
-    check_plain_layers, copy_as_is, copy_layers, image_with_config, list_platforms, load_child,
-    select_platform, CopyOptions, CopyReport, LoadedImage, LoadedTop,
+    check_plain_layers, config_descriptor, copy_as_is, copy_layers, image_with_config,
+    list_platforms, load_child, select_platform, CopyOptions, CopyReport, LoadedImage, LoadedTop,
 };
 use crate::convert::{self, Plan, PlanOptions};
 use crate::manifest::{self, Descriptor, Index};
@@ -288,10 +288,7 @@ fn copy_instance_blobs(
         );
     }
     check_plain_layers(img, plan)?;
-    let config = Descriptor {
-        media_type: plan.format.config_type().to_string(),
-        ..img.manifest.config.clone()
-    };
+    let config = config_descriptor(img, plan);
     let how = match seen.written(&config, None, None) {
         Some(_) => None,
         None => Some(

@@ -240,52 +240,14 @@ pub fn copy_image(
     if !manifest::is_image(&img.manifest) {
         return copy_artifact(src, dst, &img, opts, start);
     }
-    let caps = dst.caps();
-    let plan = convert::plan(img.format, &img.manifest, &caps, &opts.plan)?;
-    let diff_ids = img.config.diff_ids();
-    if diff_ids.len() != img.manifest.layers.len() {
-        bail!(
-            "the manifest has {} layers but the config has {} diff_ids",
-            img.manifest.layers.len(),
-            diff_ids.len()
-        );
-    }
-    check_plain_layers(&img, &plan)?;
-    tracing::debug!(
-        "plan for {} → {}: {}",
-        src.describe(),
-        dst.describe(),
-        if plan.rewrite {
-            plan.reasons().join(", ")
-        } else {
-            "copy as is".to_string()
-        }
-    );
-    let config_out = Descriptor {
-        media_type: plan.format.config_type().to_string(),
-        ..img.manifest.config.clone()
-    };
+    let plan = plan_image(src, dst.as_ref(), &img, &opts.plan)?;
     let config = dst
-        .put_bytes(&img.config_raw, &config_out)
+        .put_bytes(&img.config_raw, &config_descriptor(&img, &plan))
         .context("storing the config")?;
-
     let outcomes = copy_layers(src, dst.as_ref(), &img, &plan, opts.jobs, &Seen::default())?;
-    let (bytes, manifest_desc) = if plan.rewrite {
-        let layers = outcomes.iter().map(|o| o.written.clone()).collect();
-        let b = convert::rewrite_manifest(&img.manifest, plan.format, layers)?;
-        let d = Descriptor::of_bytes(plan.format.manifest_type(), &b);
-        (b, d)
-    } else {
-        (img.raw.clone(), img.descriptor.clone())
-    };
-    let (bytes, desc) = negotiate::put_manifest(
-        dst.as_ref(),
-        &img,
-        &plan,
-        &outcomes,
-        (bytes, manifest_desc),
-        &opts.plan,
-    )?;
+    let first = planned_manifest(&img, &plan, &outcomes)?;
+    let (bytes, desc) =
+        negotiate::put_manifest(dst.as_ref(), &img, &plan, &outcomes, first, &opts.plan)?;
     let mut report = CopyReport::new(img.descriptor.clone(), desc.clone());
     report.count_config(Some(config), img.config_raw.len());
     outcomes.iter().for_each(|o| report.count(o));
@@ -296,6 +258,61 @@ pub fn copy_image(
     dst.commit(&bytes, &desc)?;
     report.elapsed = start.elapsed();
     Ok(report)
+}
+
+/// Plans the copy of `img` into `dst` and checks the plan against the config, before any
+/// byte moves.
+fn plan_image(
+    src: &dyn ImageSource,
+    dst: &dyn ImageDestination,
+    img: &LoadedImage,
+    opts: &PlanOptions,
+) -> Result<convert::Plan> {
+    let plan = convert::plan(img.format, &img.manifest, &dst.caps(), opts)?;
+    let diff_ids = img.config.diff_ids();
+    if diff_ids.len() != img.manifest.layers.len() {
+        bail!(
+            "the manifest has {} layers but the config has {} diff_ids",
+            img.manifest.layers.len(),
+            diff_ids.len()
+        );
+    }
+    check_plain_layers(img, &plan)?;
+    tracing::debug!(
+        "plan for {} → {}: {}",
+        src.describe(),
+        dst.describe(),
+        if plan.rewrite {
+            plan.reasons().join(", ")
+        } else {
+            "copy as is".to_string()
+        }
+    );
+    Ok(plan)
+}
+
+/// The config's descriptor at the destination: its bytes stay, its type is the plan's.
+pub(super) fn config_descriptor(img: &LoadedImage, plan: &convert::Plan) -> Descriptor {
+    Descriptor {
+        media_type: plan.format.config_type().to_string(),
+        ..img.manifest.config.clone()
+    }
+}
+
+/// The manifest to offer first: the source's own bytes, or its rewrite in the planned
+/// format with the layers as written.
+fn planned_manifest(
+    img: &LoadedImage,
+    plan: &convert::Plan,
+    outcomes: &[BlobOutcome],
+) -> Result<(Vec<u8>, Descriptor)> {
+    if !plan.rewrite {
+        return Ok((img.raw.clone(), img.descriptor.clone()));
+    }
+    let layers = outcomes.iter().map(|o| o.written.clone()).collect();
+    let bytes = convert::rewrite_manifest(&img.manifest, plan.format, layers)?;
+    let desc = Descriptor::of_bytes(plan.format.manifest_type(), &bytes);
+    Ok((bytes, desc))
 }
 
 /// An uncompressed layer's digest is its diff_id: check that before moving any bytes. A
