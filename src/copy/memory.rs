@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Result};
+use serde_json::Value;
 
 use super::{copy_image, CopyOptions};
 use crate::convert::{DestCaps, LayerPolicy, PlanOptions};
@@ -188,14 +189,23 @@ pub(super) fn gzip(b: &[u8]) -> Vec<u8> {
 
 /// Adds a one-layer OCI image for `arch` to `blobs`; returns its manifest descriptor.
 pub(super) fn image(blobs: &mut HashMap<Digest, Vec<u8>>, arch: &str) -> Descriptor {
+    image_with(blobs, arch, |_| {})
+}
+
+/// As [`image`], with the config edited by `edit` before it is stored.
+pub(super) fn image_with(
+    blobs: &mut HashMap<Digest, Vec<u8>>,
+    arch: &str,
+    edit: impl FnOnce(&mut Value),
+) -> Descriptor {
     let plain = layer_tar(&format!("hello from {arch}\n"));
     let layer = gzip(&plain);
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "architecture": arch, "os": "linux",
         "rootfs": {"type": "layers", "diff_ids": [Digest::sha256_of(&plain).to_string()]},
-    })
-    .to_string()
-    .into_bytes();
+    });
+    edit(&mut config);
+    let config = config.to_string().into_bytes();
     let manifest = serde_json::json!({
         "schemaVersion": 2, "mediaType": mt::OCI_MANIFEST,
         "config": Descriptor::of_bytes(mt::OCI_CONFIG, &config),
@@ -211,8 +221,13 @@ pub(super) fn image(blobs: &mut HashMap<Digest, Vec<u8>>, arch: &str) -> Descrip
 }
 
 pub(super) fn single(arch: &str) -> MemSource {
+    single_with(arch, |_| {})
+}
+
+/// One image whose config was edited by `edit`.
+pub(super) fn single_with(arch: &str, edit: impl FnOnce(&mut Value)) -> MemSource {
     let mut blobs = HashMap::new();
-    let d = image(&mut blobs, arch);
+    let d = image_with(&mut blobs, arch, edit);
     let top = blobs[&d.digest].clone();
     MemSource {
         top,
@@ -224,16 +239,7 @@ pub(super) fn single(arch: &str) -> MemSource {
 /// An index of amd64 and arm64 images and a BuildKit attestation for the amd64 one.
 pub(super) fn index() -> (MemSource, Vec<Descriptor>) {
     let mut blobs = HashMap::new();
-    let mut entries = Vec::new();
-    for arch in ["amd64", "arm64"] {
-        let mut d = image(&mut blobs, arch);
-        d.platform = Some(Platform {
-            os: "linux".into(),
-            architecture: arch.into(),
-            ..Default::default()
-        });
-        entries.push(d);
-    }
+    let mut entries = platform_images(&mut blobs, |_, _| {});
     let mut att = image(&mut blobs, "unknown");
     att.platform = Some(Platform {
         os: "unknown".into(),
@@ -254,15 +260,44 @@ pub(super) fn index() -> (MemSource, Vec<Descriptor>) {
         .into(),
     );
     entries.push(att);
+    (index_source(&entries, blobs), entries)
+}
+
+/// An index of amd64 and arm64 images only, each config edited by `edit(arch, config)`.
+pub(super) fn two_platforms(edit: impl Fn(&str, &mut Value)) -> (MemSource, Vec<Descriptor>) {
+    let mut blobs = HashMap::new();
+    let entries = platform_images(&mut blobs, edit);
+    (index_source(&entries, blobs), entries)
+}
+
+/// Adds amd64 and arm64 images to `blobs`; returns their index entries.
+fn platform_images(
+    blobs: &mut HashMap<Digest, Vec<u8>>,
+    edit: impl Fn(&str, &mut Value),
+) -> Vec<Descriptor> {
+    let mut entries = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let mut d = image_with(blobs, arch, |c| edit(arch, c));
+        d.platform = Some(Platform {
+            os: "linux".into(),
+            architecture: arch.into(),
+            ..Default::default()
+        });
+        entries.push(d);
+    }
+    entries
+}
+
+/// A source whose top manifest is an OCI index of `entries`.
+fn index_source(entries: &[Descriptor], blobs: HashMap<Digest, Vec<u8>>) -> MemSource {
     let top = serde_json::json!({
         "schemaVersion": 2, "mediaType": mt::OCI_INDEX, "manifests": entries,
     })
     .to_string()
     .into_bytes();
-    let src = MemSource {
+    MemSource {
         top,
         top_type: mt::OCI_INDEX.into(),
         blobs,
-    };
-    (src, entries)
+    }
 }

@@ -1,9 +1,12 @@
 //! Unit tests of the copy engine over the in-memory source and destination of `memory.rs`:
 //! verbatim copies, conversion, manifest-type fallback, a destination that refuses every
-//! type, index and platform selection, artifacts, and a source that lies.
+//! type, index and platform selection, artifacts, a source that lies, and configs whose
+//! diff_ids do not match the layers.
 
 use super::copy_image;
-use super::memory::{dest, index, layer_tar, opts, run, single, MemSource, BOTH, V2S2};
+use super::memory::{
+    dest, index, layer_tar, opts, run, single, single_with, two_platforms, MemSource, BOTH, V2S2,
+};
 use crate::convert::LayerPolicy;
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, Platform};
@@ -158,4 +161,69 @@ fn a_source_blob_that_lies_is_never_committed() {
     assert!(e.contains("digest mismatch"), "{e}");
     let held = held.lock().unwrap();
     assert!(!held.blobs.contains_key(&layer) && held.committed.is_none());
+}
+
+#[test]
+fn a_config_with_fewer_diff_ids_than_layers_is_refused_before_any_byte_moves() {
+    let src = single_with("amd64", |c| c["rootfs"]["diff_ids"] = serde_json::json!([]));
+    let dst = dest(BOTH, LayerPolicy::Compressed, &[]);
+    let held = dst.held.clone();
+    let e = copy_image(&src, Box::new(dst), &opts()).expect_err("refused");
+    assert_eq!(
+        format!("{e:#}"),
+        "the manifest has 1 layers but the config has 0 diff_ids"
+    );
+    let held = held.lock().unwrap();
+    assert!(held.blobs.is_empty() && held.committed.is_none());
+}
+
+#[test]
+fn an_index_instance_with_more_diff_ids_than_layers_is_refused_by_name() {
+    let (src, entries) = two_platforms(|arch, c| {
+        if arch == "arm64" {
+            let extra = Digest::sha256_of(b"no such layer").to_string();
+            c["rootfs"]["diff_ids"]
+                .as_array_mut()
+                .unwrap()
+                .push(extra.into());
+        }
+    });
+    let mut o = opts();
+    o.all = true;
+    let dst = dest(BOTH, LayerPolicy::Compressed, &[]);
+    let held = dst.held.clone();
+    let e = copy_image(&src, Box::new(dst), &o).expect_err("refused");
+    assert_eq!(
+        format!("{e:#}"),
+        format!(
+            "index entry 2 (linux/arm64, {}): the manifest has 1 layers but the config has 2 \
+             diff_ids",
+            entries[1].digest
+        )
+    );
+    assert!(held.lock().unwrap().committed.is_none());
+}
+
+#[test]
+fn a_refused_index_type_falls_back_to_a_manifest_list_unless_the_format_is_fixed() {
+    let (src, _) = two_platforms(|_, _| {});
+    let mut o = opts();
+    o.all = true;
+    let held = run(&src, dest(BOTH, LayerPolicy::AsIs, &[mt::OCI_INDEX]), &o).unwrap();
+    let held = held.lock().unwrap();
+    assert_eq!(held.offered, [mt::OCI_INDEX, mt::DOCKER_LIST]);
+    let (_, desc) = held.committed.clone().expect("committed");
+    assert_eq!(desc.media_type, mt::DOCKER_LIST);
+    o.plan.format = Some(Format::Oci);
+    let dst = dest(BOTH, LayerPolicy::AsIs, &[mt::OCI_INDEX]);
+    let held = dst.held.clone();
+    let e = copy_image(&src, Box::new(dst), &o).expect_err("refused");
+    assert_eq!(
+        format!("{e:#}"),
+        format!(
+            "the destination refused every index type: oci rejected: {} is not accepted here",
+            mt::OCI_INDEX
+        )
+    );
+    assert_eq!(held.lock().unwrap().offered, [mt::OCI_INDEX]);
 }

@@ -97,14 +97,7 @@ fn plan_image(
     opts: &PlanOptions,
 ) -> Result<convert::Plan> {
     let plan = convert::plan(img.format, &img.manifest, &dst.caps(), opts)?;
-    let diff_ids = img.config.diff_ids();
-    if diff_ids.len() != img.manifest.layers.len() {
-        bail!(
-            "the manifest has {} layers but the config has {} diff_ids",
-            img.manifest.layers.len(),
-            diff_ids.len()
-        );
-    }
+    img.config.check_layer_count(img.manifest.layers.len())?;
     check_plain_layers(img, &plan)?;
     tracing::debug!(
         "plan for {} → {}: {}",

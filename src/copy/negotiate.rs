@@ -19,14 +19,21 @@ pub fn is_rejection(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.is::<ManifestRejected>())
 }
 
-/// The formats to offer, in order: the planned one, then (unless the user fixed the
-/// format or the digests) the other formats the destination stores.
-pub fn candidates(plan: &Plan, caps: &DestCaps, opts: &PlanOptions) -> Vec<Format> {
-    let mut out = vec![plan.format];
+/// The formats to offer, in order, for an image or an index: the planned one, `first`,
+/// then (unless the user fixed the format or the digests) the other formats the
+/// destination stores.
+pub fn candidates(first: Format, caps: &DestCaps, opts: &PlanOptions) -> Vec<Format> {
+    let mut out = vec![first];
     if opts.format.is_none() && !opts.preserve_digests {
-        out.extend(caps.formats.iter().copied().filter(|f| *f != plan.format));
+        out.extend(caps.formats.iter().copied().filter(|f| *f != first));
     }
     out
+}
+
+/// `oci, v2s2`: the candidates, for the debug log.
+pub fn names(formats: &[Format]) -> String {
+    let names: Vec<&str> = formats.iter().map(|f| f.name()).collect();
+    names.join(", ")
 }
 
 /// Offers the manifest `first` (in `plan.format`), falling back to other candidates.
@@ -40,12 +47,11 @@ pub fn put_manifest(
     opts: &PlanOptions,
 ) -> Result<(Vec<u8>, Descriptor)> {
     let caps = dst.caps();
-    let formats = candidates(plan, &caps, opts);
-    let names: Vec<&str> = formats.iter().map(|f| f.name()).collect();
+    let formats = candidates(plan.format, &caps, opts);
     tracing::debug!(
         "manifest candidates for {}: {}",
         dst.describe(),
-        names.join(", ")
+        names(&formats)
     );
     let mut attempts = Vec::new();
     for (i, &format) in formats.iter().enumerate() {

@@ -62,6 +62,16 @@ impl ImageConfig {
             .map(|r| r.diff_ids.as_slice())
             .unwrap_or(&[])
     }
+
+    /// Checks that the config names one diff_id for each of the `layers` of its manifest:
+    /// lists of different lengths cannot both describe the image, whichever is wrong.
+    pub fn check_layer_count(&self, layers: usize) -> Result<()> {
+        let diff_ids = self.diff_ids().len();
+        if diff_ids != layers {
+            bail!("the manifest has {layers} layers but the config has {diff_ids} diff_ids");
+        }
+        Ok(())
+    }
 }
 
 /// The config type of docker 1.10-era pushes, before `application/vnd.docker.container.
@@ -97,4 +107,32 @@ pub fn adopt_legacy_config(
     );
     m.config.media_type = mt::DOCKER_CONFIG.to_string();
     Some(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layer_count_must_match_the_diff_ids() {
+        let config = |n: usize| {
+            let ids: Vec<String> = (0..n)
+                .map(|i| Digest::sha256_of(&[i as u8]).to_string())
+                .collect();
+            let json = serde_json::json!({"rootfs": {"type": "layers", "diff_ids": ids}});
+            ImageConfig::parse(json.to_string().as_bytes()).unwrap()
+        };
+        config(2).check_layer_count(2).unwrap();
+        ImageConfig::default().check_layer_count(0).unwrap();
+        let e = config(1).check_layer_count(2).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the manifest has 2 layers but the config has 1 diff_ids"
+        );
+        let e = ImageConfig::default().check_layer_count(1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the manifest has 1 layers but the config has 0 diff_ids"
+        );
+    }
 }

@@ -282,13 +282,7 @@ fn copy_instance_blobs(
         };
         return Ok((how, outcomes));
     };
-    if img.config.diff_ids().len() != img.manifest.layers.len() {
-        bail!(
-            "the manifest has {} layers but the config has {} diff_ids",
-            img.manifest.layers.len(),
-            img.config.diff_ids().len()
-        );
-    }
+    img.config.check_layer_count(img.manifest.layers.len())?;
     check_plain_layers(img, plan)?;
     let config = config_descriptor(img, plan);
     let how = match seen.written(&config, None, None) {

@@ -27,18 +27,11 @@ pub(super) fn put_all(
     opts: &CopyOptions,
 ) -> Result<(Vec<u8>, Descriptor)> {
     let target = convert::choose_format(format, caps, &opts.plan)?;
-    let mut candidates = vec![target];
-    if opts.plan.format.is_none() && !opts.plan.preserve_digests {
-        candidates.extend(caps.formats.iter().copied().filter(|f| *f != target));
-    }
+    let candidates = negotiate::candidates(target, caps, &opts.plan);
     tracing::debug!(
         "index candidates for {}: {}",
         dst.describe(),
-        candidates
-            .iter()
-            .map(|f| f.name())
-            .collect::<Vec<_>>()
-            .join(", ")
+        negotiate::names(&candidates)
     );
     let mut attempts = Vec::new();
     for f in candidates {
