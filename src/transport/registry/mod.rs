@@ -15,7 +15,6 @@ mod direct;
 pub mod errors;
 pub mod probe;
 mod pump;
-mod redact;
 mod stall;
 pub mod tls;
 
