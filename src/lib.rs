@@ -14,6 +14,7 @@ pub mod manifest;
 pub(crate) mod media_type;
 pub(crate) mod platform;
 pub(crate) mod progress;
+pub mod redact;
 pub(crate) mod reference;
 pub mod retry;
 pub(crate) mod sweep;

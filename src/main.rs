@@ -7,7 +7,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use oci_copy::cli::{with_default_command, Cli};
-use oci_copy::transport::registry::errors::redact;
+use oci_copy::redact::redact;
 
 fn main() -> ExitCode {
     let args = with_default_command(std::env::args().collect());

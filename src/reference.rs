@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 
 use crate::digest::Digest;
+use crate::redact::redact;
 
 /// Where an image lives. The set is closed: adding a transport means a new variant here and
 /// following the compiler to every `match`.
@@ -38,7 +39,7 @@ pub const TRANSPORTS: &str = "docker://, oci:, oci-archive:, docker-archive:";
 impl ImageRef {
     pub fn parse(s: &str) -> Result<ImageRef> {
         parse_ref(s).with_context(|| {
-            let shown = crate::transport::registry::errors::redact(s);
+            let shown = redact(s);
             format!("invalid image reference {shown:?}")
         })
     }

@@ -35,6 +35,20 @@ pub struct BlobOutcome {
     pub repeated: bool,
 }
 
+impl BlobOutcome {
+    /// A blob copied whole: `bytes` read from the source, `written` as the destination
+    /// holds it.
+    fn copied(written: Descriptor, bytes: u64) -> BlobOutcome {
+        BlobOutcome {
+            written,
+            copied: true,
+            mounted: false,
+            bytes,
+            repeated: false,
+        }
+    }
+}
+
 /// Copies the layer `desc` as `plan` says. `diff_id` is the config's entry for it.
 pub fn copy_layer(
     src: &dyn ImageSource,
@@ -151,13 +165,7 @@ fn copy_verbatim_once(
     }
     w.commit(&out)?;
     progress.done("copied");
-    Ok(BlobOutcome {
-        written: out,
-        copied: true,
-        mounted: false,
-        bytes: desc.size,
-        repeated: false,
-    })
+    Ok(BlobOutcome::copied(out, desc.size))
 }
 
 fn copy_stream(r: &mut impl Read, w: &mut impl Write) -> io::Result<u64> {
@@ -220,65 +228,78 @@ fn transform_once(
     let mut verifying =
         VerifyingReader::new(progress.reader(src.blob(desc)?), &desc.digest, desc.size);
     let w = dst.begin_blob(None)?;
-    // Every byte is hashed once: plain input is what the verifying reader hashes, and
-    // plain output is what the plain side hashes. The plain side hashes in the algorithm
-    // of the diff_id it is checked against.
     let plain_alg = diff_id.map_or(Algorithm::Sha256, Digest::algorithm);
-    let plain_is_input = from == Compression::None && desc.digest.algorithm() == plain_alg;
-    let out = match to {
-        Compression::None => HashingWriter::counting(w),
-        _ => HashingWriter::new(w),
-    };
-    let converted = {
-        // Reading, verifying and decompressing run on a helper thread, ahead of the rest.
-        super::readahead::scoped(
-            || decoder(from, &mut verifying),
-            |r| {
-                let mut plain = match plain_is_input {
-                    true => HashingReader::counting(r),
-                    false => HashingReader::with_algorithm(r, plain_alg),
-                };
-                let out = encode(&mut plain, out, to, plan)?;
-                let plain = plain.finish_counting().0;
-                Ok::<_, io::Error>((plain.unwrap_or_else(|| desc.digest.clone()), out))
-            },
-        )
-    };
+    let converted = convert_stream(&mut verifying, w, desc, plan, (from, to), plain_alg);
     // A write that failed (a full disk) is the destination's fault, whatever stage of the
     // conversion met it: say so now, without reading the rest of the source.
     let converted = match converted {
         Err(e) if disk::is_write_error(&e) => return Err(e.into()),
         other => other,
     };
-    // A source that is not what its digest says usually breaks the decoder first; report
-    // the digest mismatch, which is the cause, rather than the decoder's complaint.
-    let verified = verifying.finish();
-    let (plain_digest, out) = match (converted, verified) {
-        (_, Err(e)) if e.get_ref().is_some_and(|i| i.is::<VerifyError>()) => return Err(e.into()),
-        (Err(e), _) => return Err(e).with_context(|| format!("{} → {}", from.name(), to.name())),
-        (Ok(_), Err(e)) => return Err(e.into()),
-        (Ok(v), Ok(())) => v,
-    };
+    let (plain_digest, out) = mismatch_first(converted, verifying.finish(), from, to)?;
     if let Some(want) = diff_id {
         check_diff_id(want, &plain_digest)?;
     }
     let (digest, size, w) = out.finish();
-    let digest = digest.unwrap_or(plain_digest);
     let written = Descriptor {
         media_type: plan.media_type.clone(),
-        digest,
+        digest: digest.unwrap_or(plain_digest),
         size,
         ..desc.clone()
     };
     w.commit(&written)?;
     progress.done("copied");
-    Ok(BlobOutcome {
-        written,
-        copied: true,
-        mounted: false,
-        bytes: desc.size,
-        repeated: false,
-    })
+    Ok(BlobOutcome::copied(written, desc.size))
+}
+
+/// The conversion proper: decompresses `verifying` (reading, verifying and decompressing
+/// run on a helper thread, ahead of the rest), hashes the plain bytes in `plain_alg`, and
+/// compresses them into `w`. Returns the plain digest and the output, not yet finished.
+fn convert_stream<W: Write>(
+    verifying: &mut (impl Read + Send),
+    w: W,
+    desc: &Descriptor,
+    plan: &LayerPlan,
+    (from, to): (Compression, Compression),
+    plain_alg: Algorithm,
+) -> io::Result<(Digest, HashingWriter<W>)> {
+    // Every byte is hashed once: plain input is what the verifying reader hashes, and
+    // plain output is what the plain side hashes. The plain side hashes in the algorithm
+    // of the diff_id it is checked against.
+    let plain_is_input = from == Compression::None && desc.digest.algorithm() == plain_alg;
+    let out = match to {
+        Compression::None => HashingWriter::counting(w),
+        _ => HashingWriter::new(w),
+    };
+    super::readahead::scoped(
+        || decoder(from, verifying),
+        |r| {
+            let mut plain = match plain_is_input {
+                true => HashingReader::counting(r),
+                false => HashingReader::with_algorithm(r, plain_alg),
+            };
+            let out = encode(&mut plain, out, to, plan)?;
+            let plain = plain.finish_counting().0;
+            Ok((plain.unwrap_or_else(|| desc.digest.clone()), out))
+        },
+    )
+}
+
+/// The result of a conversion, given the verifying reader's verdict on the source. A
+/// source that is not what its digest says usually breaks the decoder first; report the
+/// digest mismatch, which is the cause, rather than the decoder's complaint.
+fn mismatch_first<T>(
+    converted: io::Result<T>,
+    verified: io::Result<()>,
+    from: Compression,
+    to: Compression,
+) -> Result<T> {
+    match (converted, verified) {
+        (_, Err(e)) if e.get_ref().is_some_and(|i| i.is::<VerifyError>()) => Err(e.into()),
+        (Err(e), _) => Err(e).with_context(|| format!("{} → {}", from.name(), to.name())),
+        (Ok(_), Err(e)) => Err(e.into()),
+        (Ok(v), Ok(())) => Ok(v),
+    }
 }
 
 fn check_diff_id(want: &Digest, plain: &Digest) -> Result<()> {

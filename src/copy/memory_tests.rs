@@ -1,268 +1,16 @@
-//! Unit tests of the copy engine over an in-memory [`ImageSource`] and [`ImageDestination`]:
+//! Unit tests of the copy engine over the in-memory source and destination of `memory.rs`:
 //! verbatim copies, conversion, manifest-type fallback, a destination that refuses every
-//! type, index and platform selection, artifacts, and a source that lies. No registry, no
-//! file system.
+//! type, index and platform selection, artifacts, a source that lies, and configs whose
+//! diff_ids do not match the layers.
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
-
-use anyhow::{bail, Result};
-
-use super::{copy_image, CopyOptions};
-use crate::convert::{DestCaps, LayerPolicy, PlanOptions};
+use super::copy_image;
+use super::memory::{
+    dest, index, layer_tar, opts, run, single, single_with, two_platforms, MemSource, BOTH, V2S2,
+};
+use crate::convert::LayerPolicy;
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, Platform};
 use crate::media_type::{self as mt, Format};
-use crate::transport::{BlobWriter, ImageDestination, ImageSource, ManifestRejected, TopManifest};
-
-/// An image source held in memory: the top manifest and every blob by digest.
-struct MemSource {
-    top: Vec<u8>,
-    top_type: String,
-    blobs: HashMap<Digest, Vec<u8>>,
-}
-
-impl ImageSource for MemSource {
-    fn describe(&self) -> String {
-        "memory:source".into()
-    }
-
-    fn top_manifest(&self) -> Result<TopManifest> {
-        Ok(TopManifest {
-            bytes: self.top.clone(),
-            media_type: self.top_type.clone(),
-            descriptor: Some(Descriptor::of_bytes(&self.top_type, &self.top)),
-        })
-    }
-
-    fn manifest(&self, desc: &Descriptor) -> Result<Vec<u8>> {
-        self.bytes(&desc.digest)
-    }
-
-    fn blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {
-        Ok(Box::new(std::io::Cursor::new(self.bytes(&desc.digest)?)))
-    }
-}
-
-impl MemSource {
-    fn bytes(&self, d: &Digest) -> Result<Vec<u8>> {
-        match self.blobs.get(d) {
-            Some(b) => Ok(b.clone()),
-            None => bail!("blob {d} is missing"),
-        }
-    }
-}
-
-/// What a [`MemDest`] ended up holding, shared with the test after the destination is
-/// consumed by its commit.
-#[derive(Default)]
-struct Held {
-    blobs: HashMap<Digest, Vec<u8>>,
-    /// Every manifest type offered by `put_manifest`, in order.
-    offered: Vec<String>,
-    committed: Option<(Vec<u8>, Descriptor)>,
-}
-
-/// A destination in memory that refuses the manifest types in `refuse`.
-struct MemDest {
-    caps: DestCaps,
-    refuse: Vec<&'static str>,
-    held: Arc<Mutex<Held>>,
-}
-
-struct MemWriter {
-    buf: Vec<u8>,
-    held: Arc<Mutex<Held>>,
-}
-
-impl Write for MemWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.buf.write(b)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl BlobWriter for MemWriter {
-    fn commit(self: Box<Self>, desc: &Descriptor) -> Result<()> {
-        let mut held = self.held.lock().unwrap();
-        held.blobs.insert(desc.digest.clone(), self.buf);
-        Ok(())
-    }
-}
-
-impl ImageDestination for MemDest {
-    fn describe(&self) -> String {
-        "memory:destination".into()
-    }
-
-    fn caps(&self) -> DestCaps {
-        self.caps.clone()
-    }
-
-    fn has_blob(&self, desc: &Descriptor) -> Result<bool> {
-        Ok(self.held.lock().unwrap().blobs.contains_key(&desc.digest))
-    }
-
-    fn begin_blob(&self, _expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
-        Ok(Box::new(MemWriter {
-            buf: Vec::new(),
-            held: self.held.clone(),
-        }))
-    }
-
-    fn put_manifest(&self, _manifest: &[u8], desc: &Descriptor) -> Result<()> {
-        self.held
-            .lock()
-            .unwrap()
-            .offered
-            .push(desc.media_type.clone());
-        if self.refuse.contains(&desc.media_type.as_str()) {
-            return Err(ManifestRejected {
-                reason: format!("{} is not accepted here", desc.media_type),
-            }
-            .into());
-        }
-        Ok(())
-    }
-
-    fn commit(self: Box<Self>, manifest: &[u8], desc: &Descriptor) -> Result<()> {
-        self.held.lock().unwrap().committed = Some((manifest.to_vec(), desc.clone()));
-        Ok(())
-    }
-}
-
-const BOTH: &[Format] = &[Format::Oci, Format::V2s2];
-const V2S2: &[Format] = &[Format::V2s2];
-
-fn dest(formats: &'static [Format], layers: LayerPolicy, refuse: &[&'static str]) -> MemDest {
-    MemDest {
-        caps: DestCaps {
-            formats,
-            layers,
-            stores_index: true,
-            sequential: false,
-        },
-        refuse: refuse.to_vec(),
-        held: Arc::default(),
-    }
-}
-
-/// Runs a copy; returns what the destination holds.
-fn run(src: &MemSource, dst: MemDest, opts: &CopyOptions) -> Result<Arc<Mutex<Held>>> {
-    let held = dst.held.clone();
-    copy_image(src, Box::new(dst), opts)?;
-    Ok(held)
-}
-
-fn opts() -> CopyOptions {
-    CopyOptions {
-        plan: PlanOptions::default(),
-        jobs: 2,
-        platforms: Vec::new(),
-        all: false,
-    }
-}
-
-/// A plain tar holding one file.
-fn layer_tar(text: &str) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_ustar();
-    h.set_size(text.len() as u64);
-    h.set_mode(0o644);
-    h.set_cksum();
-    b.append_data(&mut h, "etc/hello", text.as_bytes()).unwrap();
-    b.into_inner().unwrap()
-}
-
-fn gzip(b: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(b).unwrap();
-    e.finish().unwrap()
-}
-
-/// Adds a one-layer OCI image for `arch` to `blobs`; returns its manifest descriptor.
-fn image(blobs: &mut HashMap<Digest, Vec<u8>>, arch: &str) -> Descriptor {
-    let plain = layer_tar(&format!("hello from {arch}\n"));
-    let layer = gzip(&plain);
-    let config = serde_json::json!({
-        "architecture": arch, "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [Digest::sha256_of(&plain).to_string()]},
-    })
-    .to_string()
-    .into_bytes();
-    let manifest = serde_json::json!({
-        "schemaVersion": 2, "mediaType": mt::OCI_MANIFEST,
-        "config": Descriptor::of_bytes(mt::OCI_CONFIG, &config),
-        "layers": [Descriptor::of_bytes(mt::OCI_LAYER_GZIP, &layer)],
-    })
-    .to_string()
-    .into_bytes();
-    let desc = Descriptor::of_bytes(mt::OCI_MANIFEST, &manifest);
-    for b in [layer, config, manifest] {
-        blobs.insert(Digest::sha256_of(&b), b);
-    }
-    desc
-}
-
-fn single(arch: &str) -> MemSource {
-    let mut blobs = HashMap::new();
-    let d = image(&mut blobs, arch);
-    let top = blobs[&d.digest].clone();
-    MemSource {
-        top,
-        top_type: mt::OCI_MANIFEST.into(),
-        blobs,
-    }
-}
-
-/// An index of amd64 and arm64 images and a BuildKit attestation for the amd64 one.
-fn index() -> (MemSource, Vec<Descriptor>) {
-    let mut blobs = HashMap::new();
-    let mut entries = Vec::new();
-    for arch in ["amd64", "arm64"] {
-        let mut d = image(&mut blobs, arch);
-        d.platform = Some(Platform {
-            os: "linux".into(),
-            architecture: arch.into(),
-            ..Default::default()
-        });
-        entries.push(d);
-    }
-    let mut att = image(&mut blobs, "unknown");
-    att.platform = Some(Platform {
-        os: "unknown".into(),
-        architecture: "unknown".into(),
-        ..Default::default()
-    });
-    att.annotations = Some(
-        [
-            (
-                "vnd.docker.reference.type".to_string(),
-                "attestation-manifest".to_string(),
-            ),
-            (
-                "vnd.docker.reference.digest".to_string(),
-                entries[0].digest.to_string(),
-            ),
-        ]
-        .into(),
-    );
-    entries.push(att);
-    let top = serde_json::json!({
-        "schemaVersion": 2, "mediaType": mt::OCI_INDEX, "manifests": entries,
-    })
-    .to_string()
-    .into_bytes();
-    let src = MemSource {
-        top,
-        top_type: mt::OCI_INDEX.into(),
-        blobs,
-    };
-    (src, entries)
-}
 
 #[test]
 fn a_verbatim_copy_keeps_the_manifest_bytes_and_every_blob() {
@@ -413,4 +161,69 @@ fn a_source_blob_that_lies_is_never_committed() {
     assert!(e.contains("digest mismatch"), "{e}");
     let held = held.lock().unwrap();
     assert!(!held.blobs.contains_key(&layer) && held.committed.is_none());
+}
+
+#[test]
+fn a_config_with_fewer_diff_ids_than_layers_is_refused_before_any_byte_moves() {
+    let src = single_with("amd64", |c| c["rootfs"]["diff_ids"] = serde_json::json!([]));
+    let dst = dest(BOTH, LayerPolicy::Compressed, &[]);
+    let held = dst.held.clone();
+    let e = copy_image(&src, Box::new(dst), &opts()).expect_err("refused");
+    assert_eq!(
+        format!("{e:#}"),
+        "the manifest has 1 layers but the config has 0 diff_ids"
+    );
+    let held = held.lock().unwrap();
+    assert!(held.blobs.is_empty() && held.committed.is_none());
+}
+
+#[test]
+fn an_index_instance_with_more_diff_ids_than_layers_is_refused_by_name() {
+    let (src, entries) = two_platforms(|arch, c| {
+        if arch == "arm64" {
+            let extra = Digest::sha256_of(b"no such layer").to_string();
+            c["rootfs"]["diff_ids"]
+                .as_array_mut()
+                .unwrap()
+                .push(extra.into());
+        }
+    });
+    let mut o = opts();
+    o.all = true;
+    let dst = dest(BOTH, LayerPolicy::Compressed, &[]);
+    let held = dst.held.clone();
+    let e = copy_image(&src, Box::new(dst), &o).expect_err("refused");
+    assert_eq!(
+        format!("{e:#}"),
+        format!(
+            "index entry 2 (linux/arm64, {}): the manifest has 1 layers but the config has 2 \
+             diff_ids",
+            entries[1].digest
+        )
+    );
+    assert!(held.lock().unwrap().committed.is_none());
+}
+
+#[test]
+fn a_refused_index_type_falls_back_to_a_manifest_list_unless_the_format_is_fixed() {
+    let (src, _) = two_platforms(|_, _| {});
+    let mut o = opts();
+    o.all = true;
+    let held = run(&src, dest(BOTH, LayerPolicy::AsIs, &[mt::OCI_INDEX]), &o).unwrap();
+    let held = held.lock().unwrap();
+    assert_eq!(held.offered, [mt::OCI_INDEX, mt::DOCKER_LIST]);
+    let (_, desc) = held.committed.clone().expect("committed");
+    assert_eq!(desc.media_type, mt::DOCKER_LIST);
+    o.plan.format = Some(Format::Oci);
+    let dst = dest(BOTH, LayerPolicy::AsIs, &[mt::OCI_INDEX]);
+    let held = dst.held.clone();
+    let e = copy_image(&src, Box::new(dst), &o).expect_err("refused");
+    assert_eq!(
+        format!("{e:#}"),
+        format!(
+            "the destination refused every index type: oci rejected: {} is not accepted here",
+            mt::OCI_INDEX
+        )
+    );
+    assert_eq!(held.lock().unwrap().offered, [mt::OCI_INDEX]);
 }

@@ -6,6 +6,9 @@
 pub mod blob;
 mod dedup;
 pub mod index;
+mod load;
+#[cfg(test)]
+mod memory;
 #[cfg(test)]
 mod memory_tests;
 pub mod negotiate;
@@ -19,20 +22,21 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::convert::{self, LayerAction, PlanOptions};
 use crate::digest::Digest;
-use crate::manifest::{
-    self, Descriptor, ImageConfig, ImageManifest, Index, Parsed, Platform, MAX_DOCUMENT_SIZE,
-};
-use crate::media_type::{self as mt, Format};
+use crate::manifest::{self, Descriptor, ImageManifest, Parsed, Platform};
+use crate::media_type as mt;
 use crate::transport::{ImageDestination, ImageSource};
 use blob::{copy_layer, copy_verbatim, BlobOutcome};
 use dedup::{Seen, Step};
+pub use load::{
+    image_from_top, image_with_config, list_platforms, load_child, load_image, load_top,
+    select_platform, verify_bytes, LoadedImage, LoadedTop,
+};
 use report::changed_layers;
 pub use report::CopyReport;
-use verify::VerifyingReader;
 
 /// Options for one copy.
 #[derive(Debug, Clone)]
@@ -45,182 +49,6 @@ pub struct CopyOptions {
     pub platforms: Vec<Platform>,
     /// Copy the whole index (`--all`).
     pub all: bool,
-}
-
-/// A single image read from a source: its manifest (verified) and config (verified).
-pub struct LoadedImage {
-    pub format: Format,
-    pub raw: Vec<u8>,
-    pub descriptor: Descriptor,
-    pub manifest: ImageManifest,
-    pub config_raw: Vec<u8>,
-    pub config: ImageConfig,
-    /// The index the image was chosen from, if any.
-    pub index: Option<(Descriptor, Vec<u8>)>,
-}
-
-/// Checks `bytes` against the descriptor that references them.
-pub fn verify_bytes(bytes: &[u8], desc: &Descriptor, what: &str) -> Result<()> {
-    if bytes.len() as u64 != desc.size {
-        bail!(
-            "{what} {}: size mismatch: the descriptor says {} bytes, got {}",
-            desc.digest,
-            desc.size,
-            bytes.len()
-        );
-    }
-    let actual = Digest::of(desc.digest.algorithm(), bytes);
-    if actual != desc.digest {
-        bail!(
-            "{what}: digest mismatch: expected {}, got {actual}",
-            desc.digest
-        );
-    }
-    Ok(())
-}
-
-/// The platform of this machine, as OCI names it.
-pub fn host_platform() -> Platform {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    };
-    Platform {
-        architecture: arch.to_string(),
-        os: "linux".to_string(),
-        ..Default::default()
-    }
-}
-
-/// The source's top-level manifest, verified against its descriptor and parsed.
-pub struct LoadedTop {
-    pub bytes: Vec<u8>,
-    pub descriptor: Descriptor,
-    pub parsed: Parsed,
-}
-
-/// Reads and verifies the source's top-level manifest (an image manifest or an index).
-pub fn load_top(src: &dyn ImageSource) -> Result<LoadedTop> {
-    let top = src.top_manifest()?;
-    let descriptor = match &top.descriptor {
-        Some(d) => {
-            verify_bytes(&top.bytes, d, "manifest")?;
-            d.clone()
-        }
-        None => Descriptor::of_bytes(&top.media_type, &top.bytes),
-    };
-    let parsed = manifest::parse(&top.bytes, &top.media_type)
-        .with_context(|| format!("manifest {}", descriptor.digest))?;
-    Ok(LoadedTop {
-        bytes: top.bytes,
-        descriptor,
-        parsed,
-    })
-}
-
-/// The entry of `idx` for `want` (see [`crate::platform::choose`]), or an error that lists
-/// every entry the index has.
-pub fn select_platform<'a>(idx: &'a Index, want: &Platform) -> Result<&'a Descriptor> {
-    crate::platform::choose(idx, want).ok_or_else(|| {
-        anyhow!(
-            "the index has no image for {want}; it has: {}",
-            list_platforms(idx)
-        )
-    })
-}
-
-/// `linux/amd64, linux/arm64/v8, unknown/unknown (attestation), (no platform)`
-pub fn list_platforms(idx: &Index) -> String {
-    crate::platform::list_entries(idx)
-}
-
-/// Reads and verifies the image manifest an index entry names.
-pub fn load_child(
-    src: &dyn ImageSource,
-    child: &Descriptor,
-) -> Result<(Format, ImageManifest, Vec<u8>)> {
-    let bytes = src.manifest(child)?;
-    verify_bytes(&bytes, child, "manifest")?;
-    match manifest::parse(&bytes, &child.media_type)
-        .with_context(|| format!("manifest {}", child.digest))?
-    {
-        Parsed::Image(f, m) => Ok((f, m, bytes)),
-        Parsed::Index(..) => bail!(
-            "index entry {} is itself an index; nested indexes are not supported",
-            child.digest
-        ),
-    }
-}
-
-/// Reads the source's image: the top manifest, the instance for `platform` when it is an
-/// index, and the config. Verifies all three.
-pub fn load_image(src: &dyn ImageSource, platform: Option<&Platform>) -> Result<LoadedImage> {
-    image_from_top(src, load_top(src)?, platform)
-}
-
-/// Completes [`load_image`] from an already loaded top-level manifest.
-pub fn image_from_top(
-    src: &dyn ImageSource,
-    top: LoadedTop,
-    platform: Option<&Platform>,
-) -> Result<LoadedImage> {
-    let (format, m, raw, desc, index) = match top.parsed {
-        Parsed::Image(f, m) => (f, m, top.bytes, top.descriptor, None),
-        Parsed::Index(_, idx) => {
-            let want = platform.cloned().unwrap_or_else(host_platform);
-            let child = select_platform(&idx, &want)?.clone();
-            let (f, m, bytes) = load_child(src, &child)?;
-            (f, m, bytes, child, Some((top.descriptor, top.bytes)))
-        }
-    };
-    image_with_config(src, format, m, raw, desc, index)
-}
-
-/// Reads and verifies the config of manifest `m`.
-pub fn image_with_config(
-    src: &dyn ImageSource,
-    format: Format,
-    m: ImageManifest,
-    raw: Vec<u8>,
-    descriptor: Descriptor,
-    index: Option<(Descriptor, Vec<u8>)>,
-) -> Result<LoadedImage> {
-    let mut m = m;
-    let config_raw = read_config(src, &m.config)?;
-    let config = if let Some(c) = manifest::adopt_legacy_config(format, &mut m, &config_raw) {
-        c
-    } else if manifest::is_image(&m) {
-        ImageConfig::parse(&config_raw).with_context(|| format!("config {}", m.config.digest))?
-    } else {
-        ImageConfig::default()
-    };
-    Ok(LoadedImage {
-        format,
-        raw,
-        descriptor,
-        manifest: m,
-        config_raw,
-        config,
-        index,
-    })
-}
-
-fn read_config(src: &dyn ImageSource, desc: &Descriptor) -> Result<Vec<u8>> {
-    if desc.size > MAX_DOCUMENT_SIZE {
-        bail!(
-            "config {} is {} bytes, over the 4 MiB limit",
-            desc.digest,
-            desc.size
-        );
-    }
-    let mut r = VerifyingReader::new(src.blob(desc)?, &desc.digest, desc.size);
-    let mut buf = Vec::with_capacity(desc.size as usize);
-    std::io::Read::read_to_end(&mut r, &mut buf)
-        .with_context(|| format!("config {}", desc.digest))?;
-    Ok(buf)
 }
 
 /// Copies the image `src` selects into `dst` and commits it.
@@ -240,52 +68,14 @@ pub fn copy_image(
     if !manifest::is_image(&img.manifest) {
         return copy_artifact(src, dst, &img, opts, start);
     }
-    let caps = dst.caps();
-    let plan = convert::plan(img.format, &img.manifest, &caps, &opts.plan)?;
-    let diff_ids = img.config.diff_ids();
-    if diff_ids.len() != img.manifest.layers.len() {
-        bail!(
-            "the manifest has {} layers but the config has {} diff_ids",
-            img.manifest.layers.len(),
-            diff_ids.len()
-        );
-    }
-    check_plain_layers(&img, &plan)?;
-    tracing::debug!(
-        "plan for {} → {}: {}",
-        src.describe(),
-        dst.describe(),
-        if plan.rewrite {
-            plan.reasons().join(", ")
-        } else {
-            "copy as is".to_string()
-        }
-    );
-    let config_out = Descriptor {
-        media_type: plan.format.config_type().to_string(),
-        ..img.manifest.config.clone()
-    };
+    let plan = plan_image(src, dst.as_ref(), &img, &opts.plan)?;
     let config = dst
-        .put_bytes(&img.config_raw, &config_out)
+        .put_bytes(&img.config_raw, &config_descriptor(&img, &plan))
         .context("storing the config")?;
-
     let outcomes = copy_layers(src, dst.as_ref(), &img, &plan, opts.jobs, &Seen::default())?;
-    let (bytes, manifest_desc) = if plan.rewrite {
-        let layers = outcomes.iter().map(|o| o.written.clone()).collect();
-        let b = convert::rewrite_manifest(&img.manifest, plan.format, layers)?;
-        let d = Descriptor::of_bytes(plan.format.manifest_type(), &b);
-        (b, d)
-    } else {
-        (img.raw.clone(), img.descriptor.clone())
-    };
-    let (bytes, desc) = negotiate::put_manifest(
-        dst.as_ref(),
-        &img,
-        &plan,
-        &outcomes,
-        (bytes, manifest_desc),
-        &opts.plan,
-    )?;
+    let first = planned_manifest(&img, &plan, &outcomes)?;
+    let (bytes, desc) =
+        negotiate::put_manifest(dst.as_ref(), &img, &plan, &outcomes, first, &opts.plan)?;
     let mut report = CopyReport::new(img.descriptor.clone(), desc.clone());
     report.count_config(Some(config), img.config_raw.len());
     outcomes.iter().for_each(|o| report.count(o));
@@ -296,6 +86,54 @@ pub fn copy_image(
     dst.commit(&bytes, &desc)?;
     report.elapsed = start.elapsed();
     Ok(report)
+}
+
+/// Plans the copy of `img` into `dst` and checks the plan against the config, before any
+/// byte moves.
+fn plan_image(
+    src: &dyn ImageSource,
+    dst: &dyn ImageDestination,
+    img: &LoadedImage,
+    opts: &PlanOptions,
+) -> Result<convert::Plan> {
+    let plan = convert::plan(img.format, &img.manifest, &dst.caps(), opts)?;
+    img.config.check_layer_count(img.manifest.layers.len())?;
+    check_plain_layers(img, &plan)?;
+    tracing::debug!(
+        "plan for {} → {}: {}",
+        src.describe(),
+        dst.describe(),
+        if plan.rewrite {
+            plan.reasons().join(", ")
+        } else {
+            "copy as is".to_string()
+        }
+    );
+    Ok(plan)
+}
+
+/// The config's descriptor at the destination: its bytes stay, its type is the plan's.
+pub(super) fn config_descriptor(img: &LoadedImage, plan: &convert::Plan) -> Descriptor {
+    Descriptor {
+        media_type: plan.format.config_type().to_string(),
+        ..img.manifest.config.clone()
+    }
+}
+
+/// The manifest to offer first: the source's own bytes, or its rewrite in the planned
+/// format with the layers as written.
+fn planned_manifest(
+    img: &LoadedImage,
+    plan: &convert::Plan,
+    outcomes: &[BlobOutcome],
+) -> Result<(Vec<u8>, Descriptor)> {
+    if !plan.rewrite {
+        return Ok((img.raw.clone(), img.descriptor.clone()));
+    }
+    let layers = outcomes.iter().map(|o| o.written.clone()).collect();
+    let bytes = convert::rewrite_manifest(&img.manifest, plan.format, layers)?;
+    let desc = Descriptor::of_bytes(plan.format.manifest_type(), &bytes);
+    Ok((bytes, desc))
 }
 
 /// An uncompressed layer's digest is its diff_id: check that before moving any bytes. A

@@ -19,14 +19,21 @@ pub fn is_rejection(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.is::<ManifestRejected>())
 }
 
-/// The formats to offer, in order: the planned one, then (unless the user fixed the
-/// format or the digests) the other formats the destination stores.
-pub fn candidates(plan: &Plan, caps: &DestCaps, opts: &PlanOptions) -> Vec<Format> {
-    let mut out = vec![plan.format];
+/// The formats to offer, in order, for an image or an index: the planned one, `first`,
+/// then (unless the user fixed the format or the digests) the other formats the
+/// destination stores.
+pub fn candidates(first: Format, caps: &DestCaps, opts: &PlanOptions) -> Vec<Format> {
+    let mut out = vec![first];
     if opts.format.is_none() && !opts.preserve_digests {
-        out.extend(caps.formats.iter().copied().filter(|f| *f != plan.format));
+        out.extend(caps.formats.iter().copied().filter(|f| *f != first));
     }
     out
+}
+
+/// `oci, v2s2`: the candidates, for the debug log.
+pub fn names(formats: &[Format]) -> String {
+    let names: Vec<&str> = formats.iter().map(|f| f.name()).collect();
+    names.join(", ")
 }
 
 /// Offers the manifest `first` (in `plan.format`), falling back to other candidates.
@@ -40,50 +47,28 @@ pub fn put_manifest(
     opts: &PlanOptions,
 ) -> Result<(Vec<u8>, Descriptor)> {
     let caps = dst.caps();
-    let formats = candidates(plan, &caps, opts);
-    let names: Vec<&str> = formats.iter().map(|f| f.name()).collect();
+    let formats = candidates(plan.format, &caps, opts);
     tracing::debug!(
         "manifest candidates for {}: {}",
         dst.describe(),
-        names.join(", ")
+        names(&formats)
     );
     let mut attempts = Vec::new();
     for (i, &format) in formats.iter().enumerate() {
-        let (bytes, desc) = if i == 0 {
-            first.clone()
-        } else {
-            match convert_to(format, img, plan, outcomes, &caps, opts) {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::debug!("candidate {} skipped: {e:#}", format.name());
-                    attempts.push(format!("{}: {e:#}", format.name()));
-                    continue;
-                }
+        let candidate = match i {
+            0 => Ok(first.clone()),
+            _ => convert_to(format, img, plan, outcomes, &caps, opts),
+        };
+        let (bytes, desc) = match candidate {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!("candidate {} skipped: {e:#}", format.name());
+                attempts.push(format!("{}: {e:#}", format.name()));
+                continue;
             }
         };
-        tracing::debug!(
-            "attempt {}: putting the manifest as {} ({}, {})",
-            i + 1,
-            format.name(),
-            desc.media_type,
-            desc.digest
-        );
-        match dst.put_manifest(&bytes, &desc) {
-            Ok(()) => {
-                if i > 0 {
-                    tracing::debug!(
-                        "fell back to {}: the destination accepted {}",
-                        format.name(),
-                        desc.digest
-                    );
-                }
-                return Ok((bytes, desc));
-            }
-            Err(e) if is_rejection(&e) => {
-                tracing::debug!("attempt {} ({}) rejected: {e:#}", i + 1, format.name());
-                attempts.push(format!("{} rejected: {e:#}", format.name()));
-            }
-            Err(e) => return Err(e),
+        if offer(dst, i, format, &bytes, &desc, &mut attempts)? {
+            return Ok((bytes, desc));
         }
     }
     let hint = if formats.len() == 1 {
@@ -95,6 +80,44 @@ pub fn put_manifest(
         "the destination refused every manifest type{hint}: {}",
         attempts.join("; ")
     )
+}
+
+/// Offers one candidate, attempt `i` (from 0) in `format`. True when the destination
+/// accepted it; a refusal of the type is noted in `attempts`, any other failure is
+/// returned.
+fn offer(
+    dst: &dyn ImageDestination,
+    i: usize,
+    format: Format,
+    bytes: &[u8],
+    desc: &Descriptor,
+    attempts: &mut Vec<String>,
+) -> Result<bool> {
+    tracing::debug!(
+        "attempt {}: putting the manifest as {} ({}, {})",
+        i + 1,
+        format.name(),
+        desc.media_type,
+        desc.digest
+    );
+    match dst.put_manifest(bytes, desc) {
+        Ok(()) => {
+            if i > 0 {
+                tracing::debug!(
+                    "fell back to {}: the destination accepted {}",
+                    format.name(),
+                    desc.digest
+                );
+            }
+            Ok(true)
+        }
+        Err(e) if is_rejection(&e) => {
+            tracing::debug!("attempt {} ({}) rejected: {e:#}", i + 1, format.name());
+            attempts.push(format!("{} rejected: {e:#}", format.name()));
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The manifest rewritten as `format`, provided every layer keeps its bytes.

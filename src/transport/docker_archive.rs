@@ -87,14 +87,10 @@ impl DockerArchiveSource {
         };
         let parsed =
             ImageConfig::parse(&config).with_context(|| format!("config {config_path}"))?;
+        parsed
+            .check_layer_count(entry.layers.len())
+            .context("manifest.json")?;
         let diff_ids = parsed.diff_ids();
-        if diff_ids.len() != entry.layers.len() {
-            bail!(
-                "manifest.json lists {} layers but the config has {} diff_ids",
-                entry.layers.len(),
-                diff_ids.len()
-            );
-        }
         let mut paths = HashMap::from([(config_desc.digest.clone(), config_path)]);
         let mut layers = Vec::new();
         for (i, (layer, diff_id)) in entry.layers.iter().zip(diff_ids).enumerate() {

@@ -14,6 +14,7 @@ pub mod oci_archive;
 mod packing;
 pub mod registry;
 pub mod tar_header;
+mod tar_index;
 pub mod tar_stream;
 pub mod tarball;
 

@@ -4,8 +4,8 @@
 
 use crate::support::layout::{assert_no_stray_files, blob_path, empty_layout, tags};
 use crate::support::mutate::{
-    docker_first_layer, docker_wrong_diff_id, edit_archive, layer_digest, layout_copy,
-    tamper_layer, truncate_half, wrong_diff_id,
+    docker_first_layer, docker_rewrite_config, docker_wrong_diff_id, drop_last_diff_id,
+    edit_archive, layer_digest, layout_copy, tamper_layer, truncate_half, wrong_diff_id,
 };
 use crate::support::{assert_failure, assert_usage_error, oci_copy, p, tempdir, testdata};
 
@@ -85,6 +85,28 @@ fn docker_config_with_wrong_diff_id_is_caught_when_compressing() {
     rejected_into_layout(
         &format!("docker-archive:{}", p(&archive)),
         &[&wrong[7..19], "diff_id", "digest mismatch"],
+    );
+}
+
+#[test]
+fn a_config_with_fewer_diff_ids_than_layers_is_refused() {
+    let tmp = tempdir();
+    let layout = layout_copy("oci-layout", tmp.path());
+    drop_last_diff_id(&layout, "latest");
+    rejected(
+        &format!("oci:{}:latest", p(&layout)),
+        &["the manifest has 2 layers but the config has 1 diff_ids"],
+    );
+    let archive = tmp.path().join("bad.tar");
+    edit_archive("docker-legacy.tar", &archive, |root| {
+        docker_rewrite_config(root, |c| {
+            let ids = c["rootfs"]["diff_ids"].as_array_mut().expect("diff_ids");
+            ids.push(ids[0].clone());
+        })
+    });
+    rejected_into_layout(
+        &format!("docker-archive:{}", p(&archive)),
+        &["manifest.json: the manifest has 2 layers but the config has 3 diff_ids"],
     );
 }
 

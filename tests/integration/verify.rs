@@ -3,7 +3,9 @@
 //! in an index instance that a copy to this machine would never read.
 
 use crate::support::layout::{blob_path, manifest, read_blob};
-use crate::support::mutate::{flip_byte, layer_digest, layout_copy, tamper_layer};
+use crate::support::mutate::{
+    drop_last_diff_id, flip_byte, layer_digest, layout_copy, tamper_layer,
+};
 use crate::support::{assert_failure, assert_success, describe, oci_copy, p, testdata};
 
 fn stdout(out: &std::process::Output) -> String {
@@ -100,6 +102,20 @@ fn a_layer_that_does_not_match_its_diff_id_is_caught() {
     let wrong = crate::support::mutate::wrong_diff_id(&layout, "latest");
     let out = oci_copy(["verify", &format!("oci:{}", p(&layout))]);
     assert_failure(&out, 1, &["diff_id mismatch", &wrong]);
+}
+
+#[test]
+fn a_config_with_fewer_diff_ids_than_layers_is_a_problem() {
+    let tmp = crate::support::tempdir();
+    let layout = layout_copy("oci-layout", tmp.path());
+    drop_last_diff_id(&layout, "latest");
+    let config = manifest(&layout, "latest")["config"]["digest"]
+        .as_str()
+        .expect("config digest")
+        .to_string();
+    let out = oci_copy(["verify", &format!("oci:{}", p(&layout))]);
+    let want = format!("config {config}: the manifest has 2 layers but the config has 1 diff_ids");
+    assert_failure(&out, 1, &[&want]);
 }
 
 #[test]

@@ -168,15 +168,10 @@ impl Checker {
             Err(e) => return problems.push(format!("config {}: {e:#}", m.config.digest)),
         };
         self.count(&m.config);
-        let diff_ids = config.diff_ids();
-        if diff_ids.len() != m.layers.len() {
-            problems.push(format!(
-                "config {}: the manifest has {} layers but the config has {} diff_ids",
-                m.config.digest,
-                m.layers.len(),
-                diff_ids.len()
-            ));
+        if let Err(e) = config.check_layer_count(m.layers.len()) {
+            problems.push(format!("config {}: {e}", m.config.digest));
         }
+        let diff_ids = config.diff_ids();
         for (i, layer) in m.layers.iter().enumerate() {
             let what = format!("layer {}", i + 1);
             let mut diff_id = diff_ids.get(i);

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use super::below::Below;
-pub use super::redact::redact;
+pub use crate::redact::redact;
 
 /// A failed registry request, already classified.
 #[derive(Debug, Clone, Default)]

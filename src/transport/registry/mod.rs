@@ -17,7 +17,6 @@ mod http;
 pub mod probe;
 mod pump;
 mod read_back;
-mod redact;
 mod stall;
 pub mod tls;
 

@@ -85,6 +85,17 @@ pub fn wrong_diff_id(layout: &Path, tag: &str) -> String {
     wrong
 }
 
+/// Drops the config's last diff_id, so it names one fewer than the manifest's layers,
+/// while every digest stays consistent.
+pub fn drop_last_diff_id(layout: &Path, tag: &str) {
+    rewrite_config(layout, tag, |c| {
+        c["rootfs"]["diff_ids"]
+            .as_array_mut()
+            .expect("diff_ids array")
+            .pop();
+    });
+}
+
 /// Truncates `path` to half its size.
 pub fn truncate_half(path: &Path) {
     let len = std::fs::metadata(path).expect("stat archive").len();
@@ -125,10 +136,18 @@ pub fn edit_archive(name: &str, out: &Path, edit: impl FnOnce(&Path)) {
 /// config under its own digest and pointing manifest.json at it; returns the wrong diff_id.
 pub fn docker_wrong_diff_id(root: &Path) -> String {
     let wrong = format!("sha256:{}", "cd".repeat(32));
+    let value = wrong.clone();
+    docker_rewrite_config(root, |c| c["rootfs"]["diff_ids"][0] = value.into());
+    wrong
+}
+
+/// In an extracted single-image docker-archive, edits the config, stores it under its own
+/// digest and points manifest.json at it.
+pub fn docker_rewrite_config(root: &Path, edit: impl FnOnce(&mut Value)) {
     let mut m = read_json(&root.join("manifest.json")).unwrap_or_else(|e| panic!("{e}"));
     let old = m[0]["Config"].as_str().expect("Config path").to_string();
     let mut config = read_json(&root.join(&old)).unwrap_or_else(|e| panic!("{e}"));
-    config["rootfs"]["diff_ids"][0] = wrong.clone().into();
+    edit(&mut config);
     let bytes = serde_json::to_vec(&config).expect("serialise config");
     let hex = hex::encode(sha2::Sha256::digest(&bytes));
     let new = match old.starts_with("blobs/") {
@@ -138,7 +157,6 @@ pub fn docker_wrong_diff_id(root: &Path) -> String {
     std::fs::write(root.join(&new), bytes).expect("write config");
     m[0]["Config"] = new.into();
     std::fs::write(root.join("manifest.json"), m.to_string()).expect("write manifest.json");
-    wrong
 }
 
 /// In an extracted docker-archive, the path of image 0's first layer.

@@ -1,6 +1,9 @@
-//! Typed, read-only views of manifests, indexes and image configs over their raw bytes.
-//! Parsing never changes the bytes a copy writes: a manifest is only re-serialised when
-//! `convert.rs` rewrites it. Unknown fields are kept so that a rewrite loses nothing.
+//! Typed, read-only views of manifests, indexes and image configs (`config.rs`) over their
+//! raw bytes. Parsing never changes the bytes a copy writes: a manifest is only
+//! re-serialised by [`rewrite_manifest`], when the plan says so. Unknown fields are kept so
+//! that a rewrite loses nothing.
+
+mod config;
 
 use std::collections::BTreeMap;
 
@@ -10,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::digest::Digest;
 use crate::media_type::{self as mt, Format, Kind};
+pub use config::{adopt_legacy_config, ImageConfig, RootFs, RunConfig, LEGACY_CONFIG};
 
 /// The most a manifest, index or config may weigh. Larger documents are refused, so a lying
 /// source cannot make oci-copy buffer without bound.
@@ -209,95 +213,6 @@ fn check_inner_type(inner: Option<&str>, outer: &str) -> Result<()> {
         }
         _ => Ok(()),
     }
-}
-
-/// The parts of an image config that oci-copy reads. The bytes themselves are never
-/// rewritten, so the image ID (the config digest) survives every conversion.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ImageConfig {
-    #[serde(default)]
-    pub architecture: String,
-    #[serde(default)]
-    pub os: String,
-    #[serde(default)]
-    pub variant: Option<String>,
-    #[serde(default)]
-    pub created: Option<String>,
-    #[serde(default)]
-    pub author: Option<String>,
-    #[serde(default)]
-    pub docker_version: Option<String>,
-    #[serde(default)]
-    pub config: Option<RunConfig>,
-    #[serde(default)]
-    pub rootfs: Option<RootFs>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct RunConfig {
-    #[serde(rename = "Env", default)]
-    pub env: Option<Vec<String>>,
-    #[serde(rename = "Labels", default)]
-    pub labels: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct RootFs {
-    #[serde(rename = "type", default)]
-    pub kind: String,
-    #[serde(default)]
-    pub diff_ids: Vec<Digest>,
-}
-
-impl ImageConfig {
-    pub fn parse(bytes: &[u8]) -> Result<ImageConfig> {
-        if bytes.len() as u64 > MAX_DOCUMENT_SIZE {
-            bail!("config is {} bytes, over the 4 MiB limit", bytes.len());
-        }
-        serde_json::from_slice(bytes).context("invalid image config")
-    }
-
-    pub fn diff_ids(&self) -> &[Digest] {
-        self.rootfs
-            .as_ref()
-            .map(|r| r.diff_ids.as_slice())
-            .unwrap_or(&[])
-    }
-}
-
-/// The config type of docker 1.10-era pushes, before `application/vnd.docker.container.
-/// image.v1+json` was settled on.
-pub const LEGACY_CONFIG: &str = "application/octet-stream";
-
-/// Adopts the config of a docker 1.10-era v2s2 manifest: one typed
-/// `application/octet-stream` whose JSON is an image config (a `rootfs` of `layers`, an
-/// architecture and an OS) is read as the Docker image config it is, so that the image is
-/// inspected, verified and converted like any other. Only this parsed view changes: the
-/// manifest's bytes, and so its digest, stay as served. Returns the parsed config when it
-/// adopted one.
-pub fn adopt_legacy_config(
-    format: Format,
-    m: &mut ImageManifest,
-    config: &[u8],
-) -> Option<ImageConfig> {
-    if format != Format::V2s2 || m.config.media_type != LEGACY_CONFIG {
-        return None;
-    }
-    let parsed = ImageConfig::parse(config).ok()?;
-    let image = parsed.rootfs.as_ref().is_some_and(|r| r.kind == "layers")
-        && !parsed.architecture.is_empty()
-        && !parsed.os.is_empty();
-    if !image {
-        return None;
-    }
-    tracing::debug!(
-        "config {} is typed {LEGACY_CONFIG} but is an image config (a docker 1.10-era push): \
-         reading it as {}",
-        m.config.digest,
-        mt::DOCKER_CONFIG
-    );
-    m.config.media_type = mt::DOCKER_CONFIG.to_string();
-    Some(parsed)
 }
 
 /// True when this manifest describes a container image (as opposed to an artifact such as a

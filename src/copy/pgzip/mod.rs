@@ -18,14 +18,17 @@
 //! Either way, the same input, style and level always give the same bytes, whatever the
 //! number of threads.
 
+mod block;
+
 use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Mutex, OnceLock};
 
-use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use flate2::Crc;
 
 pub use crate::convert::GzipStyle;
+use block::{deflate_job, member_job, Done};
 
 /// Input bytes per block.
 pub const BLOCK_SIZE: usize = 1 << 20;
@@ -70,16 +73,6 @@ fn pool() -> &'static Pool {
             threads,
         }
     })
-}
-
-/// One compressed block (the first `len` bytes of `deflated`), with both buffers handed
-/// back for reuse. `crc` is that of the input for [`GzipStyle::Single`]; a member carries
-/// its own.
-struct Done {
-    deflated: Vec<u8>,
-    len: usize,
-    crc: Option<Crc>,
-    input: Vec<u8>,
 }
 
 /// A gzip encoder that compresses on the shared pool. Bytes written are cut into blocks;
@@ -233,119 +226,10 @@ impl<W: Write> Write for ParGzEncoder<W> {
     }
 }
 
-thread_local! {
-    /// Each worker keeps its deflate state between blocks, per level.
-    static DEFLATE: std::cell::RefCell<Option<(u32, Compress)>> = const { std::cell::RefCell::new(None) };
-    /// And its libdeflate compressor, per level.
-    static LIBDEFLATE: std::cell::RefCell<Option<(u32, libdeflater::Compressor)>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Compresses one block into a complete gzip member, in `out`.
-fn member_job(level: u32, input: Vec<u8>, mut out: Vec<u8>, tx: SyncSender<io::Result<Done>>) {
-    let result = LIBDEFLATE.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        let c = match &mut *cell {
-            Some((l, c)) if *l == level => c,
-            slot => {
-                let lvl = libdeflater::CompressionLvl::new(level as i32)
-                    .map_err(|e| io::Error::other(format!("gzip level {level}: {e:?}")))?;
-                &mut slot.insert((level, libdeflater::Compressor::new(lvl))).1
-            }
-        };
-        let bound = c.gzip_compress_bound(input.len());
-        if out.len() < bound {
-            // Zeroed by the allocator (fresh pages), not by writing: the part libdeflate
-            // does not write is never touched, and costs no resident memory.
-            out = vec![0u8; bound];
-        }
-        let len = c
-            .gzip_compress(&input, &mut out)
-            .map_err(|e| io::Error::other(format!("gzip: {e}")))?;
-        Ok(Done {
-            deflated: out,
-            len,
-            crc: None,
-            input,
-        })
-    });
-    // The encoder may have been dropped (the copy failed): nobody wants the result.
-    let _ = tx.send(result);
-}
-
-/// Deflates one block as part of the single raw deflate stream.
-fn deflate_job(
-    level: u32,
-    dict: Vec<u8>,
-    input: Vec<u8>,
-    mut deflated: Vec<u8>,
-    last: bool,
-    tx: SyncSender<io::Result<Done>>,
-) {
-    let result = DEFLATE.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        let c = match &mut *cell {
-            Some((l, c)) if *l == level => c,
-            slot => {
-                &mut slot
-                    .insert((level, Compress::new(Compression::new(level), false)))
-                    .1
-            }
-        };
-        deflated.clear();
-        deflate_block(c, &dict, &input, last, &mut deflated)?;
-        let mut crc = Crc::new();
-        crc.update(&input);
-        Ok(Done {
-            len: deflated.len(),
-            deflated,
-            crc: Some(crc),
-            input,
-        })
-    });
-    // The encoder may have been dropped (the copy failed): nobody wants the result.
-    let _ = tx.send(result);
-}
-
-/// Deflates one block as part of a longer raw deflate stream: primed with `dict`, ending on a
-/// byte boundary (sync flush) unless `last`, which ends the stream.
-fn deflate_block(
-    c: &mut Compress,
-    dict: &[u8],
-    input: &[u8],
-    last: bool,
-    out: &mut Vec<u8>,
-) -> io::Result<()> {
-    c.reset();
-    if !dict.is_empty() {
-        c.set_dictionary(dict).map_err(io::Error::other)?;
-    }
-    let flush = if last {
-        FlushCompress::Finish
-    } else {
-        FlushCompress::Sync
-    };
-    let start = c.total_in();
-    loop {
-        if out.capacity() - out.len() < 64 * 1024 {
-            out.reserve(256 * 1024);
-        }
-        let consumed = (c.total_in() - start) as usize;
-        let status = c
-            .compress_vec(&input[consumed..], out, flush)
-            .map_err(io::Error::other)?;
-        let consumed = (c.total_in() - start) as usize;
-        let room_left = out.len() < out.capacity();
-        match status {
-            Status::StreamEnd => return Ok(()),
-            _ if !last && consumed == input.len() && room_left => return Ok(()),
-            _ => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flate2::Compression;
     use std::io::Read;
 
     fn sample(len: usize) -> Vec<u8> {

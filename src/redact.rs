@@ -1,5 +1,7 @@
-//! The one redaction of the registry layer: removes secrets from any text that may hold a
-//! URL (error messages, `--debug` lines, the probe's evidence) before it is shown.
+//! The one redaction: removes secrets from any text that may hold a URL (error messages,
+//! `--debug` lines, the probe's evidence, a reference that does not parse) before it is
+//! shown. A support module below every layer that shows such text: references, the
+//! registry layer and `main` all use it.
 
 /// Removes secrets from text that may hold a URL: the `user:password@` of a URL, and the
 /// values of query parameters that carry credentials (signed storage redirects, tokens).

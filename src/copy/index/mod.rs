@@ -5,22 +5,24 @@
 //! otherwise a new index (or Docker manifest list) is written with the new descriptors.
 //! A destination that refuses the index's type gets the other family, as for one image.
 
+mod write;
+
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
 use super::blob::BlobOutcome;
 use super::dedup::Seen;
-use super::negotiate::{self, is_rejection};
 use super::{
-    check_plain_layers, copy_as_is, copy_layers, image_with_config, list_platforms, load_child,
-    select_platform, CopyOptions, CopyReport, LoadedImage, LoadedTop,
+    check_plain_layers, config_descriptor, copy_as_is, copy_layers, image_with_config,
+    list_platforms, load_child, select_platform, CopyOptions, CopyReport, LoadedImage, LoadedTop,
 };
 use crate::convert::{self, Plan, PlanOptions};
 use crate::manifest::{self, Descriptor, Index};
 use crate::media_type::Format;
 use crate::platform;
 use crate::transport::{DestCaps, ImageDestination, ImageSource, Reuse};
+use write::put_all;
 
 /// One distinct instance of the index being copied: entries that name the same manifest
 /// share one.
@@ -280,18 +282,9 @@ fn copy_instance_blobs(
         };
         return Ok((how, outcomes));
     };
-    if img.config.diff_ids().len() != img.manifest.layers.len() {
-        bail!(
-            "the manifest has {} layers but the config has {} diff_ids",
-            img.manifest.layers.len(),
-            img.config.diff_ids().len()
-        );
-    }
+    img.config.check_layer_count(img.manifest.layers.len())?;
     check_plain_layers(img, plan)?;
-    let config = Descriptor {
-        media_type: plan.format.config_type().to_string(),
-        ..img.manifest.config.clone()
-    };
+    let config = config_descriptor(img, plan);
     let how = match seen.written(&config, None, None) {
         Some(_) => None,
         None => Some(
@@ -304,133 +297,6 @@ fn copy_instance_blobs(
     let diff_ids = img.config.diff_ids();
     seen.record_layers(&img.manifest.layers, &plan.layers, diff_ids, &outcomes);
     Ok((how, outcomes))
-}
-
-/// Offers the instances and the index to the destination in each candidate family, until
-/// one is accepted. Returns the index written.
-#[allow(clippy::too_many_arguments)]
-fn put_all(
-    dst: &dyn ImageDestination,
-    top: &LoadedTop,
-    format: Format,
-    idx: &Index,
-    children: &[Child],
-    selected: &Selected,
-    caps: &DestCaps,
-    opts: &CopyOptions,
-) -> Result<(Vec<u8>, Descriptor)> {
-    let target = convert::choose_format(format, caps, &opts.plan)?;
-    let mut candidates = vec![target];
-    if opts.plan.format.is_none() && !opts.plan.preserve_digests {
-        candidates.extend(caps.formats.iter().copied().filter(|f| *f != target));
-    }
-    tracing::debug!(
-        "index candidates for {}: {}",
-        dst.describe(),
-        candidates
-            .iter()
-            .map(|f| f.name())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let mut attempts = Vec::new();
-    for f in candidates {
-        let attempt = build_all(top, format, idx, children, selected, f, caps, &opts.plan)
-            .and_then(|(instances, index)| {
-                for (bytes, desc) in &instances {
-                    dst.put_child_manifest(bytes, desc)?;
-                }
-                dst.put_manifest(&index.0, &index.1)?;
-                Ok(index)
-            });
-        match attempt {
-            Ok(index) => return Ok(index),
-            Err(e) if is_rejection(&e) => {
-                tracing::debug!("the destination refused the index as {}: {e:#}", f.name());
-                attempts.push(format!("{} rejected: {e:#}", f.name()));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    bail!(
-        "the destination refused every index type: {}",
-        attempts.join("; ")
-    )
-}
-
-type Written = (Vec<u8>, Descriptor);
-
-/// The instance manifests and the index, written as family `f`.
-#[allow(clippy::too_many_arguments)]
-fn build_all(
-    top: &LoadedTop,
-    format: Format,
-    idx: &Index,
-    children: &[Child],
-    selected: &Selected,
-    f: Format,
-    caps: &DestCaps,
-    popts: &PlanOptions,
-) -> Result<(Vec<Written>, Written)> {
-    let mut instances = Vec::new();
-    for c in children {
-        let (bytes, desc) = match &c.plan {
-            None => (c.img.raw.clone(), c.entry.clone()),
-            Some(plan) => {
-                let plan_opts = PlanOptions {
-                    format: Some(f),
-                    ..popts.clone()
-                };
-                negotiate::convert_to(f, &c.img, plan, &c.outcomes, caps, &plan_opts)?
-            }
-        };
-        instances.push((bytes, desc));
-    }
-    let unchanged = instances
-        .iter()
-        .zip(children)
-        .all(|((_, d), c)| d.digest == c.entry.digest);
-    if f == format && !selected.subset && unchanged {
-        return Ok((instances, (top.bytes.clone(), top.descriptor.clone())));
-    }
-    let bytes = rewrite_index(idx, f, selected, &instances)?;
-    let desc = Descriptor::of_bytes(f.index_type(), &bytes);
-    Ok((instances, (bytes, desc)))
-}
-
-/// A new index of family `f` whose entries, one for each selected entry, describe the
-/// instances written.
-fn rewrite_index(
-    idx: &Index,
-    f: Format,
-    selected: &Selected,
-    instances: &[Written],
-) -> Result<Vec<u8>> {
-    let mut out = idx.clone();
-    out.schema_version = 2;
-    out.media_type = Some(f.index_type().to_string());
-    out.manifests = selected
-        .entries
-        .iter()
-        .zip(selected.slots)
-        .map(|((_, e), &k)| Descriptor {
-            media_type: instances[k].1.media_type.clone(),
-            digest: instances[k].1.digest.clone(),
-            size: instances[k].1.size,
-            ..e.clone()
-        })
-        .collect();
-    if f == Format::V2s2 {
-        if out.annotations.take().is_some() || out.subject.take().is_some() {
-            tracing::warn!("a Docker manifest list has no annotations or subject; dropping them");
-        }
-        out.artifact_type = None;
-        for m in &mut out.manifests {
-            m.annotations = None;
-            m.artifact_type = None;
-        }
-    }
-    Ok(serde_json::to_vec(&out)?)
 }
 
 fn report(top: &LoadedTop, written: Descriptor, children: &[Child], start: Instant) -> CopyReport {
