@@ -71,8 +71,11 @@ impl Direct {
             return Err(self.refused(&action, resp).await);
         }
         let header = |name| resp.headers().get(name).and_then(|h| h.to_str().ok());
+        // Only a digest of the same algorithm can contradict: docker-registry names a
+        // sha512 blob by its sha256.
+        let algorithm = |d: &str| d.split(':').next().map(str::to_string);
         if let Some(d) = header("docker-content-digest") {
-            if d != o.digest {
+            if d != o.digest && algorithm(d) == algorithm(&o.digest) {
                 return Ok(Answer::OtherDigest(d.to_string()));
             }
         }
