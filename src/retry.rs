@@ -126,7 +126,8 @@ pub struct Exhausted {
      their http.secret (REGISTRY_HTTP_SECRET), so an upload begun on one replica is unknown to \
      the next; or storage on an unreliable shared filesystem such as NFS. To confirm: check \
      that every replica uses the same storage backend and the same REGISTRY_HTTP_SECRET, and \
-     try pushing to a single replica directly, bypassing the load balancer"
+     try pushing to a single replica directly, bypassing the load balancer; `oci-copy probe` \
+     on the repository shows the sessions vanish"
 )]
 pub struct SessionsLost {
     pub attempts: u32,

@@ -15,6 +15,7 @@ pub mod negotiate;
 pub mod pgzip;
 mod readahead;
 mod report;
+mod repush;
 // The verifying reader sits below the transports, which use its hashing readers too.
 pub use crate::verify;
 
@@ -69,13 +70,15 @@ pub fn copy_image(
         return copy_artifact(src, dst, &img, opts, start);
     }
     let plan = plan_image(src, dst.as_ref(), &img, &opts.plan)?;
-    let config = dst
-        .put_bytes(&img.config_raw, &config_descriptor(&img, &plan))
-        .context("storing the config")?;
-    let outcomes = copy_layers(src, dst.as_ref(), &img, &plan, opts.jobs, &Seen::default())?;
-    let first = planned_manifest(&img, &plan, &outcomes)?;
-    let (bytes, desc) =
-        negotiate::put_manifest(dst.as_ref(), &img, &plan, &outcomes, first, &opts.plan)?;
+    let (config, outcomes, (bytes, desc)) = repush::with_repush(dst.as_ref(), |dst| {
+        let config = dst
+            .put_bytes(&img.config_raw, &config_descriptor(&img, &plan))
+            .context("storing the config")?;
+        let outcomes = copy_layers(src, dst, &img, &plan, opts.jobs, &Seen::default())?;
+        let first = planned_manifest(&img, &plan, &outcomes)?;
+        let put = negotiate::put_manifest(dst, &img, &plan, &outcomes, first, &opts.plan)?;
+        Ok((config, outcomes, put))
+    })?;
     let mut report = CopyReport::new(img.descriptor.clone(), desc.clone());
     report.count_config(Some(config), img.config_raw.len());
     outcomes.iter().for_each(|o| report.count(o));

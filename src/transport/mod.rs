@@ -179,6 +179,13 @@ pub struct ManifestRejected {
     pub reason: String,
 }
 
+/// The destination refused a manifest because it does not know a blob the manifest
+/// references (a registry's `MANIFEST_BLOB_UNKNOWN`), though the copy had just uploaded
+/// or found it: the context of the destination's own error.
+#[derive(Debug, thiserror::Error)]
+#[error("the destination does not know a blob the manifest references")]
+pub struct BlobsUnknown;
+
 /// A blob being staged. Dropping it without [`BlobWriter::commit`] deletes the staged bytes.
 pub trait BlobWriter: Write + Send {
     /// Moves the verified bytes to their final name; `desc` gives their digest and size.

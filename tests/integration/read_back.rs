@@ -140,3 +140,81 @@ fn a_push_whose_writes_all_reached_one_replica_fails_the_read_back() {
     let direct = format!("docker://{}/lab/half:1", a.host);
     assert_success(&oci_copy(["inspect", NO_TLS, &direct]));
 }
+
+/// A proxy answering the first `refusals` manifest PUTs with `MANIFEST_BLOB_UNKNOWN`.
+fn refusing_manifest_puts(reg: &Registry, refusals: usize) -> FaultProxy {
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    FaultProxy::start(&reg.host, move |r| {
+        let put = r.method == "PUT" && r.path.contains("/manifests/");
+        if put && count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < refusals {
+            Action::error(400, "MANIFEST_BLOB_UNKNOWN", &[])
+        } else {
+            Action::Pass
+        }
+    })
+}
+
+/// The blob uploads the proxy saw after the first manifest PUT.
+fn uploads_after_first_manifest_put(proxy: &FaultProxy) -> usize {
+    let reqs = proxy.requests();
+    let first = reqs
+        .iter()
+        .position(|r| r.method == "PUT" && r.path.contains("/manifests/"))
+        .expect("a manifest PUT");
+    reqs[first..]
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.contains("/blobs/uploads/"))
+        .count()
+}
+
+#[test]
+fn a_manifest_refused_for_an_unknown_blob_is_pushed_again_with_every_blob() {
+    let reg = Registry::start();
+    let proxy = refusing_manifest_puts(&reg, 1);
+    let src = Fixture::OciLayout.reference();
+    let dest = format!("docker://{}/lab/again:1", proxy.host);
+    let out = oci_copy([NO_TLS, &src, &dest]);
+    assert_success(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pushing every blob of the image again, once"),
+        "{err}"
+    );
+    // The config and each layer again, though the registry says it has them.
+    assert_eq!(
+        uploads_after_first_manifest_put(&proxy),
+        1 + layer_count(&src)
+    );
+}
+
+#[test]
+fn a_manifest_refused_twice_for_an_unknown_blob_fails_with_the_cause() {
+    let reg = Registry::start();
+    let proxy = refusing_manifest_puts(&reg, 2);
+    let src = Fixture::OciLayout.reference();
+    let dest = format!("docker://{}/lab/never:1", proxy.host);
+    let out = oci_copy([NO_TLS, &src, &dest]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        crate::support::describe(&out)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    for want in [
+        "oci-copy: copying ",
+        "every blob was pushed again and the destination still does not know one",
+        "MANIFEST_BLOB_UNKNOWN",
+        "replicas behind a load balancer",
+        "`oci-copy probe` on the repository confirms the cause",
+    ] {
+        assert!(last.contains(want), "the error lacks {want:?}\n{err}");
+    }
+    let puts = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/manifests/"))
+        .count();
+    assert_eq!(puts, 2, "offered once, then once more after the re-push");
+}

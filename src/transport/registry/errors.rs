@@ -255,7 +255,7 @@ pub fn hint(code: Option<&str>, creds: Option<&str>) -> Option<String> {
         }
         Some("TOOMANYREQUESTS") => "rate limited; wait, or log in".to_string(),
         Some("MANIFEST_BLOB_UNKNOWN") => {
-            "the registry does not know a blob this copy uploaded or found there: if it runs as several replicas behind a load balancer, check that they share one storage backend and the same http.secret"
+            "the registry does not know a blob this copy uploaded or found there: if it runs as several replicas behind a load balancer, check that they share one storage backend and the same http.secret; `oci-copy probe` on the repository confirms the cause"
                 .to_string()
         }
         _ => return None,

@@ -261,7 +261,9 @@ impl ImageDestination for RegistryDestination {
     }
 
     fn put_manifest(&self, manifest: &[u8], desc: &Descriptor) -> Result<()> {
-        self.client.put_manifest(manifest, &desc.media_type)
+        self.client
+            .put_manifest(manifest, &desc.media_type)
+            .map_err(blobs_unknown)
     }
 
     fn put_child_manifest(&self, manifest: &[u8], desc: &Descriptor) -> Result<()> {
@@ -285,6 +287,16 @@ impl ImageDestination for RegistryDestination {
         let mut pushed = pushed.into_inner().expect("not poisoned");
         pushed.manifest(manifest, desc, self.name.tag.as_deref());
         read_back::check(&self.client, &pushed, "pull,push")
+    }
+}
+
+/// `MANIFEST_BLOB_UNKNOWN` marked as [`crate::transport::BlobsUnknown`], so that the copy
+/// pushes the image's blobs again.
+fn blobs_unknown(e: anyhow::Error) -> anyhow::Error {
+    let code = crate::retry::find::<errors::RegistryError>(&e).and_then(|r| r.code.as_deref());
+    match code {
+        Some("MANIFEST_BLOB_UNKNOWN") => e.context(crate::transport::BlobsUnknown),
+        _ => e,
     }
 }
 
