@@ -42,7 +42,7 @@ fn init_logging(debug: bool, quiet: bool) {
     } else if quiet {
         EnvFilter::new("off")
     } else {
-        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("oci_copy=warn"))
+        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("oci_copy=info"))
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)

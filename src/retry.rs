@@ -30,7 +30,12 @@ pub struct RetryPolicy {
     /// no byte of a download, no byte of an upload taken) before it counts as broken and is
     /// retried; `None` waits for ever.
     pub stall: Option<Duration>,
+    /// `--retry-max-wait`: the longest wait a registry's `Retry-After` can ask for.
+    pub max_wait: Duration,
 }
+
+/// `--retry-max-wait`'s default.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// A connection that made no progress for `after` (see [`RetryPolicy::stall`]): `TimedOut`,
 /// which is retried like a reset.
@@ -53,6 +58,7 @@ impl Default for RetryPolicy {
             times: 3,
             delay: None,
             stall: Some(DEFAULT_STALL),
+            max_wait: DEFAULT_MAX_WAIT,
         }
     }
 }
@@ -64,11 +70,12 @@ impl RetryPolicy {
             times: 0,
             delay: None,
             stall: None,
+            max_wait: DEFAULT_MAX_WAIT,
         }
     }
 
     /// The wait before retry number `retry` (1 for the first). A 429 waits twice as long:
-    /// the registry asked us to slow down; a `Retry-After` (up to 60 s) is waited for.
+    /// the registry asked us to slow down; a `Retry-After` (up to `max_wait`) is waited for.
     pub fn backoff(&self, retry: u32, why: &Transient) -> Duration {
         let wait = match self.delay {
             Some(d) => d,
@@ -79,7 +86,7 @@ impl RetryPolicy {
         };
         let wait = if why.rate_limited { wait * 2 } else { wait };
         match why.retry_after {
-            Some(after) => wait.max(after.min(Duration::from_secs(60))),
+            Some(after) => wait.max(after.min(self.max_wait)),
             None => wait,
         }
     }
@@ -210,12 +217,22 @@ pub fn run<T>(
         }
         retry += 1;
         let wait = policy.backoff(retry, &why);
-        tracing::debug!(
-            "retry {retry}/{} of {what} in {:.2}s: {}",
-            policy.times,
-            wait.as_secs_f64(),
-            why.reason
-        );
+        match why.retry_after {
+            Some(after) => tracing::info!(
+                "waiting {:.1}s before retry {retry}/{} of {what}: the registry answered {} and asked to wait {}s (Retry-After{})",
+                wait.as_secs_f64(),
+                policy.times,
+                why.reason,
+                after.as_secs(),
+                if after > policy.max_wait { ", capped by --retry-max-wait" } else { "" }
+            ),
+            None => tracing::debug!(
+                "retry {retry}/{} of {what} in {:.2}s: {}",
+                policy.times,
+                wait.as_secs_f64(),
+                why.reason
+            ),
+        }
         std::thread::sleep(wait);
     }
 }
@@ -265,6 +282,7 @@ mod tests {
         times: 3,
         delay: Some(Duration::ZERO),
         stall: None,
+        max_wait: DEFAULT_MAX_WAIT,
     };
 
     #[test]

@@ -123,6 +123,9 @@ pub struct RetryArgs {
     /// capped at 10s, with jitter).
     #[arg(long, value_name = "DURATION", value_parser = crate::retry::parse_duration)]
     pub retry_delay: Option<std::time::Duration>,
+    /// The longest a registry's Retry-After (on a 429 or 503) is waited for before a retry.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::retry::parse_duration)]
+    pub retry_max_wait: std::time::Duration,
     /// A registry connection that makes no progress for DURATION (no answer to a request,
     /// no byte of a download, no byte of an upload taken) counts as broken: a download
     /// resumes, a request or upload is retried. 0 waits for ever.

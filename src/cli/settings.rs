@@ -53,6 +53,7 @@ impl RetryArgs {
             times: self.retry_times,
             delay: self.retry_delay,
             stall: (!self.stall_timeout.is_zero()).then_some(self.stall_timeout),
+            max_wait: self.retry_max_wait,
         }
     }
 }

@@ -117,6 +117,7 @@ pub fn to_json(r: &ProbeReport, format: Format, reasons: &[String]) -> serde_jso
         "capabilities": caps,
         "upload_sessions": r.upload_sessions,
         "cleanup": r.cleanup,
+        "rate_limit": r.rate_limit,
     })
 }
 
@@ -178,8 +179,12 @@ fn render_header(r: &ProbeReport) -> String {
     if let Some(from) = &r.auth.credentials_from {
         auth += &format!("; credentials from {from}");
     }
+    let limit = match &r.rate_limit {
+        Some(l) => format!("Rate limit   {l}\n"),
+        None => String::new(),
+    };
     format!(
-        "Registry     {} ({}), repository {}\nAPI version  {api} ({})\nAuth         {auth}\nProbe tags   {}-*\n\n",
+        "Registry     {} ({}), repository {}\nAPI version  {api} ({})\nAuth         {auth}\n{limit}Probe tags   {}-*\n\n",
         r.registry, r.url, r.repository, r.api_evidence, r.probe_tag
     )
 }

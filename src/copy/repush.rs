@@ -56,6 +56,16 @@ impl ImageDestination for Forced<'_> {
     fn upload_retries(&self) -> crate::retry::RetryPolicy {
         self.0.upload_retries()
     }
+    /// Written, whatever the destination says it has, with the destination's retries.
+    fn put_bytes(&self, bytes: &[u8], desc: &Descriptor) -> Result<Reuse> {
+        let what = format!("uploading the blob {} again", desc.digest);
+        crate::retry::run(
+            &self.upload_retries(),
+            &what,
+            crate::transport::registry::errors::classify,
+            || crate::transport::store_bytes(self, bytes, desc),
+        )
+    }
     fn put_manifest(&self, manifest: &[u8], desc: &Descriptor) -> Result<()> {
         self.0.put_manifest(manifest, desc)
     }

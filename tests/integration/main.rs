@@ -20,6 +20,7 @@ mod mutation;
 mod podman;
 mod probe;
 mod probe_layer;
+mod rate_limits;
 mod read_back;
 mod registry;
 mod registry_auth;

@@ -28,6 +28,8 @@ pub struct RegistryError {
     pub retry_after: Option<std::time::Duration>,
     /// What failed below HTTP, when the request did.
     pub below: Option<Below>,
+    /// A refusal because the rate limit is used up (`RateLimit-Remaining: 0`): not retried.
+    pub limit_used_up: bool,
 }
 
 impl std::error::Error for RegistryError {}
@@ -63,6 +65,7 @@ impl ErrorScope<'_> {
             network,
             retry_after: None,
             below: None,
+            limit_used_up: false,
         }
     }
 
@@ -109,7 +112,9 @@ impl RegistryError {
         let status = matches!(self.status, Some(408 | 500 | 502 | 503 | 504));
         let unavailable = self.code.as_deref() == Some("UNAVAILABLE");
         let session_lost = self.session_lost();
-        if !(rate_limited || status || unavailable || session_lost || self.network) {
+        if self.limit_used_up
+            || !(rate_limited || status || unavailable || session_lost || self.network)
+        {
             return None;
         }
         let reason = match (self.status, &self.code) {
@@ -137,15 +142,6 @@ pub fn classify(e: &anyhow::Error) -> Option<crate::retry::Transient> {
     e.chain()
         .find_map(|c| c.downcast_ref::<std::io::Error>())
         .and_then(crate::retry::transient_io)
-}
-
-/// `Retry-After` as a number of seconds (the HTTP-date form is not used by registries).
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim()
-        .parse::<u64>()
-        .ok()
-        .map(std::time::Duration::from_secs)
 }
 
 /// An error and its sources as one line, `outer: inner: innermost`, skipping a source
@@ -284,6 +280,7 @@ mod tests {
             network: false,
             retry_after: None,
             below: None,
+            limit_used_up: false,
         };
         let s = e.to_string();
         assert!(s.contains("registry r:5000, repository a/b"), "{s}");

@@ -16,6 +16,7 @@ pub mod errors;
 mod http;
 pub mod probe;
 mod pump;
+mod rate_limit;
 mod read_back;
 mod stall;
 pub mod tls;

@@ -23,6 +23,7 @@ use super::auth::Credentials;
 use super::below::Below;
 use super::errors::{self, error_chain, RegistryError};
 use super::http::Connections;
+use super::rate_limit::{self, RateLimit};
 use super::stall::{read_body, BodyError};
 use super::tls::TlsSettings;
 pub(in crate::transport::registry) use auth::basic;
@@ -198,11 +199,28 @@ impl Direct {
     /// The error for a response that is not a success.
     async fn refused(&self, action: &str, resp: Response) -> anyhow::Error {
         let status = resp.status().as_u16();
-        let retry_after = errors::retry_after(resp.headers());
+        let retry_after = rate_limit::retry_after(resp.headers());
+        let limit = RateLimit::from_headers(resp.headers()).filter(RateLimit::used_up);
         let body = self.error_body(resp).await;
         let mut e = self.error(action, Some(status), &body);
         e.retry_after = retry_after;
+        if let (Some(limit), 429) = (limit, status) {
+            e.message = rate_limit::used_up_message(&limit, retry_after);
+            e.limit_used_up = true;
+            e.hint = None;
+        }
         anyhow::Error::new(e)
+    }
+
+    /// Notes the registry's rate limit, once per run (at info level: a user near the limit
+    /// wants to know before it is reached).
+    fn note_rate_limit(&self, headers: &HeaderMap) {
+        static SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if let Some(limit) = RateLimit::from_headers(headers) {
+            if !SHOWN.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::info!("{}: rate limit: {limit}", self.host);
+            }
+        }
     }
 
     /// Whether `url` is on this registry (credentials and tokens go nowhere else).
@@ -262,6 +280,9 @@ impl Direct {
                 req = req.header(AUTHORIZATION, v);
             }
             let resp = self.guarded(action, req).await?;
+            if resp.status().is_success() {
+                self.note_rate_limit(resp.headers());
+            }
             if resp.status() == StatusCode::UNAUTHORIZED
                 && attempt == 0
                 && self.forget(scopes).await

@@ -22,6 +22,7 @@ use super::super::client::{speaks_https, Target};
 use super::super::direct::{basic, Direct, Raw, RawRequest};
 use super::super::errors::{self, redact};
 use super::super::http::Connections;
+use super::super::rate_limit::RateLimit;
 use super::super::tls::TlsSettings;
 
 /// A registry's answer: a success body read through the 4 MiB limit, an error body cut at
@@ -94,6 +95,8 @@ pub struct Http {
     pub log_requests: bool,
     /// The first challenge the registry sent, for the report.
     pub first_challenge: Option<Challenge>,
+    /// The last rate limit the registry announced.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// A request to make; `url` is a path (`/v2/...`) or an absolute URL (a `Location`).
@@ -167,6 +170,7 @@ impl Http {
             tokens: HashMap::new(),
             log_requests: true,
             first_challenge: None,
+            rate_limit: None,
         })
     }
 
@@ -184,6 +188,9 @@ impl Http {
         let mut answered = false;
         loop {
             let resp = self.send_once(req, &url)?;
+            if let Some(l) = RateLimit::from_headers(&resp.headers) {
+                self.rate_limit = Some(l);
+            }
             if resp.status == 401 && !answered {
                 answered = true;
                 if let Some(ch) = resp

@@ -183,6 +183,8 @@ pub struct ProbeReport {
     pub capabilities: Vec<(Cap, Check)>,
     pub upload_sessions: SessionReport,
     pub cleanup: Cleanup,
+    /// The rate limit the registry announced (`76 of 100 requests left in a 6h window`).
+    pub rate_limit: Option<String>,
 }
 
 impl ProbeReport {
@@ -292,5 +294,6 @@ pub fn probe(r: &DockerRef, opts: &RegistryOptions, uploads: usize) -> Result<Pr
         capabilities,
         upload_sessions,
         cleanup,
+        rate_limit: p.http.rate_limit.map(|l| l.to_string()),
     })
 }
