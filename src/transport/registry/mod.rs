@@ -161,9 +161,8 @@ impl ImageSource for RegistrySource {
             };
             lines.push(read_back::inconsistency(&self.client));
             lines.push(format!(
-                "the manifest {}: missing (404) on read 1 of {}, served on read {read}",
-                self.name,
-                read_back::ROUNDS
+                "the manifest {}: missing (404) on read 1, served on read {read}",
+                self.name
             ));
         }
         let served = std::mem::take(&mut *self.served());

@@ -1,8 +1,9 @@
 //! The read-back after a push: a push is done only when the registry can serve it. After
 //! the top-level manifest PUT succeeded, every manifest pushed (by digest), the tag, and
-//! every blob they reference are asked for with a HEAD, each on a new connection, in
-//! [`ROUNDS`] rounds (forward, backward, forward, so that behind a round-robin balancer
-//! each object is asked of more than one replica whatever the number of objects). HEADs
+//! every blob they reference are asked for with a HEAD, each on a new connection: each blob
+//! [`ROUNDS`] times and each manifest and the tag [`MANIFEST_READS`] times, in rounds
+//! (forward, backward, forward, ..., so that behind a round-robin balancer each object is
+//! asked of more than one replica whatever the number of objects). HEADs
 //! do not count against Docker Hub's pull limit. If any answer says an object is missing
 //! or has another digest, the push fails with what was missing on which read, and the
 //! likely cause: replicas behind a load balancer without shared storage or without the
@@ -17,8 +18,22 @@ use super::client::RegistryClient;
 use super::direct::{Answer, Object};
 use crate::manifest::{parse, Descriptor, Parsed};
 
-/// How many times each object is asked for.
+/// How many times each blob is asked for.
 pub const ROUNDS: usize = 3;
+
+/// How many times each manifest and the tag are asked for: a balancer that picks replicas
+/// at random sends `n` reads of an object stored on one of two replicas to that replica
+/// with a chance of 1 in 2^n, and these few objects are what every pull starts with.
+pub const MANIFEST_READS: usize = 8;
+
+/// How many times `o` is asked for.
+fn reads_of(o: &Object) -> usize {
+    if o.media_type.is_some() {
+        MANIFEST_READS
+    } else {
+        ROUNDS
+    }
+}
 
 /// The objects a registry must serve: those a push wrote, or those a read was served, in
 /// that order.
@@ -84,33 +99,39 @@ impl Objects {
 pub struct Inconsistent {
     pub registry: String,
     pub repository: String,
-    /// Reads of each object.
-    pub rounds: usize,
-    pub wrong: BTreeMap<usize, (String, Vec<(usize, Answer)>)>,
+    pub wrong: Wrong,
 }
 
 impl std::error::Error for Inconsistent {}
 
-/// Each object's answers that were not [`Answer::Present`], by index in `objects`.
-type Wrong = BTreeMap<usize, (String, Vec<(usize, Answer)>)>;
+/// Each object's answers that were not [`Answer::Present`], by index in `objects`: its
+/// name, how many times it was asked for, and the wrong answers by read (from 1).
+type Wrong = BTreeMap<usize, (String, usize, Vec<(usize, Answer)>)>;
 
-/// Asks for every object [`ROUNDS`] times, each on a new connection; `scope` is the token
-/// scope to ask with (`pull`, or `pull,push` after a push).
+/// Asks for every object [`reads_of`] times, each on a new connection, in rounds (forward,
+/// backward, forward, ...); `scope` is the token scope to ask with (`pull`, or `pull,push`
+/// after a push).
 fn ask(client: &RegistryClient, objects: &Objects, scope: &str) -> Result<Wrong> {
     let mut wrong = Wrong::new();
     let n = objects.objects.len();
-    for round in 0..ROUNDS {
+    for round in 0..MANIFEST_READS {
         let order: Vec<usize> = match round % 2 {
             0 => (0..n).collect(),
             _ => (0..n).rev().collect(),
         };
         for i in order {
             let o = &objects.objects[i];
+            let reads = reads_of(o);
+            if round >= reads {
+                continue;
+            }
             let answer = client.head_fresh(o, scope)?;
-            tracing::debug!("read {}/{ROUNDS}: {}: {answer:?}", round + 1, o.what);
+            tracing::debug!("read {}/{reads}: {}: {answer:?}", round + 1, o.what);
             if answer != Answer::Present {
-                let entry = wrong.entry(i).or_insert((o.what.clone(), Vec::new()));
-                entry.1.push((round + 1, answer));
+                let entry = wrong
+                    .entry(i)
+                    .or_insert_with(|| (o.what.clone(), reads, Vec::new()));
+                entry.2.push((round + 1, answer));
             }
         }
     }
@@ -123,14 +144,13 @@ pub fn check(client: &RegistryClient, pushed: &Objects, scope: &str) -> Result<(
     let wrong = ask(client, pushed, scope)?;
     if wrong.is_empty() {
         let n = pushed.objects.len();
-        tracing::debug!("read-back: {n} objects, each served {ROUNDS} times");
+        tracing::debug!("read-back: {n} objects, each served every time it was asked for");
         return Ok(());
     }
     let (registry, repository) = client.names();
     Err(anyhow::Error::new(Inconsistent {
         registry: registry.to_string(),
         repository: repository.to_string(),
-        rounds: ROUNDS,
         wrong,
     }))
 }
@@ -140,13 +160,13 @@ pub fn check(client: &RegistryClient, pushed: &Objects, scope: &str) -> Result<(
 /// each. An object missing on every read is no disagreement: the read already failed on it.
 pub fn disagreements(client: &RegistryClient, served: &Objects) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    for (what, reads) in ask(client, served, "pull")?.values() {
+    for (what, asked, reads) in ask(client, served, "pull")?.values() {
         let missing_each_time =
-            reads.len() == ROUNDS && reads.iter().all(|(_, a)| *a == Answer::Missing);
+            reads.len() == *asked && reads.iter().all(|(_, a)| *a == Answer::Missing);
         if !missing_each_time {
             out.push(format!(
                 "{what}: {}, served on the others",
-                phrases(reads, ROUNDS)
+                phrases(reads, *asked)
             ));
         }
     }
@@ -170,9 +190,9 @@ impl fmt::Display for Inconsistent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts = Vec::new();
         let mut some_served = false;
-        for (what, reads) in self.wrong.values() {
-            some_served |= reads.len() < self.rounds;
-            parts.push(format!("{what}: {}", phrases(reads, self.rounds)));
+        for (what, asked, reads) in self.wrong.values() {
+            some_served |= reads.len() < *asked;
+            parts.push(format!("{what}: {}", phrases(reads, *asked)));
         }
         let differ = if some_served {
             "the answers differ from read to read, the mark of "
