@@ -18,10 +18,11 @@ pub mod redact;
 pub(crate) mod reference;
 pub mod retry;
 pub(crate) mod sweep;
+pub(crate) mod sync;
 pub mod transport;
 pub mod verify;
 
-pub use commands::{print, run, StdoutClosed};
+pub use commands::{print, run, Exit, StdoutClosed};
 
 /// `1.5 MiB`
 pub fn human_bytes(n: u64) -> String {

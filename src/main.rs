@@ -21,6 +21,11 @@ fn main() -> ExitCode {
     match oci_copy::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<oci_copy::StdoutClosed>().is_some() => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<oci_copy::Exit>().is_some() => {
+            let exit = e.downcast_ref::<oci_copy::Exit>().expect("matched above");
+            eprintln!("oci-copy: {}", redact(&exit.message.replace('\n', " ")));
+            ExitCode::from(exit.code)
+        }
         Err(e) => {
             let msg = redact(&format!("{e:#}").replace('\n', " "));
             eprintln!("oci-copy: {msg}");

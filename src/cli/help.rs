@@ -72,3 +72,16 @@ Examples:
   oci-copy probe docker://registry.example:5000/lab/probe
   oci-copy probe --format v2s2 --creds me:secret docker://registry.example/team/app
   oci-copy probe --json --tls-verify=false docker://127.0.0.1:5000/scratch | jq .capabilities";
+
+pub const SYNC_HELP: &str = "\
+Examples:
+  oci-copy sync --src docker --dest docker registry.example/lab/app mirror.local/lab
+  oci-copy sync --src yaml --dest docker sync.yml mirror.local
+  oci-copy sync --src yaml --dest bundle sync.yml /media/usb/bundle
+  oci-copy sync --src bundle --dest docker /media/usb/bundle registry.site.local
+  oci-copy sync --src yaml --plan sync.yml | jq length
+  oci-copy sync --src yaml --dest docker --shard k8s --report /out/report.jsonl sync.yml mirror.local
+
+Exit status: 0 all done; 1 some images failed; 75 every failure was temporary (network,
+rate limit: run again later); 66 a source does not exist; 77 credentials missing or
+refused; 78 the configuration is wrong (do not retry 77 or 78).";

@@ -5,12 +5,14 @@
 mod args;
 mod help;
 mod settings;
+mod sync_args;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
 pub use args::*;
-use help::{COPY_EXAMPLES, PROBE_HELP, TRANSPORT_HELP, VERIFY_HELP};
+use help::{COPY_EXAMPLES, PROBE_HELP, SYNC_HELP, TRANSPORT_HELP, VERIFY_HELP};
 pub use settings::parse_platform;
+pub use sync_args::{SyncArgs, SyncDest, SyncSource};
 
 /// Copy container images between registries, OCI layouts and docker archives, checking
 /// every digest on the way.
@@ -55,6 +57,9 @@ pub enum Command {
     /// Find out what a registry supports, and why pushes to it fail.
     #[command(after_help = PROBE_HELP)]
     Probe(ProbeArgs),
+    /// Mirror many images: repositories, a YAML list, layouts or a bundle, in parallel.
+    #[command(after_help = SYNC_HELP)]
+    Sync(SyncArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     #[command(
         after_help = "Examples:\n  oci-copy completions bash > /etc/bash_completion.d/oci-copy\n  oci-copy completions zsh > \"${fpath[1]}/_oci-copy\"\n  oci-copy completions fish > ~/.config/fish/completions/oci-copy.fish"
@@ -73,15 +78,6 @@ pub fn write_completions(shell: ShellArg, out: &mut dyn std::io::Write) {
     clap_complete::generate(shell, &mut command(), "oci-copy", out);
 }
 
-const SUBCOMMANDS: &[&str] = &[
-    "copy",
-    "inspect",
-    "verify",
-    "list-tags",
-    "probe",
-    "completions",
-    "help",
-];
 const GLOBAL_FLAGS: &[&str] = &["--debug", "--quiet", "-q"];
 
 /// Inserts the default `copy` command where the user left it out: before the first
@@ -95,8 +91,9 @@ pub fn with_default_command(args: Vec<String>) -> Vec<String> {
         .map(|p| p + 1);
     if let Some(p) = pos {
         let a = args[p].as_str();
-        let passthrough =
-            SUBCOMMANDS.contains(&a) || ["-h", "--help", "-V", "--version"].contains(&a);
+        // Every subcommand clap knows (and `help`), so that a new one needs no list here.
+        let subcommand = a == "help" || command().get_subcommands().any(|c| c.get_name() == a);
+        let passthrough = subcommand || ["-h", "--help", "-V", "--version"].contains(&a);
         if !passthrough {
             args.insert(p, "copy".to_string());
         }

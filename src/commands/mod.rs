@@ -20,6 +20,15 @@ use crate::cli::{self, Cli, Command};
 #[error("stdout was closed by its reader")]
 pub struct StdoutClosed;
 
+/// A command's own exit status (`sync` has several an engine can act on), and the line to
+/// print for it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
 /// Writes `bytes` to stdout and flushes; a reader that went away is [`StdoutClosed`].
 pub fn print(bytes: &[u8]) -> Result<()> {
     let mut out = std::io::stdout().lock();
@@ -42,5 +51,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ListTags(args) => list_tags::run(args),
         Command::Verify(args) => verify::run(args, cli.quiet),
         Command::Probe(args) => probe::run(args),
+        Command::Sync(args) => crate::sync::run(args, cli.quiet),
     }
 }

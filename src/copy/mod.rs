@@ -33,8 +33,8 @@ use crate::transport::{ImageDestination, ImageSource};
 use blob::{copy_layer, copy_verbatim, BlobOutcome};
 use dedup::{Seen, Step};
 pub use load::{
-    image_from_top, image_with_config, list_platforms, load_child, load_image, load_top,
-    select_platform, verify_bytes, LoadedImage, LoadedTop,
+    host_platform, image_from_top, image_with_config, list_platforms, load_child, load_image,
+    load_top, select_platform, verify_bytes, LoadedImage, LoadedTop,
 };
 use report::changed_layers;
 pub use report::CopyReport;

@@ -227,6 +227,31 @@ pub fn open_every_image(r: &ImageRef) -> Result<Option<Vec<OneImage>>> {
     }))
 }
 
+/// The tagged entries of a layout or an oci-archive: each `ref.name` with the digest and
+/// media type of the manifest it names, in `index.json`'s order. An absent layout has none.
+pub fn tagged_entries(r: &ImageRef) -> Result<Vec<(String, crate::manifest::Descriptor)>> {
+    let index = match r {
+        ImageRef::Layout { dir, .. } => {
+            if !dir.join("index.json").exists() {
+                return Ok(Vec::new());
+            }
+            layout::read_index(&fs::DirTree::new(dir))
+                .with_context(|| layout::describe("oci", dir, None))?
+        }
+        ImageRef::OciArchive { file, .. } => {
+            let name = layout::describe("oci-archive", file, None);
+            let tree = tarball::TarTree::open(file).with_context(|| name.clone())?;
+            layout::read_index(&tree).context(name)?
+        }
+        _ => anyhow::bail!("{} holds no tagged entries", r.transport()),
+    };
+    Ok(index
+        .manifests
+        .into_iter()
+        .filter_map(|d| Some((d.annotation(layout::REF_NAME)?.to_string(), d)))
+        .collect())
+}
+
 /// Opens the image `r` names for reading; `reg` applies when `r` is a registry.
 pub fn open_source_with(
     r: &ImageRef,

@@ -317,6 +317,15 @@ impl BlobWriter for RegistryBlobWriter {
     }
 }
 
+/// The digest and media type of the manifest `r` names, by a HEAD; `None` when the
+/// registry has none.
+pub fn head_digest(
+    r: &DockerRef,
+    opts: &RegistryOptions,
+) -> Result<Option<(crate::digest::Digest, String)>> {
+    connect(r, opts)?.head_manifest()
+}
+
 /// Every tag of the repository `r` names, `page` at a time.
 pub fn list_tags(r: &DockerRef, opts: &RegistryOptions, page: usize) -> Result<Vec<String>> {
     connect(r, opts)?.list_tags(page.max(1))

@@ -139,3 +139,26 @@ impl RegistryClient {
         (&self.ctx.host, &self.ctx.repo)
     }
 }
+
+impl RegistryClient {
+    /// The digest and media type of the manifest the reference names, by a HEAD (which
+    /// Docker Hub does not count as a pull); `None` when the registry has none.
+    pub fn head_manifest(&self) -> Result<Option<(Digest, String)>> {
+        let reference = match (self.reference.digest(), self.reference.tag()) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.to_string(),
+            (None, None) => "latest".to_string(),
+        };
+        let what = format!("asking for the manifest {reference}");
+        let got = crate::retry::run(&self.retry, &what, errors::classify, || {
+            rt().block_on(self.direct.head_manifest(&reference))
+        })?;
+        got.map(|(d, mt)| {
+            let digest = d
+                .parse()
+                .map_err(|e| anyhow!("{what}: the registry gave the digest {d:?}: {e}"))?;
+            Ok((digest, mt))
+        })
+        .transpose()
+    }
+}

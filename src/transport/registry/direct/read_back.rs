@@ -85,3 +85,45 @@ impl Direct {
         }
     }
 }
+
+impl Direct {
+    /// `HEAD` the manifest `reference` (a tag or a digest) on a pooled connection: the
+    /// digest and media type the registry gives, or `None` when it has no such manifest.
+    pub async fn head_manifest(&self, reference: &str) -> Result<Option<(String, String)>> {
+        let action = format!("asking for the manifest {reference}");
+        let url = self
+            .base
+            .join(&format!("v2/{}/manifests/{reference}", self.repo))
+            .map_err(|e| anyhow!("{action}: {e}"))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static(ACCEPTED));
+        let scopes = [format!("repository:{}:pull", self.repo)];
+        let resp = self
+            .send_on(
+                Connections::Pooled,
+                Method::HEAD,
+                url,
+                &headers,
+                &scopes,
+                &action,
+            )
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(self.refused(&action, resp).await);
+        }
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        };
+        let Some(digest) = header("docker-content-digest") else {
+            anyhow::bail!("{action}: the registry answered without a Docker-Content-Digest header");
+        };
+        let media_type = header("content-type").unwrap_or_default();
+        Ok(Some((digest, media_type)))
+    }
+}

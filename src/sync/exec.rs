@@ -1,0 +1,192 @@
+//! Running a sync: images in flight `--image-jobs` at a time, each skipped with one HEAD
+//! (or one read of `index.json`) when the destination already holds the source's digest,
+//! else copied through the same pipeline as `copy`. A line per image on stderr and in the
+//! report; without `--keep-going` the first failure stops the rest from starting.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use super::endpoints::{current_digest, dest_ref, source_ref, Dest};
+use super::plan::{Source, Unit};
+use super::report::{classify, Line, Status, Summary, Writer};
+use crate::copy::{self, CopyOptions};
+use crate::digest::Digest;
+use crate::reference::ImageRef;
+use crate::transport::{self, registry::RegistryOptions};
+
+/// What a run needs besides the plan.
+pub struct Job<'a> {
+    pub dest: &'a Dest,
+    /// The source options by the unit's settings index (one per YAML registry).
+    pub src_opts: &'a [RegistryOptions],
+    pub dest_opts: &'a RegistryOptions,
+    /// The copy options by settings index (a YAML registry may name its platforms).
+    pub copy: &'a [CopyOptions],
+    pub image_jobs: usize,
+    pub dry_run: bool,
+    pub keep_going: bool,
+    pub report: &'a Writer,
+    pub quiet: bool,
+}
+
+fn settings(unit: &Unit) -> usize {
+    match unit.from {
+        Source::Registry { settings, .. } => settings,
+        _ => 0,
+    }
+}
+
+/// Runs every image of `units`; the summary counts each once.
+pub fn run(job: &Job, units: &[Unit]) -> Summary {
+    let images: Vec<(&Unit, &str)> = units
+        .iter()
+        .flat_map(|u| u.tags.iter().map(move |t| (u, t.as_str())))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let summary = Mutex::new(Summary::default());
+    std::thread::scope(|s| {
+        for _ in 0..job.image_jobs.clamp(1, images.len().max(1)) {
+            s.spawn(|| loop {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some((unit, tag)) = images.get(i) else {
+                    return;
+                };
+                let line = one(job, unit, tag);
+                if line.status == Status::Failed && !job.keep_going {
+                    stop.store(true, Ordering::SeqCst);
+                }
+                if let Err(e) = job.report.write(&line) {
+                    tracing::warn!("{e:#}");
+                }
+                summary.lock().expect("not poisoned").add(&line);
+            });
+        }
+    });
+    let mut s = summary.into_inner().expect("not poisoned");
+    s.stopped = stop.load(Ordering::SeqCst) && next.load(Ordering::SeqCst) < images.len();
+    s
+}
+
+/// Copies (or skips) image `tag` of `unit`, and says so on stderr.
+fn one(job: &Job, unit: &Unit, tag: &str) -> Line {
+    let start = Instant::now();
+    let mut line = Line {
+        source: format!("{}:{tag}", unit.source),
+        destination: String::new(),
+        source_digest: None,
+        destination_digest: None,
+        status: Status::Failed,
+        bytes: 0,
+        error: None,
+        failure: None,
+    };
+    if let Err(e) = attempt(job, unit, tag, &mut line) {
+        line.failure = Some(classify(&e));
+        line.error = Some(format!("{e:#}"));
+    }
+    if !job.quiet {
+        let took = start.elapsed().as_secs_f64();
+        let what = match line.status {
+            Status::Copied => format!(
+                "copied {} ({}, {took:.1}s)",
+                arrow(&line),
+                crate::human_bytes(line.bytes)
+            ),
+            Status::Skipped => format!("skipped {} (unchanged)", arrow(&line)),
+            Status::Planned => format!("would copy {}", arrow(&line)),
+            Status::Failed => format!(
+                "FAILED {}: {}",
+                arrow(&line),
+                line.error.as_deref().unwrap_or_default()
+            ),
+        };
+        eprintln!("sync: {what}");
+    }
+    line
+}
+
+fn arrow(l: &Line) -> String {
+    format!("{} → {}", l.source, l.destination)
+}
+
+fn attempt(job: &Job, unit: &Unit, tag: &str, line: &mut Line) -> Result<()> {
+    line.destination = format!("{}:{tag}", unit.name);
+    let src_ref = source_ref(unit, tag)?;
+    let dst_ref = dest_ref(job.dest, unit, tag)?;
+    line.source = describe(&src_ref);
+    line.destination = describe(&dst_ref);
+    let sopts = &job.src_opts[settings(unit)];
+    let copts = &job.copy[settings(unit)];
+    let src_digest = source_digest(&src_ref, sopts, copts)?;
+    line.source_digest = src_digest.as_ref().map(Digest::to_string);
+    let at_dest = current_digest(&dst_ref, job.dest_opts)?.map(|(d, _)| d);
+    line.destination_digest = at_dest.as_ref().map(Digest::to_string);
+    if src_digest.is_some() && src_digest == at_dest {
+        line.status = Status::Skipped;
+        return Ok(());
+    }
+    if job.dry_run {
+        line.status = Status::Planned;
+        return Ok(());
+    }
+    let src = transport::open_source_with(&src_ref, sopts)?;
+    let dst = transport::open_destination_with(&dst_ref, job.dest_opts, Some(src.as_ref()))?;
+    let report = copy::copy_image(src.as_ref(), dst, copts)
+        .with_context(|| format!("copying {} to {}", line.source, line.destination))?;
+    line.destination_digest = Some(report.written_manifest.digest.to_string());
+    line.bytes = report.bytes;
+    line.status = Status::Copied;
+    Ok(())
+}
+
+/// `docker://r.example/lab/app:1`, `oci:/mirror/app:1`.
+fn describe(r: &ImageRef) -> String {
+    match r {
+        ImageRef::Registry(d) => format!("docker://{d}"),
+        ImageRef::Layout { dir, tag } | ImageRef::OciArchive { file: dir, tag } => format!(
+            "{}:{}{}",
+            r.transport(),
+            dir.display(),
+            tag.as_deref().map(|t| format!(":{t}")).unwrap_or_default()
+        ),
+        ImageRef::DockerArchive { file, .. } => format!("docker-archive:{}", file.display()),
+    }
+}
+
+/// The digest a copy of `r` would write unconverted: its manifest's, or, for an index of
+/// which one platform is copied, that instance's.
+fn source_digest(
+    r: &ImageRef,
+    opts: &RegistryOptions,
+    copts: &CopyOptions,
+) -> Result<Option<Digest>> {
+    let Some((digest, media_type)) = current_digest(r, opts)? else {
+        anyhow::bail!("{}: no such image", describe(r));
+    };
+    let index = matches!(
+        media_type.as_str(),
+        "application/vnd.oci.image.index.v1+json"
+            | "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+    if !index || copts.all || copts.platforms.len() > 1 {
+        return Ok(Some(digest));
+    }
+    let src = transport::open_source_with(r, opts)?;
+    let top = copy::load_top(src.as_ref())?;
+    let crate::manifest::Parsed::Index(_, idx) = &top.parsed else {
+        return Ok(Some(digest));
+    };
+    let want = copts
+        .platforms
+        .first()
+        .cloned()
+        .unwrap_or_else(copy::host_platform);
+    Ok(Some(copy::select_platform(idx, &want)?.digest.clone()))
+}
