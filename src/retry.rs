@@ -199,6 +199,7 @@ pub fn run<T>(
     let mut retry = 0;
     let mut all_lost = true;
     loop {
+        hold_while_paused();
         let e = match op() {
             Ok(v) => return Ok(v),
             Err(e) => e,
@@ -217,6 +218,9 @@ pub fn run<T>(
         }
         retry += 1;
         let wait = policy.backoff(retry, &why);
+        if why.rate_limited || why.retry_after.is_some() {
+            pause_all(wait);
+        }
         match why.retry_after {
             Some(after) => tracing::info!(
                 "waiting {:.1}s before retry {retry}/{} of {what}: the registry answered {} and asked to wait {}s (Retry-After{})",
@@ -234,6 +238,35 @@ pub fn run<T>(
             ),
         }
         std::thread::sleep(wait);
+    }
+}
+
+/// Until when every request of the process holds back: a registry that answered 429, or
+/// asked to wait (`Retry-After`), asked it of the whole run, so that many images in
+/// flight (`sync --image-jobs`) do not turn one 429 into a storm.
+fn paused() -> &'static std::sync::Mutex<Option<std::time::Instant>> {
+    static UNTIL: std::sync::OnceLock<std::sync::Mutex<Option<std::time::Instant>>> =
+        std::sync::OnceLock::new();
+    UNTIL.get_or_init(Default::default)
+}
+
+/// Holds every request back for `wait` from now (or longer, if a pause already runs).
+fn pause_all(wait: Duration) {
+    let until = std::time::Instant::now() + wait;
+    let mut p = paused().lock().expect("not poisoned");
+    if p.is_none_or(|t| t < until) {
+        *p = Some(until);
+    }
+}
+
+/// Waits out a pause another request started.
+fn hold_while_paused() {
+    let until = *paused().lock().expect("not poisoned");
+    if let Some(t) = until {
+        let left = t.saturating_duration_since(std::time::Instant::now());
+        if !left.is_zero() {
+            std::thread::sleep(left);
+        }
     }
 }
 

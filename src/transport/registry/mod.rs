@@ -14,6 +14,7 @@ mod client_cert;
 mod direct;
 pub mod errors;
 mod http;
+mod ledger;
 pub mod probe;
 mod pump;
 mod rate_limit;
@@ -192,6 +193,14 @@ pub struct RegistryDestination {
     mount_from: Option<String>,
     /// What the push wrote, to read back before it is done; `None` with `--no-read-back`.
     pushed: Option<std::sync::Mutex<read_back::Objects>>,
+    /// Its id in the run's ledger of blobs (see `ledger.rs`).
+    owner: u64,
+}
+
+impl Drop for RegistryDestination {
+    fn drop(&mut self) {
+        ledger::release(self.owner);
+    }
 }
 
 impl RegistryDestination {
@@ -209,6 +218,7 @@ impl RegistryDestination {
             name: r.clone(),
             mount_from,
             pushed: (!opts.no_read_back).then(Default::default),
+            owner: ledger::new_owner(),
         })
     }
 }
@@ -231,20 +241,22 @@ impl ImageDestination for RegistryDestination {
         Ok(self.reuse_blob(desc)? != Reuse::Absent)
     }
 
+    /// Present (HEAD), or mounted from the source repository, or from a repository this run
+    /// pushed it to; else the run's claim to upload it (see `ledger.rs`).
     fn reuse_blob(&self, desc: &Descriptor) -> Result<Reuse> {
-        if self.client.blob_exists(&desc.digest)? {
-            return Ok(Reuse::Present);
+        let d = desc.digest.to_string();
+        let reuse = self.find_blob(desc)?;
+        if reuse != Reuse::Absent {
+            ledger::holds(&self.name.domain, &d, &self.name.path);
         }
-        Ok(match &self.mount_from {
-            Some(from) if self.client.mount(from, &desc.digest) => Reuse::Mounted,
-            _ => Reuse::Absent,
-        })
+        Ok(reuse)
     }
 
     fn begin_blob(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
-        Ok(Box::new(RegistryBlobWriter(
-            self.client.begin_upload(expected)?,
-        )))
+        Ok(Box::new(RegistryBlobWriter {
+            upload: self.client.begin_upload(expected)?,
+            dest: self,
+        }))
     }
 
     fn upload_retries(&self) -> RetryPolicy {
@@ -281,10 +293,10 @@ impl ImageDestination for RegistryDestination {
     /// every part of it (see `read_back.rs`).
     fn commit(self: Box<Self>, manifest: &[u8], desc: &Descriptor) -> Result<()> {
         tracing::debug!("{} now points at {}", self.describe(), desc.digest);
-        let Some(pushed) = self.pushed else {
+        let Some(pushed) = &self.pushed else {
             return Ok(());
         };
-        let mut pushed = pushed.into_inner().expect("not poisoned");
+        let mut pushed = std::mem::take(&mut *pushed.lock().expect("not poisoned"));
         pushed.manifest(manifest, desc, self.name.tag.as_deref());
         read_back::check(&self.client, &pushed, "pull,push")
     }
@@ -300,20 +312,47 @@ fn blobs_unknown(e: anyhow::Error) -> anyhow::Error {
     }
 }
 
-struct RegistryBlobWriter(Upload);
-
-impl Write for RegistryBlobWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
+impl RegistryDestination {
+    fn find_blob(&self, desc: &Descriptor) -> Result<Reuse> {
+        if self.client.blob_exists(&desc.digest)? {
+            return Ok(Reuse::Present);
+        }
+        if let Some(from) = &self.mount_from {
+            if self.client.mount(from, &desc.digest) {
+                return Ok(Reuse::Mounted);
+            }
+        }
+        let d = desc.digest.to_string();
+        match ledger::claim(&self.name.domain, &d, &self.name.path, self.owner) {
+            ledger::Claim::MountFrom(repo) if self.client.mount(&repo, &desc.digest) => {
+                tracing::debug!("{d}: mounted from {repo}, where this run pushed it");
+                Ok(Reuse::Mounted)
+            }
+            _ => Ok(Reuse::Absent),
+        }
     }
 }
 
-impl BlobWriter for RegistryBlobWriter {
+struct RegistryBlobWriter<'a> {
+    upload: Upload,
+    dest: &'a RegistryDestination,
+}
+
+impl Write for RegistryBlobWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.upload.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.upload.flush()
+    }
+}
+
+impl BlobWriter for RegistryBlobWriter<'_> {
     fn commit(self: Box<Self>, desc: &Descriptor) -> Result<()> {
-        self.0.finish(desc)
+        let name = &self.dest.name;
+        self.upload.finish(desc)?;
+        ledger::holds(&name.domain, &desc.digest.to_string(), &name.path);
+        Ok(())
     }
 }
 
