@@ -100,7 +100,11 @@ fn one(job: &Job, unit: &Unit, tag: &str) -> Line {
                 crate::human_bytes(line.bytes)
             ),
             Status::Skipped => format!("skipped {} (unchanged)", arrow(&line)),
-            Status::Planned => format!("would copy {}", arrow(&line)),
+            Status::Planned => format!(
+                "would copy {} ({})",
+                arrow(&line),
+                crate::human_bytes(line.bytes)
+            ),
             Status::Failed => format!(
                 "FAILED {}: {}",
                 arrow(&line),
@@ -128,12 +132,18 @@ fn attempt(job: &Job, unit: &Unit, tag: &str, line: &mut Line) -> Result<()> {
     line.source_digest = src_digest.as_ref().map(Digest::to_string);
     let at_dest = current_digest(&dst_ref, job.dest_opts)?.map(|(d, _)| d);
     line.destination_digest = at_dest.as_ref().map(Digest::to_string);
-    if src_digest.is_some() && src_digest == at_dest {
+    let unchanged = match (&src_digest, &at_dest) {
+        (Some(s), Some(d)) if s == d => true,
+        (Some(_), Some(_)) => same_image(&src_ref, sopts, &dst_ref, job.dest_opts, copts)?,
+        _ => false,
+    };
+    if unchanged {
         line.status = Status::Skipped;
         return Ok(());
     }
     if job.dry_run {
         line.status = Status::Planned;
+        line.bytes = image_bytes(&src_ref, sopts, copts)?;
         return Ok(());
     }
     let src = transport::open_source_with(&src_ref, sopts)?;
@@ -168,7 +178,7 @@ fn source_digest(
     copts: &CopyOptions,
 ) -> Result<Option<Digest>> {
     let Some((digest, media_type)) = current_digest(r, opts)? else {
-        anyhow::bail!("{}: no such image", describe(r));
+        return Err(anyhow::Error::new(NotFound(describe(r))));
     };
     let index = matches!(
         media_type.as_str(),
@@ -189,4 +199,56 @@ fn source_digest(
         .cloned()
         .unwrap_or_else(copy::host_platform);
     Ok(Some(copy::select_platform(idx, &want)?.digest.clone()))
+}
+
+/// A source image that is not there.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}: no such image")]
+pub struct NotFound(pub String);
+
+/// Whether the destination holds what a copy would write, under another digest: a copy
+/// that converts (a Docker image into a layout becomes OCI) writes another manifest, but
+/// the same config (the image ID, which names every layer's content) in the format asked
+/// for. Reads both manifests; asked only when both ends have an image and the digests
+/// differ.
+fn same_image(
+    src_ref: &ImageRef,
+    sopts: &RegistryOptions,
+    dst_ref: &ImageRef,
+    dopts: &RegistryOptions,
+    copts: &CopyOptions,
+) -> Result<bool> {
+    if copts.all {
+        return Ok(false);
+    }
+    let config_and_format = |r: &ImageRef, o: &RegistryOptions| -> Result<_> {
+        let src = transport::open_source_with(r, o)?;
+        let top = copy::load_top(src.as_ref())?;
+        let img = copy::image_from_top(src.as_ref(), top, copts.platforms.first())?;
+        Ok((img.manifest.config.digest.clone(), img.format))
+    };
+    let (src_config, _) = config_and_format(src_ref, sopts)?;
+    let (dst_config, dst_format) = config_and_format(dst_ref, dopts)?;
+    let format_ok = copts.plan.format.is_none_or(|f| f == dst_format);
+    Ok(src_config == dst_config && format_ok)
+}
+
+/// The bytes of the image a copy of `r` would read: its config and layers (for an index
+/// copied whole, those of every instance).
+fn image_bytes(r: &ImageRef, opts: &RegistryOptions, copts: &CopyOptions) -> Result<u64> {
+    let src = transport::open_source_with(r, opts)?;
+    let top = copy::load_top(src.as_ref())?;
+    let sum = |m: &crate::manifest::ImageManifest| {
+        m.config.size + m.layers.iter().map(|l| l.size).sum::<u64>()
+    };
+    if let (crate::manifest::Parsed::Index(_, idx), true) = (&top.parsed, copts.all) {
+        let mut total = 0;
+        for child in &idx.manifests {
+            let (_, m, _) = copy::load_child(src.as_ref(), child)?;
+            total += sum(&m);
+        }
+        return Ok(total);
+    }
+    let img = copy::image_from_top(src.as_ref(), top, copts.platforms.first())?;
+    Ok(sum(&img.manifest))
 }

@@ -59,6 +59,9 @@ pub struct Line {
 
 /// The class of a failed image's error.
 pub fn classify(e: &anyhow::Error) -> Failure {
+    if crate::retry::find::<super::exec::NotFound>(e).is_some() {
+        return Failure::NotFound;
+    }
     if let Some(r) = crate::retry::find::<RegistryError>(e) {
         let code = r.code.as_deref();
         if matches!(r.status, Some(401 | 403)) || matches!(code, Some("UNAUTHORIZED" | "DENIED")) {

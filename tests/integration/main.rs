@@ -38,6 +38,7 @@ mod signals;
 mod stalls;
 mod support;
 mod sweep;
+mod sync;
 mod ux;
 mod verify;
 mod world;

@@ -152,3 +152,9 @@ pub fn copy_dir(src: &Path, dst: &Path) {
         }
     }
 }
+
+/// The SHA-256 of `bytes`, in hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
