@@ -26,4 +26,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# The Kubernetes Job manifest is judged against the Kubernetes schemas by kubernetes-validate
+# (PyPI; it carries the schemas, so it works offline once installed).
+command -v kubernetes-validate >/dev/null 2>&1 || python3 -m pip install -q kubernetes-validate
+
 cargo test "$@"

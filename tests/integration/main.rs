@@ -39,6 +39,7 @@ mod stalls;
 mod support;
 mod sweep;
 mod sync;
+mod sync_deploy;
 mod ux;
 mod verify;
 mod world;

@@ -33,6 +33,16 @@ where
         .expect("the test binary can always spawn the binary cargo built for it")
 }
 
+/// [`oci_copy`] with extra environment variables.
+pub fn oci_copy_in_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_oci-copy"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the test binary can always spawn the binary cargo built for it")
+}
+
 /// Absolute path of `path` under the project's `testdata/` directory.
 pub fn testdata(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
