@@ -59,7 +59,10 @@ pub fn run(job: &Job, units: &[Unit]) -> Summary {
                     return;
                 };
                 let line = one(job, unit, tag);
-                if line.status == Status::Failed && !job.keep_going {
+                // A used-up rate limit stops the run even with --keep-going: every other
+                // image would be refused too, until the window ends.
+                let limit = line.failure == Some(super::report::Failure::RateLimited);
+                if line.status == Status::Failed && (!job.keep_going || limit) {
                     stop.store(true, Ordering::SeqCst);
                 }
                 if let Err(e) = job.report.write(&line) {

@@ -37,6 +37,8 @@ pub enum Status {
 #[serde(rename_all = "kebab-case")]
 pub enum Failure {
     Temporary,
+    /// The registry's rate limit is used up (`RateLimit-Remaining: 0`): the run stops.
+    RateLimited,
     NotFound,
     Auth,
     Other,
@@ -68,7 +70,7 @@ pub fn classify(e: &anyhow::Error) -> Failure {
             return Failure::Auth;
         }
         if r.limit_used_up {
-            return Failure::Temporary;
+            return Failure::RateLimited;
         }
         if matches!(code, Some("NAME_UNKNOWN" | "MANIFEST_UNKNOWN")) || r.status == Some(404) {
             return Failure::NotFound;
@@ -113,7 +115,11 @@ impl Summary {
             EXIT_AUTH
         } else if all(Failure::NotFound) {
             EXIT_NOT_FOUND
-        } else if all(Failure::Temporary) {
+        } else if self
+            .failures
+            .iter()
+            .all(|f| matches!(f, Failure::Temporary | Failure::RateLimited))
+        {
             EXIT_TEMPORARY
         } else {
             EXIT_SOME_FAILED

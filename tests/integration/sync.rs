@@ -365,3 +365,45 @@ fn exit_statuses_and_report_lines_an_engine_can_act_on() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}, line ", p(&bad))), "{err}");
 }
+
+#[test]
+fn a_used_up_rate_limit_stops_the_run_even_with_keep_going() {
+    let src = source_registry();
+    let proxy = FaultProxy::start(&src.host, |r| {
+        if r.path.contains("/manifests/") {
+            Action::error(
+                429,
+                "TOOMANYREQUESTS",
+                &[
+                    ("RateLimit-Limit", "100;w=21600"),
+                    ("RateLimit-Remaining", "0;w=21600"),
+                ],
+            )
+        } else {
+            Action::Pass
+        }
+    });
+    let dst = Registry::start();
+    let tmp = tempdir();
+    let rep = tmp.path().join("r.jsonl");
+    let from = format!("{}/lab/app", proxy.host);
+    let to = format!("{}/m", dst.host);
+    let args = [
+        "--src",
+        "docker",
+        "--dest",
+        "docker",
+        "--keep-going",
+        "--image-jobs",
+        "1",
+    ];
+    let mut all = args.to_vec();
+    all.extend(["--report", rep.to_str().unwrap(), &from, &to]);
+    let out = sync(&all);
+    assert_eq!(out.status.code(), Some(75), "{}", describe(&out));
+    let lines = report(&rep);
+    assert_eq!(lines.len(), 1, "the run went on after the limit: {lines:?}");
+    assert_eq!(lines[0]["failure"], "rate-limited");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rate limit is used up"), "{err}");
+}
