@@ -23,7 +23,7 @@ pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 pub(super) const USER_AGENT: &str = concat!("oci-copy/", env!("CARGO_PKG_VERSION"));
 
 /// Whether a client keeps connections for the next request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Connections {
     /// Kept alive and reused, as pushing clients do.
     Pooled,
@@ -32,8 +32,26 @@ pub(super) enum Connections {
     Fresh,
 }
 
-/// The HTTP client for a registry with `tls`; `redirect` is reqwest's default (follow up to
-/// 10) unless a caller must see or police redirects itself.
+/// The HTTP client for registries with `tls`, following redirects as reqwest does (up to
+/// 10): built once per run for each TLS setting and kind of connection, and shared (a
+/// client is a handle on one connection pool; building one reads every trusted CA from
+/// disk, which a sync of many images would otherwise do for each).
+pub(super) fn shared(tls: &TlsSettings, conns: Connections) -> Result<Client> {
+    type Key = (TlsSettings, Connections);
+    static CLIENTS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<Key, Client>>> =
+        std::sync::OnceLock::new();
+    let cache = CLIENTS.get_or_init(Default::default);
+    let key = (tls.clone(), conns);
+    if let Some(c) = cache.lock().expect("not poisoned").get(&key) {
+        return Ok(c.clone());
+    }
+    let c = client(tls, conns, Policy::default())?;
+    cache.lock().expect("not poisoned").insert(key, c.clone());
+    Ok(c)
+}
+
+/// A new HTTP client for a registry with `tls`; `redirect` is reqwest's default (follow up
+/// to 10) unless a caller must see or police redirects itself.
 pub(super) fn client(tls: &TlsSettings, conns: Connections, redirect: Policy) -> Result<Client> {
     let mut b = tls
         .reqwest_builder()?

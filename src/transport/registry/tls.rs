@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context, Result};
 
 /// What the client needs to know about TLS for one registry.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct TlsSettings {
     /// False: accept any certificate, and fall back to plain HTTP.
     pub verify: bool,

@@ -12,7 +12,7 @@ mod transfer;
 
 use context::ErrCtx;
 pub(super) use setup::speaks_https;
-use setup::{config, make_client, reference};
+use setup::{make_client, reference};
 
 use std::sync::{Arc, OnceLock};
 
@@ -132,8 +132,8 @@ impl RegistryClient {
             client_cert: tls.client_cert.as_ref().map(|(c, _)| c.clone()),
             bridge: bridge.clone(),
         };
-        let client = make_client(config(tls, http, false, bridge.as_deref())?)?;
-        let mut mono = make_client(config(tls, http, true, bridge.as_deref())?)?;
+        let client = make_client(&registry, tls, http, false, bridge.as_deref())?;
+        let mut mono = make_client(&registry, tls, http, true, bridge.as_deref())?;
         // One token cache for both, fed by the shared auth (see `prime`).
         mono.tokens = client.tokens.clone();
         let direct = Direct::new(

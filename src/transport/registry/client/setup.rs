@@ -39,7 +39,7 @@ pub(super) fn reference(
 
 /// oci-client's settings. With `bridge` (a proxy URL), every request goes to it over plain
 /// HTTP, and it makes the HTTPS request with the client certificate (`client_cert.rs`).
-pub(super) fn config(
+fn config(
     tls: &TlsSettings,
     http: bool,
     monolithic: bool,
@@ -80,8 +80,34 @@ pub(super) fn config(
     })
 }
 
-pub(super) fn make_client(cfg: ClientConfig) -> Result<Client> {
-    Client::try_from(cfg).map_err(|e| anyhow!("setting up the HTTP client: {}", error_chain(&e)))
+/// oci-client's client for `registry`: built once per run for each setting and shared
+/// (clones share their connection pool and token cache; building one reads every trusted
+/// CA from disk). A client going through a client-certificate bridge is that bridge's own.
+pub(super) fn make_client(
+    registry: &str,
+    tls: &TlsSettings,
+    http: bool,
+    monolithic: bool,
+    bridge: Option<&Bridge>,
+) -> Result<Client> {
+    type Key = (String, TlsSettings, bool, bool);
+    static CLIENTS: OnceLock<std::sync::Mutex<std::collections::HashMap<Key, Client>>> =
+        OnceLock::new();
+    let build = || {
+        Client::try_from(config(tls, http, monolithic, bridge)?)
+            .map_err(|e| anyhow!("setting up the HTTP client: {}", error_chain(&e)))
+    };
+    if bridge.is_some() {
+        return build();
+    }
+    let cache = CLIENTS.get_or_init(Default::default);
+    let key = (registry.to_string(), tls.clone(), http, monolithic);
+    if let Some(c) = cache.lock().expect("not poisoned").get(&key) {
+        return Ok(c.clone());
+    }
+    let c = build()?;
+    cache.lock().expect("not poisoned").insert(key, c.clone());
+    Ok(c)
 }
 
 /// Registries this run found to speak plain HTTP, so that each is asked once.

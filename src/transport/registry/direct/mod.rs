@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, LOCATION};
-use reqwest::redirect::Policy;
 use reqwest::{Client, Method, Response, StatusCode, Url};
 use tokio::sync::Mutex;
 
@@ -146,7 +145,7 @@ impl Direct {
         if let Some(c) = cell.get() {
             return Ok(c);
         }
-        let c = super::http::client(&self.tls, conns, Policy::default())?;
+        let c = super::http::shared(&self.tls, conns)?;
         Ok(cell.get_or_init(|| c))
     }
 
