@@ -179,9 +179,10 @@ impl RegistrySource {
         self.served.lock().expect("not poisoned")
     }
 
-    /// The read (2 or later) on which the top manifest, missing on the first, was served.
+    /// The read (2 or later) on which the top manifest, missing on the first, was served:
+    /// asked as often as the read-back asks for a manifest.
     fn found_later(&self) -> Option<usize> {
-        (2..=read_back::ROUNDS).find(|_| self.top_manifest().is_ok())
+        (2..=read_back::MANIFEST_READS).find(|_| self.top_manifest().is_ok())
     }
 }
 
