@@ -188,6 +188,15 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Image to delete: docker://HOST[:PORT]/REPO:TAG or docker://HOST[:PORT]/REPO@DIGEST.
+    #[arg(value_name = "REF")]
+    pub image: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct InspectArgs {
     /// Image to inspect.
     #[arg(value_name = "REF")]

@@ -72,3 +72,13 @@ Examples:
   oci-copy probe docker://registry.example:5000/lab/probe
   oci-copy probe --format v2s2 --creds me:secret docker://registry.example/team/app
   oci-copy probe --json --tls-verify=false docker://127.0.0.1:5000/scratch | jq .capabilities";
+
+pub(super) const DELETE_HELP: &str = "\
+Deletes the manifest REF names, by digest: a tag is first resolved to the digest of the
+manifest it points at, so every tag pointing at that manifest goes too, as with skopeo
+delete. The blobs stay until the registry's garbage collector frees them. A registry with
+deletion disabled (distribution answers 405 UNSUPPORTED) is reported as such.
+
+Examples:
+  oci-copy delete docker://registry.example:5000/lab/app:1
+  oci-copy delete --creds me:secret docker://registry.example/lab/app@sha256:0123...";

@@ -9,7 +9,7 @@ mod settings;
 use clap::{CommandFactory, Parser, Subcommand};
 
 pub use args::*;
-use help::{COPY_EXAMPLES, PROBE_HELP, TRANSPORT_HELP, VERIFY_HELP};
+use help::{COPY_EXAMPLES, DELETE_HELP, PROBE_HELP, TRANSPORT_HELP, VERIFY_HELP};
 pub use settings::parse_platform;
 
 /// Copy container images between registries, OCI layouts and docker archives, checking
@@ -55,6 +55,9 @@ pub enum Command {
     /// Find out what a registry supports, and why pushes to it fail.
     #[command(after_help = PROBE_HELP)]
     Probe(ProbeArgs),
+    /// Delete an image from a registry, by digest (a tag is resolved to its digest first).
+    #[command(after_help = DELETE_HELP)]
+    Delete(DeleteArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     #[command(
         after_help = "Examples:\n  oci-copy completions bash > /etc/bash_completion.d/oci-copy\n  oci-copy completions zsh > \"${fpath[1]}/_oci-copy\"\n  oci-copy completions fish > ~/.config/fish/completions/oci-copy.fish"
@@ -79,6 +82,7 @@ const SUBCOMMANDS: &[&str] = &[
     "verify",
     "list-tags",
     "probe",
+    "delete",
     "completions",
     "help",
 ];

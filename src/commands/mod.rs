@@ -3,6 +3,7 @@
 //! summary go to stderr. Commands depend on `cli`, never the reverse.
 
 mod copy;
+mod delete;
 mod inspect;
 mod list_tags;
 mod probe;
@@ -42,5 +43,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ListTags(args) => list_tags::run(args),
         Command::Verify(args) => verify::run(args, cli.quiet),
         Command::Probe(args) => probe::run(args),
+        Command::Delete(args) => delete::run(args, cli.quiet),
     }
 }

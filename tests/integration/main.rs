@@ -7,6 +7,7 @@ mod balancer_split;
 mod balancer_verify;
 mod checker;
 mod concurrency;
+mod delete;
 mod dest_checks;
 mod disk_full;
 mod error_text;

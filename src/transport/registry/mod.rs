@@ -321,3 +321,14 @@ impl BlobWriter for RegistryBlobWriter {
 pub fn list_tags(r: &DockerRef, opts: &RegistryOptions, page: usize) -> Result<Vec<String>> {
     connect(r, opts)?.list_tags(page.max(1))
 }
+
+/// Deletes the manifest `r` names (a tag is resolved to its digest first) and returns its
+/// digest. Every tag pointing at it goes with it; the registry's garbage collector frees
+/// the blobs.
+pub fn delete(r: &DockerRef, opts: &RegistryOptions) -> Result<crate::digest::Digest> {
+    let client = connect(r, opts)?;
+    let digest = client.manifest_digest()?;
+    tracing::debug!("deleting {}@{digest}", r.repository());
+    client.delete_manifest(&digest)?;
+    Ok(digest)
+}

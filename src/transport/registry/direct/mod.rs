@@ -15,6 +15,7 @@ use reqwest::{Client, Method, Response, StatusCode, Url};
 use tokio::sync::Mutex;
 
 mod auth;
+mod delete;
 mod raw;
 mod read_back;
 mod tags;
