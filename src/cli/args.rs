@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::reference::{DockerRef, ImageRef};
-use crate::transport::registry::Credentials;
+use crate::transport::registry::{Credentials, Secret};
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
@@ -194,6 +194,57 @@ pub struct DeleteArgs {
     pub image: String,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Registry to log in to: HOST[:PORT], or HOST[:PORT]/NAMESPACE for credentials that
+    /// apply only to the repositories under it.
+    #[arg(value_name = "REGISTRY")]
+    pub registry: String,
+    /// User name (asked for when stdin is a terminal and it is not given).
+    #[arg(long, short = 'u')]
+    pub username: Option<String>,
+    /// Read the password from stdin: all of it, less one final newline.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The password on the command line, as skopeo takes it. Other users of the machine can
+    /// read it in the process list: prefer --password-stdin or the prompt.
+    #[arg(long, short = 'p', value_name = "PASSWORD", conflicts_with = "password_stdin",
+          value_parser = |s: &str| Ok::<_, String>(Secret::new(s)))]
+    pub password: Option<Secret>,
+    /// Print the user name stored for REGISTRY and exit (1 when there is none).
+    #[arg(long, conflicts_with_all = ["username", "password", "password_stdin"])]
+    pub get_login: bool,
+    /// Auth file to write (default: $REGISTRY_AUTH_FILE, else
+    /// $XDG_RUNTIME_DIR/containers/auth.json).
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// Verify the registry's TLS certificate (default true); =false also allows plain HTTP.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+    /// Certificates for the registry: extra CAs (*.crt), and a TLS client certificate
+    /// (NAME.cert with its key NAME.key) presented when the registry asks for one.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Registry whose credentials to remove, as given to login.
+    #[arg(
+        value_name = "REGISTRY",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub registry: Option<String>,
+    /// Remove the credentials of every registry from the auth file.
+    #[arg(long, short = 'a')]
+    pub all: bool,
+    /// Auth file to edit (default: $REGISTRY_AUTH_FILE, else
+    /// $XDG_RUNTIME_DIR/containers/auth.json).
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -82,3 +82,26 @@ deletion disabled (distribution answers 405 UNSUPPORTED) is reported as such.
 Examples:
   oci-copy delete docker://registry.example:5000/lab/app:1
   oci-copy delete --creds me:secret docker://registry.example/lab/app@sha256:0123...";
+
+pub(super) const LOGIN_HELP: &str = "\
+Sends the credentials to the registry first (GET /v2/ with them, through a bearer token
+where the registry asks for one), and stores them only when it takes them, as skopeo
+login does: base64 of USER:PASSWORD in auths.REGISTRY.auth of the auth file, every other
+entry and field kept, the file replaced atomically with mode 0600. Every command then finds
+them. The password is never shown, logged or put in an error.
+
+Examples:
+  oci-copy login registry.example:5000                       # asks for both
+  printf '%s' \"$TOKEN\" | oci-copy login -u ci --password-stdin registry.example
+  oci-copy login --authfile ./auth.json -u me --password-stdin quay.io < pass.txt
+  oci-copy login --get-login registry.example:5000";
+
+pub(super) const LOGOUT_HELP: &str = "\
+Removes the entry for REGISTRY (in any spelling: https://REGISTRY/v1/ too) from the auth
+file login writes, keeping every other entry and field; --all removes every entry. Exit 1
+when there was nothing to remove. Credentials in docker's config.json or in a credential
+helper are left alone.
+
+Examples:
+  oci-copy logout registry.example:5000
+  oci-copy logout --all";

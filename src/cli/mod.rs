@@ -9,7 +9,9 @@ mod settings;
 use clap::{CommandFactory, Parser, Subcommand};
 
 pub use args::*;
-use help::{COPY_EXAMPLES, DELETE_HELP, PROBE_HELP, TRANSPORT_HELP, VERIFY_HELP};
+use help::{
+    COPY_EXAMPLES, DELETE_HELP, LOGIN_HELP, LOGOUT_HELP, PROBE_HELP, TRANSPORT_HELP, VERIFY_HELP,
+};
 pub use settings::parse_platform;
 
 /// Copy container images between registries, OCI layouts and docker archives, checking
@@ -58,6 +60,12 @@ pub enum Command {
     /// Delete an image from a registry, by digest (a tag is resolved to its digest first).
     #[command(after_help = DELETE_HELP)]
     Delete(DeleteArgs),
+    /// Check credentials against a registry and store them in the auth file.
+    #[command(after_help = LOGIN_HELP)]
+    Login(LoginArgs),
+    /// Remove a registry's credentials from the auth file.
+    #[command(after_help = LOGOUT_HELP)]
+    Logout(LogoutArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     #[command(
         after_help = "Examples:\n  oci-copy completions bash > /etc/bash_completion.d/oci-copy\n  oci-copy completions zsh > \"${fpath[1]}/_oci-copy\"\n  oci-copy completions fish > ~/.config/fish/completions/oci-copy.fish"
@@ -83,6 +91,8 @@ const SUBCOMMANDS: &[&str] = &[
     "list-tags",
     "probe",
     "delete",
+    "login",
+    "logout",
     "completions",
     "help",
 ];

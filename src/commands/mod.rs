@@ -6,6 +6,7 @@ mod copy;
 mod delete;
 mod inspect;
 mod list_tags;
+mod login;
 mod probe;
 pub mod verify;
 
@@ -44,5 +45,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(args) => verify::run(args, cli.quiet),
         Command::Probe(args) => probe::run(args),
         Command::Delete(args) => delete::run(args, cli.quiet),
+        Command::Login(args) => login::login(args, cli.quiet),
+        Command::Logout(args) => login::logout(args, cli.quiet),
     }
 }

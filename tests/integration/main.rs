@@ -15,6 +15,7 @@ mod gzip_members;
 mod hostile;
 mod inspect;
 mod local_copy;
+mod login;
 mod malformed;
 mod multiarch;
 mod mutation;

@@ -7,6 +7,7 @@
 //! and `client_cert.rs` presents TLS client certificates on its behalf.
 
 pub mod auth;
+pub mod auth_file;
 mod below;
 mod challenge;
 mod client;
@@ -32,6 +33,7 @@ use crate::media_type::Format;
 use crate::reference::DockerRef;
 use crate::retry::RetryPolicy;
 pub use auth::{Credentials, Secret};
+pub use client::check_login;
 use client::{RegistryClient, Target, Upload};
 
 /// How to reach and authenticate to a registry, from the command line.

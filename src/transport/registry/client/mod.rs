@@ -6,11 +6,13 @@
 //! own error code.
 
 mod context;
+mod login;
 mod manifests;
 mod setup;
 mod transfer;
 
 use context::ErrCtx;
+pub use login::check_login;
 pub(super) use setup::speaks_https;
 use setup::{config, make_client, reference};
 

@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 
 mod auth;
 mod delete;
+mod login;
 mod raw;
 mod read_back;
 mod tags;
