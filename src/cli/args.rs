@@ -79,6 +79,20 @@ pub struct CopyRegistryArgs {
     /// Credentials for both registries (when --src-creds or --dest-creds is not given).
     #[arg(long, value_name = "USER[:PASS]")]
     pub creds: Option<Credentials>,
+    /// Access the source registry anonymously: no credentials are looked up or sent.
+    #[arg(long, conflicts_with = "src_creds")]
+    pub src_no_creds: bool,
+    /// Access the destination registry anonymously: no credentials are looked up or sent.
+    #[arg(long, conflicts_with = "dest_creds")]
+    pub dest_no_creds: bool,
+    /// A bearer token for the source registry, sent as it is where the registry asks for a
+    /// bearer token (no token exchange). Like --src-creds, it shows in the process list.
+    #[arg(long, value_name = "TOKEN", value_parser = secret)]
+    pub src_registry_token: Option<Secret>,
+    /// A bearer token for the destination registry, sent as it is where the registry asks
+    /// for a bearer token (no token exchange). It shows in the process list.
+    #[arg(long, value_name = "TOKEN", value_parser = secret)]
+    pub dest_registry_token: Option<Secret>,
     /// Auth file to read credentials from (default: $REGISTRY_AUTH_FILE, then containers'
     /// auth.json, then docker's config.json).
     #[arg(long, value_name = "FILE")]
@@ -154,11 +168,18 @@ pub struct ConnectionArgs {
     pub cert_dir: Option<PathBuf>,
 }
 
-/// Registry options of `inspect`, `verify` and `list-tags`.
+/// Registry options of `inspect`, `verify`, `list-tags` and `delete`.
 #[derive(Debug, Args)]
 pub struct RegistryArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
+    /// Access the registry anonymously: no credentials are looked up or sent.
+    #[arg(long, conflicts_with = "creds")]
+    pub no_creds: bool,
+    /// A bearer token, sent as it is where the registry asks for a bearer token (no token
+    /// exchange). It shows in the process list.
+    #[arg(long, value_name = "TOKEN", value_parser = secret)]
+    pub registry_token: Option<Secret>,
     #[command(flatten)]
     pub retry: RetryArgs,
 }
@@ -211,7 +232,7 @@ pub struct LoginArgs {
     /// The password on the command line, as skopeo takes it. Other users of the machine can
     /// read it in the process list: prefer --password-stdin or the prompt.
     #[arg(long, short = 'p', value_name = "PASSWORD", conflicts_with = "password_stdin",
-          value_parser = |s: &str| Ok::<_, String>(Secret::new(s)))]
+          value_parser = secret)]
     pub password: Option<Secret>,
     /// Print the user name stored for REGISTRY and exit (1 when there is none).
     #[arg(long, conflicts_with_all = ["username", "password", "password_stdin"])]
@@ -304,6 +325,11 @@ pub struct ProbeArgs {
     /// The registry options without retries: the probe reports every answer as it came.
     #[command(flatten)]
     pub registry: ConnectionArgs,
+}
+
+/// A password or token from the command line.
+fn secret(s: &str) -> Result<Secret, String> {
+    Ok(Secret::new(s))
 }
 
 /// `docker://HOST[:PORT]/REPO`, without a tag or digest.

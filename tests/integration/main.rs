@@ -30,6 +30,7 @@ mod registry_layer;
 mod registry_mtls;
 mod registry_redirect;
 mod registry_tags;
+mod registry_token;
 mod registry_typed_errors;
 mod reliability_registry;
 mod repeats;

@@ -54,6 +54,11 @@ pub struct RegistryOptions {
     /// `--no-read-back`: a push is done when the registry accepted the manifest, without
     /// asking it back (see `read_back.rs`).
     pub no_read_back: bool,
+    /// `--src-no-creds` (or `--dest-no-creds`, `--no-creds`): no credentials are looked up.
+    pub no_creds: bool,
+    /// `--src-registry-token` (or `--dest-registry-token`, `--registry-token`) and that flag:
+    /// a bearer token sent as it is, without the token exchange.
+    pub registry_token: Option<(Secret, String)>,
 }
 
 /// The credentials (in skopeo's lookup order) and TLS settings for the registry `r`
@@ -62,17 +67,23 @@ fn credentials_and_tls(
     r: &DockerRef,
     opts: &RegistryOptions,
 ) -> Result<(Option<auth::Found>, tls::TlsSettings)> {
-    let creds = auth::lookup(
-        &r.domain,
-        &r.path,
-        opts.creds.as_ref(),
-        if opts.creds_flag.is_empty() {
-            "--creds"
-        } else {
-            &opts.creds_flag
-        },
-        opts.authfile.as_deref(),
-    )?;
+    let flag = match opts.creds_flag.as_str() {
+        "" => "--creds",
+        f => f,
+    };
+    let creds = match opts.no_creds {
+        true => {
+            tracing::debug!("{}: no credentials looked up (no-creds)", r.domain);
+            None
+        }
+        false => auth::lookup(
+            &r.domain,
+            &r.path,
+            opts.creds.as_ref(),
+            flag,
+            opts.authfile.as_deref(),
+        )?,
+    };
     let tls = tls::settings(
         &r.domain,
         opts.tls_verify.unwrap_or(true),
@@ -89,7 +100,8 @@ fn connect(r: &DockerRef, opts: &RegistryOptions) -> Result<RegistryClient> {
         tag: r.tag.as_deref(),
         digest: r.digest.as_ref(),
     };
-    RegistryClient::connect(&target, &tls, creds, opts.retry.clone())
+    let token = opts.registry_token.clone();
+    RegistryClient::connect(&target, &tls, creds, token, opts.retry.clone())
 }
 
 /// An image in a registry, for reading.
