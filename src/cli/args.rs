@@ -117,6 +117,11 @@ pub struct CopyRegistryArgs {
     /// Certificates for both registries (when --src-cert-dir or --dest-cert-dir is not given).
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
+    /// registries.conf to read mirrors and short-name aliases from (default:
+    /// $CONTAINERS_REGISTRIES_CONF, else ~/.config/containers/registries.conf, else
+    /// /etc/containers/registries.conf, when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub registries_conf: Option<PathBuf>,
     /// Do not read a pushed image back: by default a push is done only when the registry
     /// serves every manifest, tag and blob of it over 3 fresh connections (exit 1 if not).
     /// For registries known to be only eventually consistent.
@@ -180,6 +185,11 @@ pub struct RegistryArgs {
     /// exchange). It shows in the process list.
     #[arg(long, value_name = "TOKEN", value_parser = secret)]
     pub registry_token: Option<Secret>,
+    /// registries.conf to read mirrors and short-name aliases from (default:
+    /// $CONTAINERS_REGISTRIES_CONF, else ~/.config/containers/registries.conf, else
+    /// /etc/containers/registries.conf, when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub registries_conf: Option<PathBuf>,
     #[command(flatten)]
     pub retry: RetryArgs,
 }

@@ -49,6 +49,7 @@ impl CopyRegistryArgs {
             no_read_back: self.no_read_back,
             no_creds: s.no_creds,
             registry_token: s.token.map(|(t, f)| (t.clone(), f.to_string())),
+            registries_conf: self.registries_conf.clone(),
         }
     }
 }
@@ -92,6 +93,7 @@ impl RegistryArgs {
         RegistryOptions {
             retry: self.retry.policy(),
             no_creds: self.no_creds,
+            registries_conf: self.registries_conf.clone(),
             registry_token: self
                 .registry_token
                 .clone()

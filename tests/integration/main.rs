@@ -24,6 +24,7 @@ mod probe;
 mod probe_layer;
 mod rate_limits;
 mod read_back;
+mod registries_conf;
 mod registry;
 mod registry_auth;
 mod registry_layer;

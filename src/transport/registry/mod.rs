@@ -4,7 +4,8 @@
 //! streams uploads that complete only after the pipeline verified them, and PUTs the
 //! manifest, reporting a refused type as [`crate::transport::ManifestRejected`].
 //! Every use of oci-client is in `client/`; `direct.rs` makes the few requests it cannot,
-//! and `client_cert.rs` presents TLS client certificates on its behalf.
+//! and `client_cert.rs` presents TLS client certificates on its behalf. Names pass through
+//! `registries.conf` first (`mirrors.rs`): aliases, and for pulls the mirrors.
 
 pub mod auth;
 pub mod auth_file;
@@ -15,10 +16,12 @@ mod client_cert;
 mod direct;
 pub mod errors;
 mod http;
+mod mirrors;
 pub mod probe;
 mod pump;
 mod rate_limit;
 mod read_back;
+mod registries_conf;
 mod stall;
 pub mod tls;
 
@@ -59,6 +62,8 @@ pub struct RegistryOptions {
     /// `--src-registry-token` (or `--dest-registry-token`, `--registry-token`) and that flag:
     /// a bearer token sent as it is, without the token exchange.
     pub registry_token: Option<(Secret, String)>,
+    /// `--registries-conf FILE`: mirrors and aliases (see `registries_conf.rs`).
+    pub registries_conf: Option<PathBuf>,
 }
 
 /// The credentials (in skopeo's lookup order) and TLS settings for the registry `r`
@@ -110,15 +115,32 @@ pub struct RegistrySource {
     name: DockerRef,
     /// The manifests served and the blobs they reference, for [`ImageSource::reread`].
     served: std::sync::Mutex<read_back::Objects>,
+    /// The top manifest, when it was fetched to choose among mirrors: served once.
+    prefetched: std::sync::Mutex<Option<Vec<u8>>>,
 }
 
 impl RegistrySource {
+    /// Opens `r` (or its alias), through the mirrors `registries.conf` gives it.
     pub fn open(r: &DockerRef, opts: &RegistryOptions) -> Result<RegistrySource> {
+        mirrors::open_source(r, opts)
+    }
+
+    /// Opens `r` itself.
+    fn open_direct(r: &DockerRef, opts: &RegistryOptions) -> Result<RegistrySource> {
         Ok(RegistrySource {
             client: connect(r, opts)?,
             name: r.clone(),
             served: Default::default(),
+            prefetched: Default::default(),
         })
+    }
+
+    /// Fetches the top manifest now (whether this source serves the image decides which
+    /// mirror is used); [`ImageSource::top_manifest`] then returns it.
+    fn prefetch(&self) -> Result<()> {
+        let bytes = self.client.manifest()?;
+        *self.prefetched.lock().expect("not poisoned") = Some(bytes);
+        Ok(())
     }
 }
 
@@ -136,7 +158,11 @@ impl ImageSource for RegistrySource {
     }
 
     fn top_manifest(&self) -> Result<TopManifest> {
-        let bytes = self.client.manifest()?;
+        let prefetched = self.prefetched.lock().expect("not poisoned").take();
+        let bytes = match prefetched {
+            Some(b) => b,
+            None => self.client.manifest()?,
+        };
         let media_type = guess_media_type(&bytes)
             .with_context(|| format!("the manifest of {}", self.describe()))?;
         // Pulled by digest: the pipeline checks the bytes against it.
@@ -215,6 +241,7 @@ impl RegistryDestination {
         opts: &RegistryOptions,
         source: Option<&DockerRef>,
     ) -> Result<RegistryDestination> {
+        let (r, opts) = &mirrors::resolve(r, opts)?;
         let mount_from = source
             .filter(|s| s.domain == r.domain && s.path != r.path)
             .map(|s| s.path.clone());
@@ -333,16 +360,23 @@ impl BlobWriter for RegistryBlobWriter {
 
 /// Every tag of the repository `r` names, `page` at a time.
 pub fn list_tags(r: &DockerRef, opts: &RegistryOptions, page: usize) -> Result<Vec<String>> {
-    connect(r, opts)?.list_tags(page.max(1))
+    let (r, opts) = mirrors::resolve(r, opts)?;
+    connect(&r, &opts)?.list_tags(page.max(1))
 }
 
 /// Deletes the manifest `r` names (a tag is resolved to its digest first) and returns its
 /// digest. Every tag pointing at it goes with it; the registry's garbage collector frees
 /// the blobs.
 pub fn delete(r: &DockerRef, opts: &RegistryOptions) -> Result<crate::digest::Digest> {
+    let (r, opts) = &mirrors::resolve(r, opts)?;
     let client = connect(r, opts)?;
     let digest = client.manifest_digest()?;
     tracing::debug!("deleting {}@{digest}", r.repository());
     client.delete_manifest(&digest)?;
     Ok(digest)
+}
+
+/// `r`, or the repository its short name is an alias of in `registries.conf`.
+pub fn resolve_alias(r: &DockerRef, opts: &RegistryOptions) -> Result<DockerRef> {
+    Ok(mirrors::resolve(r, opts)?.0)
 }
