@@ -37,8 +37,9 @@ Examples:
   oci-copy oci:layout:app docker://registry.example:5000/lab/app:1 --dest-creds me:secret
   oci-copy --tls-verify=false docker://127.0.0.1:5000/a:1 docker://127.0.0.1:5000/b:1
 Credentials: --src-creds/--dest-creds/--creds, then --authfile or $REGISTRY_AUTH_FILE, then
-containers auth.json, then $DOCKER_CONFIG/config.json or ~/.docker/config.json (with
-credHelpers and credsStore).";
+containers auth.json (which `oci-copy login` writes), then $DOCKER_CONFIG/config.json or
+~/.docker/config.json (with credHelpers and credsStore). A pull tries the mirrors that
+registries.conf lists first; a short name may be an alias there (--registries-conf).";
 
 pub(super) const VERIFY_HELP: &str = "\
 Reads every manifest, config and layer the image reaches (every instance of an index),
