@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::digest::Digest;
 use crate::redact::redact;
+mod short;
 
 /// Where an image lives. The set is closed: adding a transport means a new variant here and
 /// following the compiler to every `match`.
@@ -141,7 +142,7 @@ fn parse_selector(s: &str) -> Result<ArchiveSelector> {
 }
 
 /// A normalised Docker image name: `docker.io/library/alpine:latest`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct DockerRef {
     /// `docker.io`, `quay.io`, `localhost:5000`, `127.0.0.1:5000`
     pub domain: String,
@@ -149,6 +150,8 @@ pub struct DockerRef {
     pub path: String,
     pub tag: Option<String>,
     pub digest: Option<Digest>,
+    /// `alpine`, as written, when it named no registry (see `reference/short.rs`).
+    pub short_name: Option<String>,
 }
 
 pub const DEFAULT_DOMAIN: &str = "docker.io";
@@ -172,6 +175,7 @@ impl DockerRef {
             _ => tag,
         };
         Ok(DockerRef {
+            short_name: (!short::names_registry(name)).then(|| name.to_string()),
             domain,
             path,
             tag,
@@ -231,11 +235,7 @@ fn split_tag(name: &str) -> (&str, Option<String>) {
 
 fn split_domain(name: &str) -> (String, String) {
     let (domain, path) = match name.split_once('/') {
-        Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
-            (first.to_string(), rest.to_string())
-        }
+        Some((first, rest)) if short::names_registry(name) => (first.to_string(), rest.to_string()),
         _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
     };
     let domain = if domain == "index.docker.io" {

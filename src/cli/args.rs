@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::reference::{DockerRef, ImageRef};
-use crate::transport::registry::Credentials;
+use crate::transport::registry::{Credentials, Secret};
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
@@ -79,6 +79,20 @@ pub struct CopyRegistryArgs {
     /// Credentials for both registries (when --src-creds or --dest-creds is not given).
     #[arg(long, value_name = "USER[:PASS]")]
     pub creds: Option<Credentials>,
+    /// Access the source registry anonymously: no credentials are looked up or sent.
+    #[arg(long, conflicts_with = "src_creds")]
+    pub src_no_creds: bool,
+    /// Access the destination registry anonymously: no credentials are looked up or sent.
+    #[arg(long, conflicts_with = "dest_creds")]
+    pub dest_no_creds: bool,
+    /// A bearer token for the source registry, sent as it is where the registry asks for a
+    /// bearer token (no token exchange). Like --src-creds, it shows in the process list.
+    #[arg(long, value_name = "TOKEN", value_parser = secret)]
+    pub src_registry_token: Option<Secret>,
+    /// A bearer token for the destination registry, sent as it is where the registry asks
+    /// for a bearer token (no token exchange). It shows in the process list.
+    #[arg(long, value_name = "TOKEN", value_parser = secret)]
+    pub dest_registry_token: Option<Secret>,
     /// Auth file to read credentials from (default: $REGISTRY_AUTH_FILE, then containers'
     /// auth.json, then docker's config.json).
     #[arg(long, value_name = "FILE")]
@@ -103,6 +117,11 @@ pub struct CopyRegistryArgs {
     /// Certificates for both registries (when --src-cert-dir or --dest-cert-dir is not given).
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
+    /// registries.conf to read mirrors and short-name aliases from (default:
+    /// $CONTAINERS_REGISTRIES_CONF, else ~/.config/containers/registries.conf, else
+    /// /etc/containers/registries.conf, when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub registries_conf: Option<PathBuf>,
     /// Do not read a pushed image back: by default a push is done only when the registry
     /// serves every manifest, tag and blob of it over 3 fresh connections (exit 1 if not).
     /// For registries known to be only eventually consistent.
@@ -154,11 +173,23 @@ pub struct ConnectionArgs {
     pub cert_dir: Option<PathBuf>,
 }
 
-/// Registry options of `inspect`, `verify` and `list-tags`.
+/// Registry options of `inspect`, `verify`, `list-tags` and `delete`.
 #[derive(Debug, Args)]
 pub struct RegistryArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
+    /// Access the registry anonymously: no credentials are looked up or sent.
+    #[arg(long, conflicts_with = "creds")]
+    pub no_creds: bool,
+    /// A bearer token, sent as it is where the registry asks for a bearer token (no token
+    /// exchange). It shows in the process list.
+    #[arg(long, value_name = "TOKEN", value_parser = secret)]
+    pub registry_token: Option<Secret>,
+    /// registries.conf to read mirrors and short-name aliases from (default:
+    /// $CONTAINERS_REGISTRIES_CONF, else ~/.config/containers/registries.conf, else
+    /// /etc/containers/registries.conf, when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub registries_conf: Option<PathBuf>,
     #[command(flatten)]
     pub retry: RetryArgs,
 }
@@ -185,6 +216,66 @@ pub struct VerifyArgs {
     pub all: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Image to delete: docker://HOST[:PORT]/REPO:TAG or docker://HOST[:PORT]/REPO@DIGEST.
+    #[arg(value_name = "REF")]
+    pub image: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Registry to log in to: HOST[:PORT], or HOST[:PORT]/NAMESPACE for credentials that
+    /// apply only to the repositories under it.
+    #[arg(value_name = "REGISTRY")]
+    pub registry: String,
+    /// User name (asked for when stdin is a terminal and it is not given).
+    #[arg(long, short = 'u')]
+    pub username: Option<String>,
+    /// Read the password from stdin: all of it, less one final newline.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The password on the command line, as skopeo takes it. Other users of the machine can
+    /// read it in the process list: prefer --password-stdin or the prompt.
+    #[arg(long, short = 'p', value_name = "PASSWORD", conflicts_with = "password_stdin",
+          value_parser = secret)]
+    pub password: Option<Secret>,
+    /// Print the user name stored for REGISTRY and exit (1 when there is none).
+    #[arg(long, conflicts_with_all = ["username", "password", "password_stdin"])]
+    pub get_login: bool,
+    /// Auth file to write (default: $REGISTRY_AUTH_FILE, else
+    /// $XDG_RUNTIME_DIR/containers/auth.json).
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// Verify the registry's TLS certificate (default true); =false also allows plain HTTP.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+    /// Certificates for the registry: extra CAs (*.crt), and a TLS client certificate
+    /// (NAME.cert with its key NAME.key) presented when the registry asks for one.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Registry whose credentials to remove, as given to login.
+    #[arg(
+        value_name = "REGISTRY",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub registry: Option<String>,
+    /// Remove the credentials of every registry from the auth file.
+    #[arg(long, short = 'a')]
+    pub all: bool,
+    /// Auth file to edit (default: $REGISTRY_AUTH_FILE, else
+    /// $XDG_RUNTIME_DIR/containers/auth.json).
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -244,6 +335,11 @@ pub struct ProbeArgs {
     /// The registry options without retries: the probe reports every answer as it came.
     #[command(flatten)]
     pub registry: ConnectionArgs,
+}
+
+/// A password or token from the command line.
+fn secret(s: &str) -> Result<Secret, String> {
+    Ok(Secret::new(s))
 }
 
 /// `docker://HOST[:PORT]/REPO`, without a tag or digest.

@@ -37,8 +37,9 @@ Examples:
   oci-copy oci:layout:app docker://registry.example:5000/lab/app:1 --dest-creds me:secret
   oci-copy --tls-verify=false docker://127.0.0.1:5000/a:1 docker://127.0.0.1:5000/b:1
 Credentials: --src-creds/--dest-creds/--creds, then --authfile or $REGISTRY_AUTH_FILE, then
-containers auth.json, then $DOCKER_CONFIG/config.json or ~/.docker/config.json (with
-credHelpers and credsStore).";
+containers auth.json (which `oci-copy login` writes), then $DOCKER_CONFIG/config.json or
+~/.docker/config.json (with credHelpers and credsStore). A pull tries the mirrors that
+registries.conf lists first; a short name may be an alias there (--registries-conf).";
 
 pub(super) const VERIFY_HELP: &str = "\
 Reads every manifest, config and layer the image reaches (every instance of an index),
@@ -85,3 +86,36 @@ Examples:
 Exit status: 0 all done; 1 some images failed; 75 every failure was temporary (network,
 rate limit: run again later); 66 a source does not exist; 77 credentials missing or
 refused; 78 the configuration is wrong (do not retry 77 or 78).";
+
+pub(super) const DELETE_HELP: &str = "\
+Deletes the manifest REF names, by digest: a tag is first resolved to the digest of the
+manifest it points at, so every tag pointing at that manifest goes too, as with skopeo
+delete. The blobs stay until the registry's garbage collector frees them. A registry with
+deletion disabled (distribution answers 405 UNSUPPORTED) is reported as such.
+
+Examples:
+  oci-copy delete docker://registry.example:5000/lab/app:1
+  oci-copy delete --creds me:secret docker://registry.example/lab/app@sha256:0123...";
+
+pub(super) const LOGIN_HELP: &str = "\
+Sends the credentials to the registry first (GET /v2/ with them, through a bearer token
+where the registry asks for one), and stores them only when it takes them, as skopeo
+login does: base64 of USER:PASSWORD in auths.REGISTRY.auth of the auth file, every other
+entry and field kept, the file replaced atomically with mode 0600. Every command then finds
+them. The password is never shown, logged or put in an error.
+
+Examples:
+  oci-copy login registry.example:5000                       # asks for both
+  printf '%s' \"$TOKEN\" | oci-copy login -u ci --password-stdin registry.example
+  oci-copy login --authfile ./auth.json -u me --password-stdin quay.io < pass.txt
+  oci-copy login --get-login registry.example:5000";
+
+pub(super) const LOGOUT_HELP: &str = "\
+Removes the entry for REGISTRY (in any spelling: https://REGISTRY/v1/ too) from the auth
+file login writes, keeping every other entry and field; --all removes every entry. Exit 1
+when there was nothing to remove. Credentials in docker's config.json or in a credential
+helper are left alone.
+
+Examples:
+  oci-copy logout registry.example:5000
+  oci-copy logout --all";

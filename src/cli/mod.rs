@@ -10,7 +10,10 @@ mod sync_args;
 use clap::{CommandFactory, Parser, Subcommand};
 
 pub use args::*;
-use help::{COPY_EXAMPLES, PROBE_HELP, SYNC_HELP, TRANSPORT_HELP, VERIFY_HELP};
+use help::{
+    COPY_EXAMPLES, DELETE_HELP, LOGIN_HELP, LOGOUT_HELP, PROBE_HELP, SYNC_HELP, TRANSPORT_HELP,
+    VERIFY_HELP,
+};
 pub use settings::parse_platform;
 pub use sync_args::{SyncArgs, SyncDest, SyncSource};
 
@@ -36,6 +39,8 @@ pub struct Cli {
     pub quiet: bool,
 }
 
+// Parsed once per run: the size of the copy variant costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Copy an image from SRC to DST (the default command).
@@ -60,6 +65,15 @@ pub enum Command {
     /// Mirror many images: repositories, a YAML list, layouts or a bundle, in parallel.
     #[command(after_help = SYNC_HELP)]
     Sync(SyncArgs),
+    /// Delete an image from a registry, by digest (a tag is resolved to its digest first).
+    #[command(after_help = DELETE_HELP)]
+    Delete(DeleteArgs),
+    /// Check credentials against a registry and store them in the auth file.
+    #[command(after_help = LOGIN_HELP)]
+    Login(LoginArgs),
+    /// Remove a registry's credentials from the auth file.
+    #[command(after_help = LOGOUT_HELP)]
+    Logout(LogoutArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     #[command(
         after_help = "Examples:\n  oci-copy completions bash > /etc/bash_completion.d/oci-copy\n  oci-copy completions zsh > \"${fpath[1]}/_oci-copy\"\n  oci-copy completions fish > ~/.config/fish/completions/oci-copy.fish"

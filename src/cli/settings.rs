@@ -5,46 +5,63 @@ use std::path::PathBuf;
 
 use super::args::*;
 use crate::media_type::{Compression, Format};
-use crate::transport::registry::{Credentials, RegistryOptions};
+use crate::transport::registry::{Credentials, RegistryOptions, Secret};
 
 impl CopyRegistryArgs {
     /// The options for the source registry.
     pub fn source(&self) -> RegistryOptions {
-        self.side(
-            &self.src_creds,
-            "--src-creds",
-            self.src_tls_verify,
-            &self.src_cert_dir,
-        )
+        self.side(Side {
+            creds: &self.src_creds,
+            flag: "--src-creds",
+            no_creds: self.src_no_creds,
+            token: self
+                .src_registry_token
+                .as_ref()
+                .map(|t| (t, "--src-registry-token")),
+            tls: self.src_tls_verify,
+            cert_dir: &self.src_cert_dir,
+        })
     }
 
     /// The options for the destination registry.
     pub fn destination(&self) -> RegistryOptions {
-        self.side(
-            &self.dest_creds,
-            "--dest-creds",
-            self.dest_tls_verify,
-            &self.dest_cert_dir,
-        )
+        self.side(Side {
+            creds: &self.dest_creds,
+            flag: "--dest-creds",
+            no_creds: self.dest_no_creds,
+            token: self
+                .dest_registry_token
+                .as_ref()
+                .map(|t| (t, "--dest-registry-token")),
+            tls: self.dest_tls_verify,
+            cert_dir: &self.dest_cert_dir,
+        })
     }
 
-    fn side(
-        &self,
-        creds: &Option<Credentials>,
-        flag: &str,
-        tls: Option<bool>,
-        cert_dir: &Option<PathBuf>,
-    ) -> RegistryOptions {
+    fn side(&self, s: Side) -> RegistryOptions {
         RegistryOptions {
-            creds_flag: if creds.is_some() { flag } else { "--creds" }.to_string(),
-            creds: creds.clone().or_else(|| self.creds.clone()),
+            creds_flag: if s.creds.is_some() { s.flag } else { "--creds" }.to_string(),
+            creds: s.creds.clone().or_else(|| self.creds.clone()),
             authfile: self.authfile.clone(),
-            tls_verify: tls.or(self.tls_verify),
-            cert_dir: cert_dir.clone().or_else(|| self.cert_dir.clone()),
+            tls_verify: s.tls.or(self.tls_verify),
+            cert_dir: s.cert_dir.clone().or_else(|| self.cert_dir.clone()),
             retry: self.retry.policy(),
             no_read_back: self.no_read_back,
+            no_creds: s.no_creds,
+            registry_token: s.token.map(|(t, f)| (t.clone(), f.to_string())),
+            registries_conf: self.registries_conf.clone(),
         }
     }
+}
+
+/// One side's flags of `copy`.
+struct Side<'a> {
+    creds: &'a Option<Credentials>,
+    flag: &'static str,
+    no_creds: bool,
+    token: Option<(&'a Secret, &'static str)>,
+    tls: Option<bool>,
+    cert_dir: &'a Option<PathBuf>,
 }
 
 impl RetryArgs {
@@ -75,6 +92,12 @@ impl RegistryArgs {
     pub fn options(&self) -> RegistryOptions {
         RegistryOptions {
             retry: self.retry.policy(),
+            no_creds: self.no_creds,
+            registries_conf: self.registries_conf.clone(),
+            registry_token: self
+                .registry_token
+                .clone()
+                .map(|t| (t, "--registry-token".to_string())),
             ..self.connection.options()
         }
     }

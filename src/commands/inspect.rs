@@ -198,6 +198,14 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
         _ => InspectMode::Summary,
     };
     let platform = args.platform.as_deref().map(parse_platform).transpose()?;
+    // A short name's alias is the name shown.
+    let r = match r {
+        ImageRef::Registry(d) => ImageRef::Registry(transport::registry::resolve_alias(
+            &d,
+            &args.registry.options(),
+        )?),
+        r => r,
+    };
     let out = inspect(&r, src.as_ref(), mode, platform.as_ref())
         .with_context(|| format!("inspecting {}", src.describe()))?;
     super::print(&out)

@@ -3,8 +3,10 @@
 //! summary go to stderr. Commands depend on `cli`, never the reverse.
 
 mod copy;
+mod delete;
 mod inspect;
 mod list_tags;
+mod login;
 mod probe;
 pub mod verify;
 
@@ -52,5 +54,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(args) => verify::run(args, cli.quiet),
         Command::Probe(args) => probe::run(args),
         Command::Sync(args) => crate::sync::run(args, cli.quiet),
+        Command::Delete(args) => delete::run(args, cli.quiet),
+        Command::Login(args) => login::login(args, cli.quiet),
+        Command::Logout(args) => login::logout(args, cli.quiet),
     }
 }

@@ -120,8 +120,9 @@ fn auth_files(authfile: Option<&Path>) -> Vec<PathBuf> {
     {
         Some(f) => out.push(f),
         None => {
-            if let Some(d) = env("XDG_RUNTIME_DIR") {
-                out.push(d.join("containers/auth.json"));
+            match env("XDG_RUNTIME_DIR") {
+                Some(d) => out.push(d.join("containers/auth.json")),
+                None => out.push(super::auth_file::run_dir_file()),
             }
             if let Some(h) = env("HOME") {
                 out.push(h.join(".config/containers/auth.json"));
@@ -190,7 +191,7 @@ fn is_docker_hub(host: &str) -> bool {
 }
 
 /// `https://host/v1/` → `host`.
-fn normalise_key(k: &str) -> &str {
+pub(super) fn normalise_key(k: &str) -> &str {
     let k = k
         .strip_prefix("https://")
         .or_else(|| k.strip_prefix("http://"))

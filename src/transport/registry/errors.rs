@@ -161,11 +161,14 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "registry {}, repository {}: {}: ",
-            self.registry, self.repository, self.action
-        )?;
+        match self.repository.as_str() {
+            "" => write!(f, "registry {}: {}: ", self.registry, self.action)?,
+            repo => write!(
+                f,
+                "registry {}, repository {repo}: {}: ",
+                self.registry, self.action
+            )?,
+        }
         if let Some(c) = &self.code {
             write!(f, "{c}: ")?;
         } else if let Some(s) = self.status {

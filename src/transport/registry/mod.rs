@@ -4,9 +4,11 @@
 //! streams uploads that complete only after the pipeline verified them, and PUTs the
 //! manifest, reporting a refused type as [`crate::transport::ManifestRejected`].
 //! Every use of oci-client is in `client/`; `direct.rs` makes the few requests it cannot,
-//! and `client_cert.rs` presents TLS client certificates on its behalf.
+//! and `client_cert.rs` presents TLS client certificates on its behalf. Names pass through
+//! `registries.conf` first (`mirrors.rs`): aliases, and for pulls the mirrors.
 
 pub mod auth;
+pub mod auth_file;
 mod below;
 mod challenge;
 mod client;
@@ -15,10 +17,12 @@ mod direct;
 pub mod errors;
 mod http;
 mod ledger;
+mod mirrors;
 pub mod probe;
 mod pump;
 mod rate_limit;
 mod read_back;
+mod registries_conf;
 mod stall;
 pub mod tls;
 
@@ -33,6 +37,7 @@ use crate::media_type::Format;
 use crate::reference::DockerRef;
 use crate::retry::RetryPolicy;
 pub use auth::{Credentials, Secret};
+pub use client::check_login;
 use client::{RegistryClient, Target, Upload};
 
 /// How to reach and authenticate to a registry, from the command line.
@@ -53,6 +58,13 @@ pub struct RegistryOptions {
     /// `--no-read-back`: a push is done when the registry accepted the manifest, without
     /// asking it back (see `read_back.rs`).
     pub no_read_back: bool,
+    /// `--src-no-creds` (or `--dest-no-creds`, `--no-creds`): no credentials are looked up.
+    pub no_creds: bool,
+    /// `--src-registry-token` (or `--dest-registry-token`, `--registry-token`) and that flag:
+    /// a bearer token sent as it is, without the token exchange.
+    pub registry_token: Option<(Secret, String)>,
+    /// `--registries-conf FILE`: mirrors and aliases (see `registries_conf.rs`).
+    pub registries_conf: Option<PathBuf>,
 }
 
 /// The credentials (in skopeo's lookup order) and TLS settings for the registry `r`
@@ -61,17 +73,23 @@ fn credentials_and_tls(
     r: &DockerRef,
     opts: &RegistryOptions,
 ) -> Result<(Option<auth::Found>, tls::TlsSettings)> {
-    let creds = auth::lookup(
-        &r.domain,
-        &r.path,
-        opts.creds.as_ref(),
-        if opts.creds_flag.is_empty() {
-            "--creds"
-        } else {
-            &opts.creds_flag
-        },
-        opts.authfile.as_deref(),
-    )?;
+    let flag = match opts.creds_flag.as_str() {
+        "" => "--creds",
+        f => f,
+    };
+    let creds = match opts.no_creds {
+        true => {
+            tracing::debug!("{}: no credentials looked up (no-creds)", r.domain);
+            None
+        }
+        false => auth::lookup(
+            &r.domain,
+            &r.path,
+            opts.creds.as_ref(),
+            flag,
+            opts.authfile.as_deref(),
+        )?,
+    };
     let tls = tls::settings(
         &r.domain,
         opts.tls_verify.unwrap_or(true),
@@ -88,7 +106,8 @@ fn connect(r: &DockerRef, opts: &RegistryOptions) -> Result<RegistryClient> {
         tag: r.tag.as_deref(),
         digest: r.digest.as_ref(),
     };
-    RegistryClient::connect(&target, &tls, creds, opts.retry.clone())
+    let token = opts.registry_token.clone();
+    RegistryClient::connect(&target, &tls, creds, token, opts.retry.clone())
 }
 
 /// An image in a registry, for reading.
@@ -97,15 +116,32 @@ pub struct RegistrySource {
     name: DockerRef,
     /// The manifests served and the blobs they reference, for [`ImageSource::reread`].
     served: std::sync::Mutex<read_back::Objects>,
+    /// The top manifest, when it was fetched to choose among mirrors: served once.
+    prefetched: std::sync::Mutex<Option<Vec<u8>>>,
 }
 
 impl RegistrySource {
+    /// Opens `r` (or its alias), through the mirrors `registries.conf` gives it.
     pub fn open(r: &DockerRef, opts: &RegistryOptions) -> Result<RegistrySource> {
+        mirrors::open_source(r, opts)
+    }
+
+    /// Opens `r` itself.
+    fn open_direct(r: &DockerRef, opts: &RegistryOptions) -> Result<RegistrySource> {
         Ok(RegistrySource {
             client: connect(r, opts)?,
             name: r.clone(),
             served: Default::default(),
+            prefetched: Default::default(),
         })
+    }
+
+    /// Fetches the top manifest now (whether this source serves the image decides which
+    /// mirror is used); [`ImageSource::top_manifest`] then returns it.
+    fn prefetch(&self) -> Result<()> {
+        let bytes = self.client.manifest()?;
+        *self.prefetched.lock().expect("not poisoned") = Some(bytes);
+        Ok(())
     }
 }
 
@@ -123,7 +159,11 @@ impl ImageSource for RegistrySource {
     }
 
     fn top_manifest(&self) -> Result<TopManifest> {
-        let bytes = self.client.manifest()?;
+        let prefetched = self.prefetched.lock().expect("not poisoned").take();
+        let bytes = match prefetched {
+            Some(b) => b,
+            None => self.client.manifest()?,
+        };
         let media_type = guess_media_type(&bytes)
             .with_context(|| format!("the manifest of {}", self.describe()))?;
         // Pulled by digest: the pipeline checks the bytes against it.
@@ -211,6 +251,7 @@ impl RegistryDestination {
         opts: &RegistryOptions,
         source: Option<&DockerRef>,
     ) -> Result<RegistryDestination> {
+        let (r, opts) = &mirrors::resolve(r, opts)?;
         let mount_from = source
             .filter(|s| s.domain == r.domain && s.path != r.path)
             .map(|s| s.path.clone());
@@ -368,5 +409,23 @@ pub fn head_digest(
 
 /// Every tag of the repository `r` names, `page` at a time.
 pub fn list_tags(r: &DockerRef, opts: &RegistryOptions, page: usize) -> Result<Vec<String>> {
-    connect(r, opts)?.list_tags(page.max(1))
+    let (r, opts) = mirrors::resolve(r, opts)?;
+    connect(&r, &opts)?.list_tags(page.max(1))
+}
+
+/// Deletes the manifest `r` names (a tag is resolved to its digest first) and returns its
+/// digest. Every tag pointing at it goes with it; the registry's garbage collector frees
+/// the blobs.
+pub fn delete(r: &DockerRef, opts: &RegistryOptions) -> Result<crate::digest::Digest> {
+    let (r, opts) = &mirrors::resolve(r, opts)?;
+    let client = connect(r, opts)?;
+    let digest = client.manifest_digest()?;
+    tracing::debug!("deleting {}@{digest}", r.repository());
+    client.delete_manifest(&digest)?;
+    Ok(digest)
+}
+
+/// `r`, or the repository its short name is an alias of in `registries.conf`.
+pub fn resolve_alias(r: &DockerRef, opts: &RegistryOptions) -> Result<DockerRef> {
+    Ok(mirrors::resolve(r, opts)?.0)
 }

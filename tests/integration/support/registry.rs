@@ -44,6 +44,8 @@ pub struct Options {
     pub storage: Option<PathBuf>,
     /// `http.secret`; without it the registry makes up one of its own.
     pub secret: Option<String>,
+    /// `storage.delete.enabled: false` (deletion is enabled otherwise).
+    pub no_delete: bool,
 }
 
 fn free_port() -> u16 {
@@ -124,8 +126,9 @@ impl Registry {
         let host = format!("127.0.0.1:{port}");
         let storage = opts.storage.unwrap_or_else(|| dir.path().join("data"));
         let mut config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
-            storage.display()
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {}\nhttp:\n  addr: {host}\n",
+            storage.display(),
+            !opts.no_delete
         );
         if let Some(secret) = &opts.secret {
             config += &format!("  secret: {secret}\n");

@@ -75,6 +75,13 @@ impl TokenServer {
         self.requests.lock().unwrap().clone()
     }
 
+    /// A token granting [`USER`] `scopes`, made here without a request (none is recorded):
+    /// what a CI system hands a job for `--registry-token`.
+    pub fn mint(&self, scopes: &[&str]) -> String {
+        let access: Vec<serde_json::Value> = scopes.iter().filter_map(|s| grant(s, true)).collect();
+        self.key.sign(USER, &access)
+    }
+
     /// Every token issued so far (for checking that none leaks).
     pub fn issued(&self) -> Vec<String> {
         self.key.issued.lock().unwrap().clone()

@@ -161,4 +161,59 @@ impl RegistryClient {
         })
         .transpose()
     }
+
+    /// The digest of the manifest the reference names: its own digest, or for a tag the
+    /// digest of the bytes served for it (in the algorithm of the registry's
+    /// `Docker-Content-Digest`, sha256 without one).
+    pub fn manifest_digest(&self) -> Result<Digest> {
+        if let Some(d) = self.reference.digest() {
+            return d.parse().map_err(|e| anyhow!("the digest {d}: {e:#}"));
+        }
+        let tag = self.reference.tag().unwrap_or("latest").to_string();
+        let action = format!("pulling the manifest {tag}");
+        let limit = MAX_DOCUMENT_SIZE as usize;
+        let (bytes, header) = crate::retry::run(&self.retry, &action, errors::classify, || {
+            rt().block_on(self.direct.manifest(&tag, ACCEPTED, limit))
+        })?;
+        self.warn_if_header_lied(&tag, header.as_deref(), &bytes);
+        Ok(match header.as_deref().map(str::parse::<Digest>) {
+            Some(Ok(h)) => Digest::of(h.algorithm(), &bytes),
+            _ => Digest::sha256_of(&bytes),
+        })
+    }
+
+    /// Deletes the manifest `digest`, with retries. A 404 on a retry means the try before
+    /// it deleted the manifest (its answer was lost); on the first try, that there is none.
+    pub fn delete_manifest(&self, digest: &Digest) -> Result<()> {
+        let d = digest.to_string();
+        let action = format!("deleting the manifest {d}");
+        let tries = std::cell::Cell::new(0u32);
+        let r = crate::retry::run(&self.retry, &action, errors::classify, || {
+            tries.set(tries.get() + 1);
+            rt().block_on(self.direct.delete_manifest(&d))
+        });
+        match r {
+            Err(e) if tries.get() > 1 && status(&e) == Some(404) => Ok(()),
+            r => r.map_err(deletion_disabled),
+        }
+    }
+}
+
+fn status(e: &anyhow::Error) -> Option<u16> {
+    crate::retry::find::<RegistryError>(e).and_then(|r| r.status)
+}
+
+/// A 405 or `UNSUPPORTED` answer to a DELETE: the registry has deletion disabled.
+fn deletion_disabled(e: anyhow::Error) -> anyhow::Error {
+    match e.downcast::<RegistryError>() {
+        Ok(mut r) if r.status == Some(405) || r.code.as_deref() == Some("UNSUPPORTED") => {
+            r.message = format!("the registry has deletion disabled ({})", r.message);
+            r.hint = Some(
+                "deletion is off in this registry's configuration; in distribution (docker-registry) it is storage.delete.enabled: true".into(),
+            );
+            anyhow::Error::new(r)
+        }
+        Ok(r) => anyhow::Error::new(r),
+        Err(e) => e,
+    }
 }

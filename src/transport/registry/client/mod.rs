@@ -6,11 +6,13 @@
 //! own error code.
 
 mod context;
+mod login;
 mod manifests;
 mod setup;
 mod transfer;
 
 use context::ErrCtx;
+pub use login::check_login;
 pub(super) use setup::speaks_https;
 use setup::{make_client, reference};
 
@@ -27,7 +29,7 @@ use tokio::sync::mpsc;
 use transfer::ChunkResult;
 pub use transfer::{BlobReader, Upload};
 
-use super::auth::Found;
+use super::auth::{Found, Secret};
 use super::below::Below;
 use super::client_cert::{self, Bridge};
 use super::direct::{Credential, Direct};
@@ -113,12 +115,14 @@ pub struct Target<'a> {
 }
 
 impl RegistryClient {
-    /// Sets up a client for `t`. With `tls.verify` false, HTTPS is tried first (accepting
+    /// Sets up a client for `t`, with `token` (and the flag it came from) as the bearer
+    /// token where the registry asks for one. With `tls.verify` false, HTTPS is tried first (accepting
     /// any certificate) and plain HTTP when the registry does not speak TLS.
     pub fn connect(
         t: &Target,
         tls: &TlsSettings,
         creds: Option<Found>,
+        token: Option<(Secret, String)>,
         retry: RetryPolicy,
     ) -> Result<RegistryClient> {
         let reference = reference(t.host, t.repo, t.tag, t.digest);
@@ -128,7 +132,10 @@ impl RegistryClient {
         let ctx = ErrCtx {
             host: t.host.to_string(),
             repo: t.repo.to_string(),
-            creds_origin: creds.map(|f| f.origin),
+            creds_origin: token
+                .as_ref()
+                .map(|(_, o)| o.clone())
+                .or(creds.map(|f| f.origin)),
             client_cert: tls.client_cert.as_ref().map(|(c, _)| c.clone()),
             bridge: bridge.clone(),
         };
@@ -144,7 +151,8 @@ impl RegistryClient {
             tls,
             direct_creds,
             retry.stall,
-        )?;
+        )?
+        .with_token(token);
         tracing::debug!(
             "registry {} ({}://{}), repository {}",
             t.host,

@@ -2,7 +2,8 @@
 //! once per run and its challenge remembered (for every connection to it); a request
 //! authenticates only as that challenge asks: nothing, basic credentials, or a bearer token
 //! from the realm, fetched with its reply read through the 4 MiB limit, cached by scope set
-//! until shortly before its `expires_in`, and dropped on a 401. oci-client's requests get
+//! until shortly before its `expires_in`, and dropped on a 401; or the token the user gave
+//! (`--registry-token`), sent as it is. oci-client's requests get
 //! the same credentials through its token cache (see `client/`). Neither tokens nor
 //! passwords are ever logged.
 
@@ -75,6 +76,9 @@ impl Direct {
                 .creds
                 .clone()
                 .map_or(Credential::None, Credential::Basic)),
+            Challenge::Bearer { .. } if self.token.is_some() => Ok(Credential::Bearer(
+                self.token.clone().expect("checked above"),
+            )),
             Challenge::Bearer { realm, service } => {
                 let key = scopes.join(" ");
                 if let Some((token, until)) = st.tokens.get(&key) {

@@ -14,11 +14,13 @@ use reqwest::{Client, Method, Response, StatusCode, Url};
 use tokio::sync::Mutex;
 
 mod auth;
+mod delete;
+mod login;
 mod raw;
 mod read_back;
 mod tags;
 
-use super::auth::Credentials;
+use super::auth::{Credentials, Secret};
 use super::below::Below;
 use super::errors::{self, error_chain, RegistryError};
 use super::http::Connections;
@@ -51,6 +53,8 @@ pub struct Direct {
     repo: String,
     creds: Option<Credentials>,
     creds_origin: Option<String>,
+    /// `--registry-token`: sent as the bearer token, with no token exchange.
+    token: Option<Secret>,
     /// Held while the challenge is probed or a token fetched, so concurrent mounts share one.
     auth: Mutex<AuthState>,
     /// `--stall-timeout`: how long a request may wait for its answer, or a body for its next
@@ -82,9 +86,20 @@ impl Direct {
             repo: repo.to_string(),
             creds,
             creds_origin,
+            token: None,
             auth: Mutex::new(AuthState::default()),
             stall,
         })
+    }
+
+    /// Sends `token` (`--registry-token`) wherever the registry asks for a bearer token,
+    /// instead of fetching one; `origin` names it in errors.
+    pub fn with_token(mut self, token: Option<(Secret, String)>) -> Direct {
+        if let Some((t, origin)) = token {
+            self.token = Some(t);
+            self.creds_origin = Some(origin);
+        }
+        self
     }
 
     /// Sends `req` through the stall guard: no answer within `--stall-timeout` is a
