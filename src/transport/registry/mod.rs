@@ -18,6 +18,7 @@ pub mod probe;
 mod pump;
 mod rate_limit;
 mod read_back;
+mod referrers;
 mod stall;
 pub mod tls;
 
@@ -149,6 +150,10 @@ impl ImageSource for RegistrySource {
 
     fn blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {
         Ok(Box::new(self.client.blob(&desc.digest)?))
+    }
+
+    fn referrer_source(&self) -> Option<&dyn crate::transport::referrers::ReferrerSource> {
+        Some(self)
     }
 
     /// Every object served, asked for again (see `read_back.rs`). When the top manifest was
@@ -287,6 +292,10 @@ impl ImageDestination for RegistryDestination {
         let mut pushed = pushed.into_inner().expect("not poisoned");
         pushed.manifest(manifest, desc, self.name.tag.as_deref());
         read_back::check(&self.client, &pushed, "pull,push")
+    }
+
+    fn referrer_sink(&self) -> Option<&dyn crate::transport::referrers::ReferrerSink> {
+        Some(self)
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod context;
 mod manifests;
+mod referrers;
 mod setup;
 mod transfer;
 
