@@ -3,7 +3,9 @@
 //! summary go to stderr. Commands depend on `cli`, never the reverse.
 
 mod copy;
+mod copy_referrers;
 mod inspect;
+mod inspect_referrers;
 mod list_tags;
 mod probe;
 pub mod verify;
