@@ -22,6 +22,7 @@ mod probe;
 mod probe_layer;
 mod rate_limits;
 mod read_back;
+mod referrers;
 mod registry;
 mod registry_auth;
 mod registry_layer;
