@@ -181,3 +181,12 @@ pub fn openssl_verifies(dir: &Path, payload: &[u8], sig_b64: &str) -> bool {
         .status
         .success()
 }
+
+/// Runs `support/oras_judge.py` (oras-py, installed by tests/run-all.sh) and returns its
+/// stdout; panics when it fails.
+pub fn oras(args: &[&str]) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/support/oras_judge.py");
+    let out = Command::new("python3").arg(script).args(args).output().expect("python3 runs");
+    assert!(out.status.success(), "oras_judge.py {args:?}: {}\n(oras-py missing? tests/run-all.sh installs it)", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
