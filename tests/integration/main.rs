@@ -23,6 +23,7 @@ mod probe_layer;
 mod rate_limits;
 mod read_back;
 mod referrers;
+mod referrers_api;
 mod referrers_layout;
 mod registry;
 mod registry_auth;

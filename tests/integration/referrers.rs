@@ -97,3 +97,4 @@ fn without_the_flag_no_referrer_is_copied() {
     assert_eq!(tags(&b.host, "m/app"), vec!["v1".to_string()]);
     assert_eq!(get_manifest(&b.host, "m/app", &s.sbom.digest).0, 404);
 }
+
