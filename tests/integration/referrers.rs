@@ -4,7 +4,7 @@
 //! their digests, judged by the tests' own HTTP client, skopeo and openssl.
 
 use crate::support::push::{get_manifest, manifest_json, tags};
-use crate::support::referrers::{listed, openssl_verifies, push_signed, Signed};
+use crate::support::referrers::{artifact, listed, openssl_verifies, push_signed, tag_index, Doc, Signed};
 use crate::support::registry::Registry;
 use crate::support::{assert_success, describe, oci_copy, tempdir};
 
@@ -98,3 +98,42 @@ fn without_the_flag_no_referrer_is_copied() {
     assert_eq!(get_manifest(&b.host, "m/app", &s.sbom.digest).0, 404);
 }
 
+
+/// Pushes the image and `n` SBOM-like artifacts named `kind` onto it, listed in its
+/// `sha256-<hex>` index; returns the image and the artifacts' digests.
+fn image_with(host: &str, kind: &str, n: usize) -> (Doc, Vec<String>) {
+    let src = format!("oci:{}:latest", crate::support::p(&crate::support::testdata("oci-layout")));
+    assert_success(&oci_copy(["--quiet", "copy", "--dest-tls-verify=false", &src, &format!("docker://{host}/lab/app:v1")]));
+    let image = Doc { digest: String::new(), bytes: get_manifest(host, "lab/app", "v1").1 };
+    let image = Doc { digest: crate::support::push::sha256(&image.bytes), ..image };
+    let docs: Vec<Doc> = (0..n)
+        .map(|i| artifact(host, "lab/app", &format!("application/x.{kind}"), format!("{kind} {i}").as_bytes(), &image, &[]))
+        .collect();
+    let entries: Vec<_> = docs.iter().map(|d| d.listed(&format!("application/x.{kind}"))).collect();
+    tag_index(host, "lab/app", &image, &entries);
+    (image, docs.into_iter().map(|d| d.digest).collect())
+}
+
+#[test]
+fn two_copies_adding_referrers_to_one_subject_both_land() {
+    let (a1, a2, d) = (Registry::start(), Registry::start(), Registry::start());
+    let (image, left) = image_with(&a1.host, "left", 3);
+    let (same, right) = image_with(&a2.host, "right", 3);
+    assert_eq!(image.digest, same.digest);
+    for round in 0..3 {
+        let dst = d.url(&format!("m/r{round}:v1"));
+        let spawn = |src: String| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_oci-copy"))
+                .args(["--quiet", "copy", "--referrers", "--tls-verify=false", &src, &dst])
+                .spawn()
+                .unwrap()
+        };
+        let (mut c1, mut c2) = (spawn(a1.url("lab/app:v1")), spawn(a2.url("lab/app:v1")));
+        assert!(c1.wait().unwrap().success() && c2.wait().unwrap().success());
+        let mut got = listed(&d.host, &format!("m/r{round}"), &image.digest);
+        got.sort();
+        let mut want: Vec<String> = left.iter().chain(&right).cloned().collect();
+        want.sort();
+        assert_eq!(got, want, "round {round}: an entry was lost");
+    }
+}
