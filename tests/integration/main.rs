@@ -24,6 +24,7 @@ mod rate_limits;
 mod read_back;
 mod referrers;
 mod referrers_api;
+mod referrers_bad;
 mod referrers_layout;
 mod registry;
 mod registry_auth;

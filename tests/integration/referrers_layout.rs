@@ -119,3 +119,39 @@ fn verify_checks_subjects_blobs_and_signed_digests() {
     assert_failure(&out, 1, &[layer, "digest mismatch"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("FAILED oci:{}:v1 referrer {SBOM}", p(&dir))), "{}", describe(&out));
 }
+
+#[test]
+fn with_all_the_index_and_every_instance_bring_their_referrers() {
+    use crate::support::push::{get_manifest, manifest_json, sha256};
+    use crate::support::referrers::{artifact, listed, tag_index, Doc};
+    let (a, b) = (Registry::start(), Registry::start());
+    let src = format!("oci:{}:multi", p(&crate::support::testdata("oci-index")));
+    assert_success(&oci_copy(["--quiet", "copy", "--all", "--dest-tls-verify=false", &src, &a.url("lab/multi:v1")]));
+    let (_, index_bytes) = get_manifest(&a.host, "lab/multi", "v1");
+    let index_doc = Doc { digest: sha256(&index_bytes), bytes: index_bytes };
+    let idx = manifest_json(&a.host, "lab/multi", "v1");
+    let host = crate::support::fixtures::host_architecture();
+    let instance = |want_host: bool| {
+        let e = idx["manifests"].as_array().unwrap().iter().find(|e| (e["platform"]["architecture"] == host) == want_host).unwrap();
+        let d = e["digest"].as_str().unwrap();
+        Doc { digest: d.to_string(), bytes: get_manifest(&a.host, "lab/multi", d).1 }
+    };
+    let (mine, other) = (instance(true), instance(false));
+    let mut made = Vec::new();
+    for (subject, kind) in [(&index_doc, "application/x.index-sbom"), (&mine, "application/x.mine"), (&other, "application/x.other")] {
+        let d = artifact(&a.host, "lab/multi", kind, kind.as_bytes(), subject, &[]);
+        tag_index(&a.host, "lab/multi", subject, &[d.listed(kind)]);
+        made.push(d);
+    }
+    let out = oci_copy(["--quiet", "copy", "--all", "--referrers", "--tls-verify=false", &a.url("lab/multi:v1"), &b.url("m/multi:v1")]);
+    assert_success(&out);
+    for (subject, d) in [(&index_doc, &made[0]), (&mine, &made[1]), (&other, &made[2])] {
+        assert_eq!(listed(&b.host, "m/multi", &subject.digest), vec![d.digest.clone()]);
+    }
+    // One platform: the instance for this machine, with its referrers only.
+    let out = oci_copy(["--quiet", "copy", "--referrers", "--tls-verify=false", &a.url("lab/multi:v1"), &b.url("m/one:v1")]);
+    assert_success(&out);
+    assert_eq!(listed(&b.host, "m/one", &mine.digest), vec![made[1].digest.clone()]);
+    assert!(listed(&b.host, "m/one", &other.digest).is_empty());
+    assert!(listed(&b.host, "m/one", &index_doc.digest).is_empty());
+}

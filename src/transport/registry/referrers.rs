@@ -77,7 +77,7 @@ fn fallback_index(bytes: &[u8], tag: &str, name: &str) -> Result<Index> {
     let media_type = guess_media_type(bytes).map_err(|e| not_index(format!("{e:#}")))?;
     match manifest::parse(bytes, &media_type) {
         Ok(Parsed::Index(_, idx)) => Ok(idx),
-        Ok(Parsed::Image(..)) => Err(not_index(format!("it is a {media_type} manifest"))),
+        Ok(Parsed::Image(..)) => Err(not_index(format!("it is an image manifest ({media_type})"))),
         Err(e) => Err(not_index(format!("{e:#}"))).context(tag.to_string()),
     }
 }
