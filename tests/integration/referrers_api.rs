@@ -84,3 +84,17 @@ fn oras_pushes_an_artifact_and_reads_the_copy() {
     let got: serde_json::Value = serde_json::from_str(&read).unwrap();
     assert_eq!(got, serde_json::from_slice::<serde_json::Value>(&vex).unwrap());
 }
+
+#[test]
+fn probe_reports_oci_subject_and_the_referrers_api_of_a_registry_that_has_them() {
+    let reg = Registry::start();
+    let api = ReferrersApi::start(&reg.host, Mode::Api);
+    let home = tempdir();
+    let out = crate::support::registry::oci_copy_env(&["probe", "--tls-verify=false", "--json", &api.url("probe/app")], home.path(), &[]);
+    assert_success(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let subject = &v["capabilities"]["subject"];
+    assert_eq!(subject["supported"], true, "{subject}");
+    assert!(subject["evidence"].as_str().unwrap().contains("OCI-Subject: sha256:"), "{subject}");
+    assert_eq!(v["capabilities"]["referrers_api"]["supported"], true, "{v}");
+}
