@@ -34,7 +34,9 @@ pub(super) fn run(args: CopyArgs, quiet: bool) -> Result<()> {
                 artifact_types: args.referrers_filter.clone(),
             };
             let (dst, tree) = with_referrers::prepare(src.as_ref(), dst, &opts, &filter)
-                .with_context(|| format!("copying the referrers of {} to {dst_name}", src.describe()))?;
+                .with_context(|| {
+                    format!("copying the referrers of {} to {dst_name}", src.describe())
+                })?;
             (dst, Some(tree))
         }
         false => (dst, None),

@@ -68,7 +68,11 @@ pub(super) fn print_summary(tree: &Tree) {
     for r in &tree.referrers {
         let kind = match &r.how {
             How::LegacyTag(t) => format!("cosign tag .{}", t.rsplit('.').next().unwrap_or("")),
-            _ => r.descriptor.artifact_type.clone().unwrap_or_else(|| "(no artifactType)".into()),
+            _ => r
+                .descriptor
+                .artifact_type
+                .clone()
+                .unwrap_or_else(|| "(no artifactType)".into()),
         };
         *kinds.entry(kind).or_default() += 1;
     }

@@ -92,18 +92,28 @@ fn children(d: &Digest, tree: &Tree) -> Vec<Node> {
 fn text(nodes: &[Node], indent: &str, out: &mut String) {
     for (i, n) in nodes.iter().enumerate() {
         let last = i + 1 == nodes.len();
-        let (branch, more) = if last { ("└── ", "    ") } else { ("├── ", "│   ") };
+        let (branch, more) = if last {
+            ("└── ", "    ")
+        } else {
+            ("├── ", "│   ")
+        };
         let what = match (&n.platform, &n.found_by) {
             (Some(p), _) => format!("instance {p}"),
             (None, Some(how)) if how.starts_with("cosign tag") => how.clone(),
-            _ => n.artifact_type.clone().unwrap_or_else(|| n.media_type.clone()),
+            _ => n
+                .artifact_type
+                .clone()
+                .unwrap_or_else(|| n.media_type.clone()),
         };
         let how = match &n.found_by {
             Some(h) if !h.starts_with("cosign tag") => format!(" ({h})"),
             _ => String::new(),
         };
         let size = crate::human_bytes(n.size);
-        out.push_str(&format!("{indent}{branch}{what} {} {size}{how}\n", n.digest));
+        out.push_str(&format!(
+            "{indent}{branch}{what} {} {size}{how}\n",
+            n.digest
+        ));
         for (k, v) in n.annotations.iter().flatten() {
             out.push_str(&format!("{indent}{more}  {k}={v}\n"));
         }

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::layout::*;
+use super::layout_referrers::Pending;
+use super::referrers::ReferrerSink;
 use super::{BlobWriter, DestCaps, ImageDestination};
 use crate::cleanup::{self, Tracked};
 use crate::disk::Writing;
-use super::layout_referrers::Pending;
-use super::referrers::ReferrerSink;
 use crate::manifest::{Descriptor, Index};
 use crate::sweep;
 

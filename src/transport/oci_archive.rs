@@ -10,15 +10,15 @@ use anyhow::{Context, Result};
 
 use super::archive_target::{append_dir, append_file, ArchiveTarget};
 use super::layout::{self, LayoutDestination, LayoutSource};
+use super::layout_dest::record;
+use super::layout_referrers::{self, Pending};
+use super::referrers::{How, ReferrerSink};
 use super::tar_stream::{StreamBlobWriter, TarStream};
 use super::tarball::TarTree;
 use super::{BlobWriter, DestCaps, ImageDestination};
 use crate::cleanup::{self, Tracked};
-use crate::disk::{self, PathWriter, Writing};
-use super::layout_dest::record;
-use super::layout_referrers::{self, Pending};
-use super::referrers::{How, ReferrerSink};
 use crate::digest::Digest;
+use crate::disk::{self, PathWriter, Writing};
 use crate::manifest::Descriptor;
 use crate::sweep;
 

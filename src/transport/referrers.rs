@@ -88,7 +88,11 @@ pub trait ReferrerSink {
 pub fn fallback_tag(d: &Digest) -> String {
     let alg = d.algorithm().name();
     let hex = d.hex();
-    format!("{}-{}", &alg[..alg.len().min(32)], &hex[..hex.len().min(64)])
+    format!(
+        "{}-{}",
+        &alg[..alg.len().min(32)],
+        &hex[..hex.len().min(64)]
+    )
 }
 
 /// Cosign's legacy tag for `d` with `suffix` (`sig`, `att`, `sbom`).
@@ -133,7 +137,10 @@ mod tests {
     fn tag_schema_names() {
         let d: Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
         assert_eq!(fallback_tag(&d), format!("sha256-{}", "ab".repeat(32)));
-        assert_eq!(legacy_tag(&d, "sig"), format!("sha256-{}.sig", "ab".repeat(32)));
+        assert_eq!(
+            legacy_tag(&d, "sig"),
+            format!("sha256-{}.sig", "ab".repeat(32))
+        );
         let long: Digest = format!("sha512:{}", "cd".repeat(64)).parse().unwrap();
         assert_eq!(fallback_tag(&long), format!("sha512-{}", "cd".repeat(32)));
     }

@@ -26,6 +26,7 @@ mod referrers;
 mod referrers_api;
 mod referrers_bad;
 mod referrers_layout;
+mod referrers_multi;
 mod registry;
 mod registry_auth;
 mod registry_layer;

@@ -12,11 +12,24 @@ use crate::support::{assert_failure, assert_usage_error, oci_copy, p, tempdir};
 /// Copies `lab/app:v1` of `a` with referrers into `m/app:v1` of `b`, which must fail with
 /// `needles` and leave `b` without the repository.
 fn refused(a: &Registry, b: &Registry, needles: &[&str]) {
-    let out = oci_copy(["copy", "--referrers", "--tls-verify=false", &a.url("lab/app:v1"), &b.url("m/app:v1")]);
+    let out = oci_copy([
+        "copy",
+        "--referrers",
+        "--tls-verify=false",
+        &a.url("lab/app:v1"),
+        &b.url("m/app:v1"),
+    ]);
     assert_failure(&out, 1, needles);
-    assert!(tags(&b.host, "m/app").is_empty(), "something was tagged at the destination");
+    assert!(
+        tags(&b.host, "m/app").is_empty(),
+        "something was tagged at the destination"
+    );
     let repos = b.storage_root().join("docker/registry/v2/repositories/m");
-    assert!(!repos.exists(), "the destination repository was created: {}", repos.display());
+    assert!(
+        !repos.exists(),
+        "the destination repository was created: {}",
+        repos.display()
+    );
 }
 
 #[test]
@@ -24,10 +37,21 @@ fn a_referrer_whose_subject_does_not_match() {
     let (a, b) = (Registry::start(), Registry::start());
     let work = tempdir();
     let s = push_signed(&a.host, "lab/app", "v1", false, work.path());
-    let other = Doc { digest: sha256(b"another"), bytes: b"another".to_vec() };
+    let other = Doc {
+        digest: sha256(b"another"),
+        bytes: b"another".to_vec(),
+    };
     let stray = artifact(&a.host, "lab/app", SBOM, b"stray", &other, &[]);
     tag_index(&a.host, "lab/app", &s.image, &[stray.listed(SBOM)]);
-    refused(&a, &b, &[&stray.digest, &format!("its subject is {}", other.digest), "nothing was written"]);
+    refused(
+        &a,
+        &b,
+        &[
+            &stray.digest,
+            &format!("its subject is {}", other.digest),
+            "nothing was written",
+        ],
+    );
 }
 
 #[test]
@@ -35,8 +59,21 @@ fn a_tag_schema_index_that_is_not_an_index() {
     let (a, b) = (Registry::start(), Registry::start());
     let work = tempdir();
     let s = push_signed(&a.host, "lab/app", "v1", false, work.path());
-    push_manifest(&a.host, "lab/app", &format!("sha256-{}", s.image.hex()), OCI_MANIFEST, &s.sbom.bytes);
-    refused(&a, &b, &[&format!("sha256-{}", s.image.hex()), "is not an image index"]);
+    push_manifest(
+        &a.host,
+        "lab/app",
+        &format!("sha256-{}", s.image.hex()),
+        OCI_MANIFEST,
+        &s.sbom.bytes,
+    );
+    refused(
+        &a,
+        &b,
+        &[
+            &format!("sha256-{}", s.image.hex()),
+            "is not an image index",
+        ],
+    );
 }
 
 #[test]
@@ -46,9 +83,20 @@ fn a_referrer_cycle() {
     let s = push_signed(&a.host, "lab/app", "v1", false, work.path());
     tag_index(&a.host, "lab/app", &s.image, &[s.sbom.listed(SBOM)]);
     // The SBOM's listing names the image it hangs from.
-    let image = json!({"mediaType": OCI_MANIFEST, "digest": s.image.digest, "size": s.image.bytes.len()});
+    let image =
+        json!({"mediaType": OCI_MANIFEST, "digest": s.image.digest, "size": s.image.bytes.len()});
     tag_index(&a.host, "lab/app", &s.sbom, &[image]);
-    refused(&a, &b, &["referrer cycle", &format!("{} → {} → {}", s.image.digest, s.sbom.digest, s.image.digest)]);
+    refused(
+        &a,
+        &b,
+        &[
+            "referrer cycle",
+            &format!(
+                "{} → {} → {}",
+                s.image.digest, s.sbom.digest, s.image.digest
+            ),
+        ],
+    );
 }
 
 #[test]
@@ -58,9 +106,28 @@ fn a_destination_tag_index_that_is_not_an_index_is_refused_before_writing() {
     let s = push_signed(&a.host, "lab/app", "v1", true, work.path());
     // The destination holds something else under the tag the referrers would go to.
     let other = push_signed(&b.host, "m/app", "old", false, &work.path().join("b"));
-    push_manifest(&b.host, "m/app", &format!("sha256-{}", s.image.hex()), OCI_MANIFEST, &other.image.bytes);
-    let out = oci_copy(["copy", "--referrers", "--tls-verify=false", &a.url("lab/app:v1"), &b.url("m/app:v1")]);
-    assert_failure(&out, 1, &["checking the destination before writing", "is not an image index"]);
+    push_manifest(
+        &b.host,
+        "m/app",
+        &format!("sha256-{}", s.image.hex()),
+        OCI_MANIFEST,
+        &other.image.bytes,
+    );
+    let out = oci_copy([
+        "copy",
+        "--referrers",
+        "--tls-verify=false",
+        &a.url("lab/app:v1"),
+        &b.url("m/app:v1"),
+    ]);
+    assert_failure(
+        &out,
+        1,
+        &[
+            "checking the destination before writing",
+            "is not an image index",
+        ],
+    );
     let mut t = tags(&b.host, "m/app");
     t.sort();
     assert!(!t.contains(&"v1".to_string()), "{t:?}");
@@ -74,12 +141,32 @@ fn conversions_and_docker_archives_are_refused_before_any_io() {
     let dst = format!("oci:{}", p(&work.path().join("out")));
     let out = oci_copy(["copy", "--referrers", "--format", "v2s2", src, &dst]);
     assert_failure(&out, 1, &["--referrers cannot go with --format", "digests"]);
-    let out = oci_copy(["copy", "--referrers", "--dest-compress-format", "zstd", src, &dst]);
+    let out = oci_copy([
+        "copy",
+        "--referrers",
+        "--dest-compress-format",
+        "zstd",
+        src,
+        &dst,
+    ]);
     assert_failure(&out, 1, &["--dest-compress-format"]);
     let tar = format!("docker-archive:{}", p(&work.path().join("x.tar")));
     let out = oci_copy(["copy", "--referrers", src, &tar]);
     assert_failure(&out, 1, &["docker-archive cannot hold referrers"]);
     assert!(!work.path().join("out").exists() && !work.path().join("x.tar").exists());
-    assert_usage_error(&oci_copy(["copy", "--referrers", "--referrers-filter", "mediaType=x", src, &dst]));
-    assert_usage_error(&oci_copy(["copy", "--referrers-filter", "artifactType=x", src, &dst]));
+    assert_usage_error(&oci_copy([
+        "copy",
+        "--referrers",
+        "--referrers-filter",
+        "mediaType=x",
+        src,
+        &dst,
+    ]));
+    assert_usage_error(&oci_copy([
+        "copy",
+        "--referrers-filter",
+        "artifactType=x",
+        src,
+        &dst,
+    ]));
 }

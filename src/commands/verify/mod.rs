@@ -204,9 +204,12 @@ mod tests {
             format!("docker-archive:{}", fixture("docker-multi.tar").display()),
             format!("docker-archive:{}", fixture("docker25.tar").display()),
         ] {
-            let report =
-                verify_with(&ImageRef::parse(&r).unwrap(), (false, false), &Default::default())
-                    .unwrap();
+            let report = verify_with(
+                &ImageRef::parse(&r).unwrap(),
+                (false, false),
+                &Default::default(),
+            )
+            .unwrap();
             assert!(report.problems().is_empty(), "{r}: {}", report.render());
             assert!(report.blobs >= 3, "{r}: {}", report.render());
         }

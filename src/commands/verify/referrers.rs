@@ -100,8 +100,7 @@ fn read_payload(src: &dyn ImageSource, l: &Descriptor) -> Result<Digest, Option<
     VerifyingReader::new(r, &l.digest, l.size)
         .read_to_end(&mut bytes)
         .map_err(|_| None)?;
-    let v: Value =
-        serde_json::from_slice(&bytes).map_err(|e| Some(format!("not JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| Some(format!("not JSON: {e}")))?;
     v["critical"]["image"]["docker-manifest-digest"]
         .as_str()
         .ok_or_else(|| Some("names no critical.image.docker-manifest-digest".to_string()))?

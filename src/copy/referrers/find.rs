@@ -7,7 +7,7 @@ use std::collections::{HashSet, VecDeque};
 
 use anyhow::Result;
 
-use super::{ReferrerOptions, Referrer, Tree};
+use super::{Referrer, ReferrerOptions, Tree};
 use crate::copy::verify_bytes;
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor};
@@ -52,7 +52,10 @@ pub fn find(src: &dyn ImageSource, subjects: &[Digest], opts: &ReferrerOptions) 
                 continue;
             }
             if !opts.wants(listed.desc.artifact_type.as_deref()) && listed.bytes.is_none() {
-                tracing::debug!("referrer {d} ({:?}) left out by the filter", listed.desc.artifact_type);
+                tracing::debug!(
+                    "referrer {d} ({:?}) left out by the filter",
+                    listed.desc.artifact_type
+                );
                 continue;
             }
             if !seen.insert(d.clone()) {
@@ -64,7 +67,12 @@ pub fn find(src: &dyn ImageSource, subjects: &[Digest], opts: &ReferrerOptions) 
                 }
                 Ok(r) => {
                     if path.len() < MAX_DEPTH {
-                        queue.push_back(path.iter().cloned().chain([r.descriptor.digest.clone()]).collect());
+                        queue.push_back(
+                            path.iter()
+                                .cloned()
+                                .chain([r.descriptor.digest.clone()])
+                                .collect(),
+                        );
                     }
                     tree.referrers.push(r);
                 }
@@ -102,7 +110,11 @@ fn listing(rs: &dyn ReferrerSource, subject: &Digest, problems: &mut Vec<String>
                     .unwrap_or_else(|| Descriptor::of_bytes(&top.media_type, &top.bytes));
                 tracing::debug!("cosign tag {tag}: {}", desc.digest);
                 let how = How::LegacyTag(tag);
-                out.push(Listed { desc, how, bytes: Some(top.bytes) });
+                out.push(Listed {
+                    desc,
+                    how,
+                    bytes: Some(top.bytes),
+                });
             }
             Err(e) => problems.push(format!("the cosign tag {tag}: {e:#}")),
         }
@@ -128,7 +140,9 @@ fn load(src: &dyn ImageSource, subject: &Digest, listed: Listed, depth: usize) -
     if !matches!(how, How::LegacyTag(_)) {
         match named {
             Some(s) if &s == subject => {}
-            Some(s) => anyhow::bail!("{what}: its subject is {s}, not the manifest it was listed for"),
+            Some(s) => {
+                anyhow::bail!("{what}: its subject is {s}, not the manifest it was listed for")
+            }
             None => anyhow::bail!("{what}: it has no subject, so it refers to nothing"),
         }
     }

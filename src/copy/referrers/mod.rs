@@ -106,7 +106,11 @@ pub fn subjects_of(src: &dyn ImageSource, opts: &CopyOptions) -> Result<Vec<Dige
                 .collect()
         }
         Parsed::Index(_, idx) => {
-            let want = opts.platforms.first().cloned().unwrap_or_else(host_platform);
+            let want = opts
+                .platforms
+                .first()
+                .cloned()
+                .unwrap_or_else(host_platform);
             vec![select_platform(idx, &want)?.digest.clone()]
         }
         Parsed::Image(..) => vec![top.descriptor.digest.clone()],
@@ -119,7 +123,10 @@ mod tests {
 
     #[test]
     fn filters_take_artifact_types() {
-        assert_eq!(parse_filter("artifactType=application/spdx+json").unwrap(), "application/spdx+json");
+        assert_eq!(
+            parse_filter("artifactType=application/spdx+json").unwrap(),
+            "application/spdx+json"
+        );
         assert!(parse_filter("mediaType=x").is_err());
         assert!(parse_filter("artifactType=").is_err());
         let o = ReferrerOptions {

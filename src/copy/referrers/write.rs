@@ -72,7 +72,11 @@ pub fn put_manifests(dst: &dyn ImageDestination, tree: &Tree) -> Result<()> {
 
 /// [`copy_blobs`] then [`put_manifests`]: for a destination that holds the subjects
 /// already and is committed afterwards.
-pub fn copy_referrers(src: &dyn ImageSource, dst: &dyn ImageDestination, tree: &Tree) -> Result<()> {
+pub fn copy_referrers(
+    src: &dyn ImageSource,
+    dst: &dyn ImageDestination,
+    tree: &Tree,
+) -> Result<()> {
     copy_blobs(src, dst, tree)?;
     put_manifests(dst, tree)
 }

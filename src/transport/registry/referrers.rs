@@ -30,7 +30,11 @@ impl ReferrerSource for RegistrySource {
             ApiAnswer::Listed(referrers) => {
                 let why = format!("{api} answered 200 with {} entries", referrers.len());
                 let how = How::Api;
-                return Ok(Listing { referrers, how, why });
+                return Ok(Listing {
+                    referrers,
+                    how,
+                    why,
+                });
             }
             ApiAnswer::NotImplemented(status) => status,
         };
@@ -42,7 +46,11 @@ impl ReferrerSource for RegistrySource {
         };
         let why = format!("{why} ({})", found(referrers.len()));
         let how = How::TagSchema;
-        Ok(Listing { referrers, how, why })
+        Ok(Listing {
+            referrers,
+            how,
+            why,
+        })
     }
 
     fn tagged(&self, tag: &str) -> Result<Option<TopManifest>> {
@@ -177,7 +185,8 @@ impl RegistryDestination {
                 );
                 index.manifests.extend(missing.into_iter().cloned());
                 let bytes = serde_json::to_vec(&index)?;
-                self.client.put_manifest_answer(&tag, &bytes, mt::OCI_INDEX)?;
+                self.client
+                    .put_manifest_answer(&tag, &bytes, mt::OCI_INDEX)?;
             }
             std::thread::sleep(settle(round, 20));
         }

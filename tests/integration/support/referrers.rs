@@ -30,7 +30,10 @@ pub struct Doc {
 
 impl Doc {
     fn new(bytes: Vec<u8>) -> Doc {
-        Doc { digest: sha256(&bytes), bytes }
+        Doc {
+            digest: sha256(&bytes),
+            bytes,
+        }
     }
 
     pub fn hex(&self) -> &str {
@@ -69,23 +72,56 @@ pub struct Signed {
 /// `tag_schema`, also the `sha256-<hex>` indexes that list them. `work` holds the files.
 pub fn push_signed(host: &str, repo: &str, tag: &str, tag_schema: bool, work: &Path) -> Signed {
     let src = format!("oci:{}:latest", p(&testdata("oci-layout")));
-    let out = oci_copy(["--quiet", "copy", "--dest-tls-verify=false", &src, &format!("docker://{host}/{repo}:{tag}")]);
+    let out = oci_copy([
+        "--quiet",
+        "copy",
+        "--dest-tls-verify=false",
+        &src,
+        &format!("docker://{host}/{repo}:{tag}"),
+    ]);
     assert_success(&out);
     let (status, bytes) = super::push::get_manifest(host, repo, tag);
     assert_eq!(status, 200);
     let image = Doc::new(bytes);
     let (sig_tag, sig, sig_dir) = legacy_signature(host, repo, &image, work);
-    let sbom = artifact(host, repo, SBOM, br#"{"spdxVersion":"SPDX-2.3","name":"app","packages":[]}"#, &image, &[]);
+    let sbom = artifact(
+        host,
+        repo,
+        SBOM,
+        br#"{"spdxVersion":"SPDX-2.3","name":"app","packages":[]}"#,
+        &image,
+        &[],
+    );
     let statement = json!({"_type": "https://in-toto.io/Statement/v1",
         "subject": [{"name": repo, "digest": {"sha256": image.hex()}}],
         "predicateType": "https://slsa.dev/provenance/v1", "predicate": {}});
-    let attestation = artifact(host, repo, ATTESTATION, statement.to_string().as_bytes(), &image, &[]);
+    let attestation = artifact(
+        host,
+        repo,
+        ATTESTATION,
+        statement.to_string().as_bytes(),
+        &image,
+        &[],
+    );
     let sbom_sig = signature_of(host, repo, &sbom, &work.join("sbom-sig"));
     if tag_schema {
-        tag_index(host, repo, &image, &[sbom.listed(SBOM), attestation.listed(ATTESTATION)]);
+        tag_index(
+            host,
+            repo,
+            &image,
+            &[sbom.listed(SBOM), attestation.listed(ATTESTATION)],
+        );
         tag_index(host, repo, &sbom, &[sbom_sig.listed(SIGNATURE)]);
     }
-    Signed { image, sig_tag, sig, sig_dir, sbom, attestation, sbom_sig }
+    Signed {
+        image,
+        sig_tag,
+        sig,
+        sig_dir,
+        sbom,
+        attestation,
+        sbom_sig,
+    }
 }
 
 /// Runs the committed script: a simple-signing payload for `subject`, signed by openssl.
@@ -94,7 +130,11 @@ pub fn make_signature(dir: &Path, reference: &str, subject: &str) {
         .args([p(dir), reference.to_string(), subject.to_string()])
         .output()
         .expect("bash runs the script");
-    assert!(out.status.success(), "make-cosign-sig.sh: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "make-cosign-sig.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The cosign legacy `sha256-<hex>.sig` tag of `image`.
@@ -113,28 +153,62 @@ fn legacy_signature(host: &str, repo: &str, image: &Doc, work: &Path) -> (String
 /// An OCI 1.1 signature (cosign 3's form) of `subject`, made by the script.
 fn signature_of(host: &str, repo: &str, subject: &Doc, dir: &Path) -> Doc {
     make_signature(dir, &format!("{host}/{repo}"), &subject.digest);
-    let legacy: Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let legacy: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     let payload = std::fs::read(dir.join("payload.json")).unwrap();
     let annotations = legacy["layers"][0]["annotations"].clone();
-    let pairs: Vec<(String, String)> = serde_json::from_value::<std::collections::BTreeMap<String, String>>(annotations)
-        .unwrap()
-        .into_iter()
+    let pairs: Vec<(String, String)> =
+        serde_json::from_value::<std::collections::BTreeMap<String, String>>(annotations)
+            .unwrap()
+            .into_iter()
+            .collect();
+    let layer_annotations: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let layer_annotations: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    artifact_with(host, repo, SIGNATURE, (SIMPLE_SIGNING, &payload, &layer_annotations), subject)
+    artifact_with(
+        host,
+        repo,
+        SIGNATURE,
+        (SIMPLE_SIGNING, &payload, &layer_annotations),
+        subject,
+    )
 }
 
 /// An OCI 1.1 artifact of `artifact_type` with one layer of that type and the empty config.
-pub fn artifact(host: &str, repo: &str, artifact_type: &str, layer: &[u8], subject: &Doc, annotations: &[(&str, &str)]) -> Doc {
-    artifact_with(host, repo, artifact_type, (artifact_type, layer, annotations), subject)
+pub fn artifact(
+    host: &str,
+    repo: &str,
+    artifact_type: &str,
+    layer: &[u8],
+    subject: &Doc,
+    annotations: &[(&str, &str)],
+) -> Doc {
+    artifact_with(
+        host,
+        repo,
+        artifact_type,
+        (artifact_type, layer, annotations),
+        subject,
+    )
 }
 
-fn artifact_with(host: &str, repo: &str, artifact_type: &str, (layer_type, layer, annotations): (&str, &[u8], &[(&str, &str)]), subject: &Doc) -> Doc {
+fn artifact_with(
+    host: &str,
+    repo: &str,
+    artifact_type: &str,
+    (layer_type, layer, annotations): (&str, &[u8], &[(&str, &str)]),
+    subject: &Doc,
+) -> Doc {
     let config = push_blob(host, repo, b"{}");
     let digest = push_blob(host, repo, layer);
     let mut l = json!({"mediaType": layer_type, "digest": digest, "size": layer.len()});
     if !annotations.is_empty() {
-        l["annotations"] = annotations.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>().into();
+        l["annotations"] = annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
     }
     let m = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
         "config": {"mediaType": EMPTY, "digest": config, "size": 2}, "layers": [l],
@@ -148,7 +222,13 @@ fn artifact_with(host: &str, repo: &str, artifact_type: &str, (layer_type, layer
 /// Pushes the referrers tag schema's index for `subject`, listing `entries`.
 pub fn tag_index(host: &str, repo: &str, subject: &Doc, entries: &[Value]) {
     let idx = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries});
-    push_manifest(host, repo, &format!("sha256-{}", subject.hex()), OCI_INDEX, idx.to_string().as_bytes());
+    push_manifest(
+        host,
+        repo,
+        &format!("sha256-{}", subject.hex()),
+        OCI_INDEX,
+        idx.to_string().as_bytes(),
+    );
 }
 
 /// The digests a `sha256-<hex>` index lists (none when there is no such tag).
@@ -160,7 +240,12 @@ pub fn listed(host: &str, repo: &str, subject: &str) -> Vec<String> {
     }
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["mediaType"], OCI_INDEX, "{tag}: {v}");
-    v["manifests"].as_array().unwrap().iter().map(|d| d["digest"].as_str().unwrap().to_string()).collect()
+    v["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["digest"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Whether openssl verifies the base64 signature `sig_b64` of `payload` with the key in `dir`.
@@ -168,7 +253,9 @@ pub fn openssl_verifies(dir: &Path, payload: &[u8], sig_b64: &str) -> bool {
     use base64::Engine as _;
     let t = super::tempdir();
     std::fs::write(t.path().join("payload"), payload).unwrap();
-    let sig = base64::engine::general_purpose::STANDARD.decode(sig_b64).unwrap();
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(sig_b64)
+        .unwrap();
     std::fs::write(t.path().join("sig"), sig).unwrap();
     Command::new("openssl")
         .args(["dgst", "-sha256", "-verify"])
@@ -185,8 +272,17 @@ pub fn openssl_verifies(dir: &Path, payload: &[u8], sig_b64: &str) -> bool {
 /// Runs `support/oras_judge.py` (oras-py, installed by tests/run-all.sh) and returns its
 /// stdout; panics when it fails.
 pub fn oras(args: &[&str]) -> String {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/support/oras_judge.py");
-    let out = Command::new("python3").arg(script).args(args).output().expect("python3 runs");
-    assert!(out.status.success(), "oras_judge.py {args:?}: {}\n(oras-py missing? tests/run-all.sh installs it)", String::from_utf8_lossy(&out.stderr));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/integration/support/oras_judge.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "oras_judge.py {args:?}: {}\n(oras-py missing? tests/run-all.sh installs it)",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }

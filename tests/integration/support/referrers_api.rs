@@ -41,7 +41,11 @@ impl ReferrersApi {
         let (host, stop) = serve(move |conn| {
             let _ = handle(conn, &up, mode, &pushed, &log);
         });
-        ReferrersApi { host, requests, stop }
+        ReferrersApi {
+            host,
+            requests,
+            stop,
+        }
     }
 
     /// `docker://HOST/{path}`
@@ -61,16 +65,31 @@ impl Drop for ReferrersApi {
     }
 }
 
-fn handle(client: TcpStream, up: &str, mode: Mode, pushed: &Pushed, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
+fn handle(
+    client: TcpStream,
+    up: &str,
+    mode: Mode,
+    pushed: &Pushed,
+    log: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
-    let Some(head) = read_head(&mut reader)? else { return Ok(()) };
-    log.lock().unwrap().push(format!("{} {}", head.method, head.target));
-    if let Some((repo, digest)) = head.path().strip_prefix("/v2/").and_then(|p| p.split_once("/referrers/")) {
+    let Some(head) = read_head(&mut reader)? else {
+        return Ok(());
+    };
+    log.lock()
+        .unwrap()
+        .push(format!("{} {}", head.method, head.target));
+    if let Some((repo, digest)) = head
+        .path()
+        .strip_prefix("/v2/")
+        .and_then(|p| p.split_once("/referrers/"))
+    {
         if head.method == "GET" {
-            return match mode {
-                Mode::NotFound => Ok(respond(&client, "404 Not Found", &[], b"404 page not found\n")),
-                Mode::Api => Ok(answer_referrers(&client, up, repo, digest, pushed)),
-            };
+            match mode {
+                Mode::NotFound => respond(&client, "404 Not Found", &[], b"404 page not found\n"),
+                Mode::Api => answer_referrers(&client, up, repo, digest, pushed),
+            }
+            return Ok(());
         }
     }
     if head.method == "PUT" && head.path().contains("/manifests/") {
@@ -80,20 +99,53 @@ fn handle(client: TcpStream, up: &str, mode: Mode, pushed: &Pushed, log: &Mutex<
 }
 
 /// Forwards a manifest PUT; a pushed manifest with a subject gets `OCI-Subject` (in `Api`).
-fn put_manifest(mut reader: BufReader<TcpStream>, client: &TcpStream, up: &str, head: &Head, mode: Mode, pushed: &Pushed) -> std::io::Result<()> {
-    let len: usize = head.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+fn put_manifest(
+    mut reader: BufReader<TcpStream>,
+    client: &TcpStream,
+    up: &str,
+    head: &Head,
+    mode: Mode,
+    pushed: &Pushed,
+) -> std::io::Result<()> {
+    let len: usize = head
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body)?;
-    let ct = head.header("content-type").unwrap_or("application/octet-stream").to_string();
+    let ct = head
+        .header("content-type")
+        .unwrap_or("application/octet-stream")
+        .to_string();
     let a = request(up, "PUT", &head.target, &[("Content-Type", &ct)], &body);
-    let mut headers: Vec<(&str, String)> = a.headers.iter().filter(|(k, _)| k != "content-length" && k != "connection").map(|(k, v)| (k.as_str(), v.clone())).collect();
-    let subject = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["subject"]["digest"].as_str().map(str::to_string));
+    let mut headers: Vec<(&str, String)> = a
+        .headers
+        .iter()
+        .filter(|(k, _)| k != "content-length" && k != "connection")
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    let subject = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["subject"]["digest"].as_str().map(str::to_string));
     if let (Mode::Api, Some(s), 201) = (mode, subject, a.status) {
-        let repo = head.path().trim_start_matches("/v2/").split("/manifests/").next().unwrap_or("").to_string();
-        pushed.lock().unwrap().push((repo, sha256(&body), s.clone()));
+        let repo = head
+            .path()
+            .trim_start_matches("/v2/")
+            .split("/manifests/")
+            .next()
+            .unwrap_or("")
+            .to_string();
+        pushed
+            .lock()
+            .unwrap()
+            .push((repo, sha256(&body), s.clone()));
         headers.push(("OCI-Subject", s));
     }
-    let status = format!("{} {}", a.status, if a.status < 300 { "OK" } else { "Error" });
+    let status = format!(
+        "{} {}",
+        a.status,
+        if a.status < 300 { "OK" } else { "Error" }
+    );
     let mut w = client;
     respond(w, &status, &headers, &a.body);
     let _ = w.flush();
@@ -103,15 +155,36 @@ fn put_manifest(mut reader: BufReader<TcpStream>, client: &TcpStream, up: &str, 
 /// The referrers of `digest` in `repo`: tagged manifests and pushed ones whose subject it is.
 fn answer_referrers(client: &TcpStream, up: &str, repo: &str, digest: &str, pushed: &Pushed) {
     let tags = request(up, "GET", &format!("/v2/{repo}/tags/list"), &[], b"");
-    let tags: Vec<String> = serde_json::from_slice::<Value>(&tags.body).ok().and_then(|v| serde_json::from_value(v["tags"].clone()).ok()).unwrap_or_default();
+    let tags: Vec<String> = serde_json::from_slice::<Value>(&tags.body)
+        .ok()
+        .and_then(|v| serde_json::from_value(v["tags"].clone()).ok())
+        .unwrap_or_default();
     let mut refs: Vec<String> = tags;
-    refs.extend(pushed.lock().unwrap().iter().filter(|(r, _, s)| r == repo && s == digest).map(|(_, d, _)| d.clone()));
+    refs.extend(
+        pushed
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(r, _, s)| r == repo && s == digest)
+            .map(|(_, d, _)| d.clone()),
+    );
     let mut out: Vec<Value> = Vec::new();
     for r in refs {
-        let m = request(up, "GET", &format!("/v2/{repo}/manifests/{r}"), &[("Accept", ACCEPT)], b"");
-        let Ok(v) = serde_json::from_slice::<Value>(&m.body) else { continue };
+        let m = request(
+            up,
+            "GET",
+            &format!("/v2/{repo}/manifests/{r}"),
+            &[("Accept", ACCEPT)],
+            b"",
+        );
+        let Ok(v) = serde_json::from_slice::<Value>(&m.body) else {
+            continue;
+        };
         let d = sha256(&m.body);
-        if m.status != 200 || v["subject"]["digest"] != digest || out.iter().any(|o| o["digest"] == d) {
+        if m.status != 200
+            || v["subject"]["digest"] != digest
+            || out.iter().any(|o| o["digest"] == d)
+        {
             continue;
         }
         let mut desc = json!({"mediaType": v["mediaType"], "digest": d, "size": m.body.len(),
@@ -122,6 +195,9 @@ fn answer_referrers(client: &TcpStream, up: &str, repo: &str, digest: &str, push
         out.push(desc);
     }
     let idx = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": out});
-    let ct = [("Content-Type", "application/vnd.oci.image.index.v1+json".to_string())];
+    let ct = [(
+        "Content-Type",
+        "application/vnd.oci.image.index.v1+json".to_string(),
+    )];
     respond(client, "200 OK", &ct, idx.to_string().as_bytes());
 }

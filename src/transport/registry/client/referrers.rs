@@ -31,7 +31,10 @@ impl RegistryClient {
         });
         match r {
             Ok((bytes, _)) => Ok(Some(bytes)),
-            Err(e) if crate::retry::find::<RegistryError>(&e).is_some_and(|r| r.status == Some(404)) => {
+            Err(e)
+                if crate::retry::find::<RegistryError>(&e)
+                    .is_some_and(|r| r.status == Some(404)) =>
+            {
                 Ok(None)
             }
             Err(e) => Err(e),

@@ -254,8 +254,14 @@ impl Direct {
         scopes: &[String],
         action: &str,
     ) -> Result<Response> {
-        self.send_on(Connections::Pooled, (method, url, None), headers, scopes, action)
-            .await
+        self.send_on(
+            Connections::Pooled,
+            (method, url, None),
+            headers,
+            scopes,
+            action,
+        )
+        .await
     }
 
     /// [`Direct::send_with`] on a pooled connection or a new one, with a body or none.

@@ -53,7 +53,9 @@ impl Direct {
                 return Err(self.refused(&action, resp).await);
             }
             let next = link_next(resp.headers());
-            let body = self.body(&action, "the referrers list", resp, MAX_DOCUMENT).await?;
+            let body = self
+                .body(&action, "the referrers list", resp, MAX_DOCUMENT)
+                .await?;
             let page: Index = serde_json::from_slice(&body).map_err(|e| {
                 anyhow!("{action}: the registry's answer is not an image index: {e}")
             })?;
