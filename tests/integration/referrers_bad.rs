@@ -170,3 +170,38 @@ fn conversions_and_docker_archives_are_refused_before_any_io() {
         &dst,
     ]));
 }
+
+#[test]
+fn verify_names_a_signature_that_signs_another_digest() {
+    use crate::support::push::push_blob;
+    use crate::support::referrers::make_signature;
+    let a = Registry::start();
+    let work = tempdir();
+    let s = push_signed(&a.host, "lab/app", "v1", true, work.path());
+    // A .sig tag whose payload names another image: the manifest and blobs are sound.
+    let dir = work.path().join("wrong");
+    let other = sha256(b"another image");
+    make_signature(&dir, &format!("{}/lab/app", a.host), &other);
+    for f in ["payload.json", "config.json"] {
+        push_blob(&a.host, "lab/app", &std::fs::read(dir.join(f)).unwrap());
+    }
+    let manifest = std::fs::read(dir.join("manifest.json")).unwrap();
+    push_manifest(&a.host, "lab/app", &s.sig_tag, OCI_MANIFEST, &manifest);
+    let out = oci_copy([
+        "verify",
+        "--referrers",
+        "--tls-verify=false",
+        &a.url("lab/app:v1"),
+    ]);
+    let line = assert_failure(
+        &out,
+        1,
+        &[&format!("signs {other}, not {}", s.image.digest)],
+    );
+    assert!(line.contains("signature payload sha256:"), "{line}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!(
+        "FAILED {} referrer cosign tag {}",
+        a.url("lab/app:v1"),
+        s.sig_tag
+    )));
+}
