@@ -3,7 +3,7 @@
 # independent judges (skopeo, umoci) and the makers of real inputs (podman, buildah,
 # used with --storage-driver vfs), the real registry (docker-registry) and the load
 # balancer in front of its replicas (nginx, from nginx-light) with apt-get when they are
-# missing, then runs `cargo test`. Extra arguments go to `cargo test`.
+# missing, and oras-py with pip, then runs `cargo test`. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,8 @@ command -v script >/dev/null 2>&1 || missing+=(bsdutils)
 # The balancer tests put nginx in front of two registry replicas; Debian installs it in
 # /usr/sbin, which is not on every user's PATH.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+# oras-py below needs Python and pip.
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 if ((${#missing[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -29,5 +31,11 @@ fi
 # The Kubernetes Job manifest is judged against the Kubernetes schemas by kubernetes-validate
 # (PyPI; it carries the schemas, so it works offline once installed).
 command -v kubernetes-validate >/dev/null 2>&1 || python3 -m pip install -q kubernetes-validate
+# oras-py (the ORAS Python SDK, from PyPI) is the independent client of the referrers tests.
+if ! python3 -c 'import oras.provider' >/dev/null 2>&1; then
+  echo "installing oras (oras-py) with pip" >&2
+  # Debian's own Python refuses a pip install into the system without the flag.
+  python3 -m pip install -q oras || python3 -m pip install -q --break-system-packages oras
+fi
 
 cargo test "$@"

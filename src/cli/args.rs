@@ -62,6 +62,14 @@ pub struct CopyArgs {
     /// Write the digest of the manifest written to FILE.
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
+    /// Copy the referrers too (signatures, SBOMs, attestations: OCI 1.1 subject, the
+    /// referrers tag schema, cosign's sha256-<hex>.sig/.att/.sbom tags), recursively. Every
+    /// digest is kept, so conversions are refused.
+    #[arg(long)]
+    pub referrers: bool,
+    /// With --referrers, copy only referrers of this artifact type; repeat for several.
+    #[arg(long, value_name = "artifactType=TYPE", requires = "referrers", value_parser = crate::copy::referrers::parse_filter)]
+    pub referrers_filter: Vec<String>,
     #[command(flatten)]
     pub registry: CopyRegistryArgs,
 }
@@ -214,6 +222,10 @@ pub struct VerifyArgs {
     /// Check every image of the layout or archive, not only the one REF names.
     #[arg(long)]
     pub all: bool,
+    /// Check the referrers too: each one's subject must name the manifest it hangs from,
+    /// and its blobs must verify.
+    #[arg(long)]
+    pub referrers: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -295,6 +307,13 @@ pub struct InspectArgs {
     /// With an index, describe the instance for OS/ARCH[/VARIANT] (default: this machine's).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
+    /// Print the tree of referrers (signatures, SBOMs, attestations) of the image and of
+    /// each instance of an index: artifactType, digest, size, annotations.
+    #[arg(long, conflicts_with_all = ["raw", "config", "platforms"])]
+    pub referrers: bool,
+    /// With --referrers, print the tree as JSON.
+    #[arg(long, requires = "referrers")]
+    pub json: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

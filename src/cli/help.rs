@@ -36,6 +36,7 @@ Examples:
   oci-copy docker://alpine:3.20 oci:layout:alpine         # pull from Docker Hub
   oci-copy oci:layout:app docker://registry.example:5000/lab/app:1 --dest-creds me:secret
   oci-copy --tls-verify=false docker://127.0.0.1:5000/a:1 docker://127.0.0.1:5000/b:1
+  oci-copy --all --referrers docker://ghcr.io/acme/app:1 oci:bundle:app-1  # with signatures
 Credentials: --src-creds/--dest-creds/--creds, then --authfile or $REGISTRY_AUTH_FILE, then
 containers auth.json (which `oci-copy login` writes), then $DOCKER_CONFIG/config.json or
 ~/.docker/config.json (with credHelpers and credsStore). A pull tries the mirrors that
@@ -44,7 +45,8 @@ registries.conf lists first; a short name may be an alias there (--registries-co
 pub(super) const VERIFY_HELP: &str = "\
 Reads every manifest, config and layer the image reaches (every instance of an index),
 re-hashes each blob, checks its size, and decompresses each layer (gzip, zstd or none)
-to check it against the config's diff_id. Prints one line per image, each problem below
+to check it against the config's diff_id. With --referrers, also every referrer (its own
+line): its subject, its blobs, and a cosign signature's signed digest. Prints one line per image, each problem below
 it naming the blob by digest, and a summary. Exit status: 0 clean, 1 any problem, 75 the
 registry was unavailable (retries ran out).
 
@@ -52,7 +54,8 @@ Examples:
   oci-copy verify oci:layout              # every image of the layout
   oci-copy verify oci:layout:app          # one tag (--all: every image)
   oci-copy verify docker-archive:app.tar
-  oci-copy verify docker://registry.example/lab/app:1";
+  oci-copy verify docker://registry.example/lab/app:1
+  oci-copy verify --referrers oci:bundle  # with signatures, SBOMs, attestations";
 
 pub(super) const PROBE_HELP: &str = "\
 Pushes tiny blobs and manifests (a few hundred bytes) to REPO only, under tags named

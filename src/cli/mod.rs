@@ -39,16 +39,15 @@ pub struct Cli {
     pub quiet: bool,
 }
 
-// Parsed once per run: the size of the copy variant costs nothing worth a Box.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run; boxing would buy nothing
 pub enum Command {
     /// Copy an image from SRC to DST (the default command).
     #[command(after_help = COPY_EXAMPLES)]
     Copy(CopyArgs),
     /// Show an image's manifest summary, raw manifest or config.
     #[command(
-        after_help = "Examples:\n  oci-copy inspect oci:layout:app\n  oci-copy inspect --raw docker-archive:app.tar\n  oci-copy inspect --config oci-archive:app.tar | jq .config.Env"
+        after_help = "Examples:\n  oci-copy inspect oci:layout:app\n  oci-copy inspect --raw docker-archive:app.tar\n  oci-copy inspect --config oci-archive:app.tar | jq .config.Env\n  oci-copy inspect --referrers --json docker://ghcr.io/acme/app:1"
     )]
     Inspect(InspectArgs),
     /// Check an image like fsck: re-hash every blob it reaches, check sizes and diff_ids.

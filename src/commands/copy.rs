@@ -5,6 +5,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
+use super::copy_referrers as with_referrers;
 use crate::cli::CopyArgs;
 use crate::copy::{self, CopyReport};
 use crate::reference::ImageRef;
@@ -14,7 +15,11 @@ use crate::{human_bytes, progress, transport};
 pub(super) fn run(args: CopyArgs, quiet: bool) -> Result<()> {
     let src_ref = ImageRef::parse(&args.source)?;
     let dst_ref = ImageRef::parse(&args.destination)?;
-    let opts = args.copy_options()?;
+    let mut opts = args.copy_options()?;
+    if args.referrers {
+        with_referrers::refuse_conversions(&args, &dst_ref)?;
+        opts.plan.preserve_digests = true;
+    }
     let src = transport::open_source_with(&src_ref, &args.registry.source())?;
     let dst = transport::open_destination_with(
         &dst_ref,
@@ -23,6 +28,19 @@ pub(super) fn run(args: CopyArgs, quiet: bool) -> Result<()> {
     )?;
     let dst_name = dst.describe();
     progress::init(quiet);
+    let (dst, tree) = match args.referrers {
+        true => {
+            let filter = copy::referrers::ReferrerOptions {
+                artifact_types: args.referrers_filter.clone(),
+            };
+            let (dst, tree) = with_referrers::prepare(src.as_ref(), dst, &opts, &filter)
+                .with_context(|| {
+                    format!("copying the referrers of {} to {dst_name}", src.describe())
+                })?;
+            (dst, Some(tree))
+        }
+        false => (dst, None),
+    };
     let result = copy::copy_image(src.as_ref(), dst, &opts);
     progress::global().finish();
     let report = result.with_context(|| format!("copying {} to {dst_name}", src.describe()))?;
@@ -32,6 +50,9 @@ pub(super) fn run(args: CopyArgs, quiet: bool) -> Result<()> {
     }
     if !quiet {
         print_report(&report, &src.describe(), &dst_name);
+        if let Some(tree) = &tree {
+            with_referrers::print_summary(tree);
+        }
     }
     Ok(())
 }

@@ -198,6 +198,11 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
         _ => InspectMode::Summary,
     };
     let platform = args.platform.as_deref().map(parse_platform).transpose()?;
+    if args.referrers {
+        let out = super::inspect_referrers::render(src.as_ref(), args.json)
+            .with_context(|| format!("inspecting the referrers of {}", src.describe()))?;
+        return super::print(&out);
+    }
     // A short name's alias is the name shown.
     let r = match r {
         ImageRef::Registry(d) => ImageRef::Registry(transport::registry::resolve_alias(

@@ -3,8 +3,10 @@
 //! summary go to stderr. Commands depend on `cli`, never the reverse.
 
 mod copy;
+mod copy_referrers;
 mod delete;
 mod inspect;
+mod inspect_referrers;
 mod list_tags;
 mod login;
 mod probe;

@@ -14,6 +14,7 @@ mod memory_tests;
 pub mod negotiate;
 pub mod pgzip;
 mod readahead;
+pub mod referrers;
 mod report;
 mod repush;
 // The verifying reader sits below the transports, which use its hashing readers too.

@@ -10,6 +10,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 
 use super::fs::{read_small, DirTree, FileTree};
+use super::referrers::{Listing, ReferrerSource};
 use super::{DestCaps, ImageSource, LayerPolicy, TopManifest};
 use crate::cleanup;
 use crate::disk::Writing;
@@ -174,6 +175,21 @@ impl<T: FileTree> ImageSource for LayoutSource<T> {
         self.tree
             .open(&desc.digest.blob_path())
             .with_context(|| format!("blob {}", desc.digest))
+    }
+
+    fn referrer_source(&self) -> Option<&dyn ReferrerSource> {
+        Some(self)
+    }
+}
+
+/// Referrers as oras stores them in a layout (see `layout_referrers.rs`).
+impl<T: FileTree> ReferrerSource for LayoutSource<T> {
+    fn referrers(&self, subject: &crate::digest::Digest) -> Result<Listing> {
+        super::layout_referrers::list(&self.tree, subject)
+    }
+
+    fn tagged(&self, tag: &str) -> Result<Option<TopManifest>> {
+        super::layout_referrers::tagged(&self.tree, tag)
     }
 }
 

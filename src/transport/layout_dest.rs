@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::layout::*;
+use super::layout_referrers::Pending;
+use super::referrers::ReferrerSink;
 use super::{BlobWriter, DestCaps, ImageDestination};
 use crate::cleanup::{self, Tracked};
 use crate::disk::Writing;
-use crate::manifest::Descriptor;
+use crate::manifest::{Descriptor, Index};
 use crate::sweep;
 
 /// Writes one image into an OCI layout directory.
@@ -31,6 +33,8 @@ pub struct LayoutDestination {
     name: String,
     /// Whether committed blobs are synced to disk; see [`LayoutDestination::scratch`].
     durable: bool,
+    /// Referrers and cosign tags to list in `index.json` on commit.
+    pending: Pending,
 }
 
 impl LayoutDestination {
@@ -52,6 +56,7 @@ impl LayoutDestination {
             tag,
             name,
             durable: true,
+            pending: Pending::default(),
         })
     }
 
@@ -63,6 +68,11 @@ impl LayoutDestination {
         self
     }
 
+    /// The entries [`ReferrerSink`] calls noted, for `index.json`.
+    pub(super) fn pending(&self) -> &Pending {
+        &self.pending
+    }
+
     /// The directory the blobs of this copy are written to.
     pub fn work_dir(&self) -> &Path {
         &self.work
@@ -72,7 +82,7 @@ impl LayoutDestination {
     /// destinations that own their directory (archive staging).
     pub fn write_index_unlocked(&self, desc: &Descriptor) -> Result<()> {
         write_layout_file(&self.work)?;
-        update_index_file(&self.work, desc, self.tag.as_deref())
+        update_index_file(&self.work, desc, self.tag.as_deref(), &self.pending)
     }
 
     /// Finishes writing into a staging directory that an archive writer owns: the manifest
@@ -149,10 +159,14 @@ impl ImageDestination for LayoutDestination {
             None => {
                 let _lock = lock_layout(&self.dir)?;
                 write_layout_file(&self.dir)?;
-                update_index_file(&self.dir, desc, self.tag.as_deref())
+                update_index_file(&self.dir, desc, self.tag.as_deref(), &self.pending)
             }
         }
         .with_context(|| format!("committing {name}"))
+    }
+
+    fn referrer_sink(&self) -> Option<&dyn ReferrerSink> {
+        Some(self)
     }
 }
 
@@ -180,7 +194,8 @@ impl LayoutDestination {
                     "{} was created by another writer; merging into it",
                     self.name
                 );
-                let merged = merge_into(&path, &self.dir, desc, self.tag.as_deref());
+                let tag = self.tag.as_deref();
+                let merged = merge_into(&path, &self.dir, (desc, tag), &self.pending);
                 let _ = fs::remove_dir_all(&path);
                 merged
             }
@@ -193,7 +208,12 @@ impl LayoutDestination {
 }
 
 /// Moves staged blobs into an existing layout and records `desc` in its index.
-fn merge_into(staged: &Path, dir: &Path, desc: &Descriptor, tag: Option<&str>) -> Result<()> {
+fn merge_into(
+    staged: &Path,
+    dir: &Path,
+    (desc, tag): (&Descriptor, Option<&str>),
+    pending: &Pending,
+) -> Result<()> {
     let _lock = lock_layout(dir)?;
     write_layout_file(dir)?;
     for alg in fs::read_dir(staged.join("blobs"))? {
@@ -207,7 +227,7 @@ fn merge_into(staged: &Path, dir: &Path, desc: &Descriptor, tag: Option<&str>) -
         // The moved blobs must be durable before index.json refers to them.
         sync_dir(&target)?;
     }
-    update_index_file(dir, desc, tag)
+    update_index_file(dir, desc, tag, pending)
 }
 
 /// A blob staged in the layout directory under a temporary name.
@@ -258,16 +278,32 @@ fn write_layout_file(dir: &Path) -> Result<()> {
     write_atomic(dir, LAYOUT_FILE, LAYOUT_CONTENT)
 }
 
-/// Rewrites `dir/index.json` so that it records `desc`: with a tag, the tag moves to `desc`
-/// (an older entry that held it is dropped); without one, `desc` is added untagged unless an
-/// identical untagged entry is there already. Every other entry is kept as it was.
-fn update_index_file(dir: &Path, desc: &Descriptor, tag: Option<&str>) -> Result<()> {
+/// Rewrites `dir/index.json` so that it records the `pending` entries and then `desc`
+/// (see [`record`]). Every other entry is kept as it was.
+fn update_index_file(
+    dir: &Path,
+    desc: &Descriptor,
+    tag: Option<&str>,
+    pending: &Pending,
+) -> Result<()> {
     let path = dir.join("index.json");
     let mut index = match fs::read(&path) {
         Ok(bytes) => parse_index_json(&bytes)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => empty_index(),
         Err(e) => return Err(e).context("reading index.json"),
     };
+    for (d, t) in pending.lock().expect("not poisoned").iter() {
+        record(&mut index, d, t.as_deref());
+    }
+    record(&mut index, desc, tag);
+    let bytes = serde_json::to_vec(&index)?;
+    write_atomic(dir, "index.json", &bytes)
+}
+
+/// Records `desc` in `index`: with a tag, the tag moves to `desc` (an older entry that held
+/// it is dropped); without one, `desc` is added untagged unless an untagged entry of that
+/// digest is there already.
+pub(super) fn record(index: &mut Index, desc: &Descriptor, tag: Option<&str>) {
     let mut entry = desc.clone();
     entry.platform = None;
     match tag {
@@ -292,8 +328,6 @@ fn update_index_file(dir: &Path, desc: &Descriptor, tag: Option<&str>) -> Result
             }
         }
     }
-    let bytes = serde_json::to_vec(&index)?;
-    write_atomic(dir, "index.json", &bytes)
 }
 
 #[cfg(test)]
@@ -323,11 +357,12 @@ mod tests {
     fn tags_move_and_other_entries_stay() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (desc(b"a"), desc(b"b"));
-        update_index_file(dir.path(), &a, Some("v1")).unwrap();
-        update_index_file(dir.path(), &a, Some("v2")).unwrap();
-        update_index_file(dir.path(), &b, Some("v1")).unwrap();
-        update_index_file(dir.path(), &b, None).unwrap();
-        update_index_file(dir.path(), &b, None).unwrap();
+        let none = Pending::default();
+        update_index_file(dir.path(), &a, Some("v1"), &none).unwrap();
+        update_index_file(dir.path(), &a, Some("v2"), &none).unwrap();
+        update_index_file(dir.path(), &b, Some("v1"), &none).unwrap();
+        update_index_file(dir.path(), &b, None, &none).unwrap();
+        update_index_file(dir.path(), &b, None, &none).unwrap();
         let got = tags(dir.path());
         assert_eq!(
             got,

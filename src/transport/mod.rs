@@ -10,8 +10,10 @@ pub mod fs;
 pub mod layout;
 mod layout_check;
 pub mod layout_dest;
+mod layout_referrers;
 pub mod oci_archive;
 mod packing;
+pub mod referrers;
 pub mod registry;
 pub mod tar_header;
 mod tar_index;
@@ -69,6 +71,11 @@ pub trait ImageSource: Send + Sync {
     /// line each): only a registry can answer differently from one read to the next.
     fn reread(&self) -> Result<Vec<String>> {
         Ok(Vec::new())
+    }
+
+    /// Where the referrers of this image are found, when the transport can hold them.
+    fn referrer_source(&self) -> Option<&dyn referrers::ReferrerSource> {
+        None
     }
 }
 
@@ -143,6 +150,12 @@ pub trait ImageDestination: Send + Sync {
     /// Makes the image visible: writes the top-level manifest and tags it, writes
     /// `index.json` or the archive file. The manifest bytes match `desc`.
     fn commit(self: Box<Self>, manifest: &[u8], desc: &Descriptor) -> Result<()>;
+
+    /// Where referrers are written, when the transport can hold them (a docker-archive
+    /// cannot).
+    fn referrer_sink(&self) -> Option<&dyn referrers::ReferrerSink> {
+        None
+    }
 }
 
 /// [`ImageDestination::put_bytes`] done once: reuse the blob, or write it.

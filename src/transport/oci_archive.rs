@@ -10,10 +10,14 @@ use anyhow::{Context, Result};
 
 use super::archive_target::{append_dir, append_file, ArchiveTarget};
 use super::layout::{self, LayoutDestination, LayoutSource};
+use super::layout_dest::record;
+use super::layout_referrers::{self, Pending};
+use super::referrers::{How, ReferrerSink};
 use super::tar_stream::{StreamBlobWriter, TarStream};
 use super::tarball::TarTree;
 use super::{BlobWriter, DestCaps, ImageDestination};
 use crate::cleanup::{self, Tracked};
+use crate::digest::Digest;
 use crate::disk::{self, PathWriter, Writing};
 use crate::manifest::Descriptor;
 use crate::sweep;
@@ -64,6 +68,8 @@ pub struct OciArchiveDestination {
     name: String,
     tag: Option<String>,
     store: ArchiveStore,
+    /// Referrers and cosign tags for `index.json`, when the archive is streamed.
+    pending: Pending,
 }
 
 /// Where an archive destination keeps its blobs until the archive is complete: streamed
@@ -127,6 +133,7 @@ impl OciArchiveDestination {
             name,
             tag,
             store,
+            pending: Pending::default(),
         })
     }
 }
@@ -155,10 +162,12 @@ impl ImageDestination for OciArchiveDestination {
         let written = match &self.store {
             ArchiveStore::Streamed(tar) => (|| {
                 self.put_bytes(manifest, desc)?;
-                tar.put(
-                    "index.json",
-                    &layout::single_entry_index(desc, self.tag.as_deref())?,
-                )?;
+                let mut index = layout::empty_index();
+                for (d, t) in self.pending.lock().expect("not poisoned").iter() {
+                    record(&mut index, d, t.as_deref());
+                }
+                record(&mut index, desc, self.tag.as_deref());
+                tar.put("index.json", &serde_json::to_vec(&index)?)?;
                 tar.put(layout::LAYOUT_FILE, layout::LAYOUT_CONTENT)?;
                 tar.finish()
             })(),
@@ -169,6 +178,31 @@ impl ImageDestination for OciArchiveDestination {
             })(),
         };
         written.with_context(|| format!("writing {}", self.name))
+    }
+
+    fn referrer_sink(&self) -> Option<&dyn ReferrerSink> {
+        Some(self)
+    }
+}
+
+/// Referrers go where the image goes: the staged layout, or the streamed archive's index.
+impl ReferrerSink for OciArchiveDestination {
+    fn put_referrers(&self, subject: &Digest, referrers: &[(Vec<u8>, Descriptor)]) -> Result<How> {
+        match &self.store {
+            ArchiveStore::Staged { layout, .. } => layout.put_referrers(subject, referrers),
+            ArchiveStore::Streamed(_) => {
+                layout_referrers::put_referrers(self, &self.pending, referrers)
+            }
+        }
+    }
+
+    fn put_tagged(&self, tag: &str, manifest: &[u8], desc: &Descriptor) -> Result<()> {
+        match &self.store {
+            ArchiveStore::Staged { layout, .. } => layout.put_tagged(tag, manifest, desc),
+            ArchiveStore::Streamed(_) => {
+                layout_referrers::put_tagged(self, &self.pending, tag, manifest, desc)
+            }
+        }
     }
 }
 

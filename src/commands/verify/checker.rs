@@ -26,7 +26,7 @@ pub(super) struct Checker {
     /// (blob digest, diff_id it was checked against) → the problem found, if any.
     seen: HashMap<(Digest, Option<Digest>), Option<String>>,
     /// What the image being checked had checked only in part (see [`ImageResult::skipped`]).
-    skipped: Vec<String>,
+    pub(super) skipped: Vec<String>,
     /// The true size of every manifest read, by digest.
     manifest_sizes: HashMap<Digest, u64>,
 }
@@ -67,13 +67,13 @@ impl Checker {
         });
     }
 
-    fn count(&mut self, desc: &Descriptor) {
+    pub(super) fn count(&mut self, desc: &Descriptor) {
         self.report.blobs += 1;
         self.report.bytes += desc.size;
     }
 
     /// Checks a manifest or index whose bytes were verified against `desc`.
-    fn check_manifest(
+    pub(super) fn check_manifest(
         &mut self,
         src: &dyn ImageSource,
         bytes: &[u8],

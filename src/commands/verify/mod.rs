@@ -12,6 +12,7 @@ use crate::transport;
 use crate::transport::registry::RegistryOptions;
 
 mod checker;
+mod referrers;
 use checker::Checker;
 
 /// The outcome of checking one image.
@@ -98,12 +99,19 @@ impl VerifyReport {
 
 /// Runs `verify` on `reference`; `all` checks every image of a layout or archive even when
 /// the reference names one. `reg` applies when the reference is a registry.
-pub fn verify_reference(
+/// With `referrers`, the referrers of each image are checked too.
+pub fn verify_with(
     reference: &ImageRef,
-    all: bool,
+    (all, referrers): (bool, bool),
     reg: &RegistryOptions,
 ) -> Result<VerifyReport> {
     let mut checker = Checker::default();
+    let check = |checker: &mut Checker, src: &dyn transport::ImageSource| {
+        checker.check_image(src);
+        if referrers {
+            checker.check_referrers(src);
+        }
+    };
     let every = match reference {
         ImageRef::Layout { tag, .. } | ImageRef::OciArchive { tag, .. }
             if !all && tag.is_some() =>
@@ -117,7 +125,7 @@ pub fn verify_reference(
         Some(images) => {
             for image in images {
                 match image {
-                    Ok(src) => checker.check_image(src.as_ref()),
+                    Ok(src) => check(&mut checker, src.as_ref()),
                     Err((name, e)) => checker.report.images.push(ImageResult {
                         name,
                         digest: None,
@@ -129,7 +137,7 @@ pub fn verify_reference(
         }
         None => {
             let src = transport::open_source_with(reference, reg)?;
-            checker.check_image(src.as_ref());
+            check(&mut checker, src.as_ref());
         }
     }
     Ok(checker.report)
@@ -148,7 +156,7 @@ fn without_outer_context(e: &anyhow::Error) -> String {
 /// `verify`: prints the report (problems only with `--quiet`) and fails on any problem.
 pub(super) fn run(args: crate::cli::VerifyArgs, quiet: bool) -> Result<()> {
     let r = ImageRef::parse(&args.image)?;
-    let report = verify_reference(&r, args.all, &args.registry.options())?;
+    let report = verify_with(&r, (args.all, args.referrers), &args.registry.options())?;
     let problems = report.problems();
     let text = match quiet {
         false => report.render(),
@@ -196,9 +204,12 @@ mod tests {
             format!("docker-archive:{}", fixture("docker-multi.tar").display()),
             format!("docker-archive:{}", fixture("docker25.tar").display()),
         ] {
-            let report =
-                verify_reference(&ImageRef::parse(&r).unwrap(), false, &Default::default())
-                    .unwrap();
+            let report = verify_with(
+                &ImageRef::parse(&r).unwrap(),
+                (false, false),
+                &Default::default(),
+            )
+            .unwrap();
             assert!(report.problems().is_empty(), "{r}: {}", report.render());
             assert!(report.blobs >= 3, "{r}: {}", report.render());
         }
@@ -225,7 +236,7 @@ mod tests {
         bytes[mid] ^= 1;
         std::fs::write(&path, bytes).unwrap();
         let r = ImageRef::parse(&format!("oci:{}", dir.display())).unwrap();
-        let report = verify_reference(&r, false, &Default::default()).unwrap();
+        let report = verify_with(&r, (false, false), &Default::default()).unwrap();
         let problems = report.problems();
         assert_eq!(problems.len(), 1, "{}", report.render());
         assert!(

@@ -22,6 +22,7 @@ pub mod probe;
 mod pump;
 mod rate_limit;
 mod read_back;
+mod referrers;
 mod registries_conf;
 mod stall;
 pub mod tls;
@@ -192,6 +193,10 @@ impl ImageSource for RegistrySource {
         Ok(Box::new(self.client.blob(&desc.digest)?))
     }
 
+    fn referrer_source(&self) -> Option<&dyn crate::transport::referrers::ReferrerSource> {
+        Some(self)
+    }
+
     /// Every object served, asked for again (see `read_back.rs`). When the top manifest was
     /// not found, it is asked for again too: found on a later read, it is a disagreement.
     fn reread(&self) -> Result<Vec<String>> {
@@ -341,6 +346,10 @@ impl ImageDestination for RegistryDestination {
         let mut pushed = std::mem::take(&mut *pushed.lock().expect("not poisoned"));
         pushed.manifest(manifest, desc, self.name.tag.as_deref());
         read_back::check(&self.client, &pushed, "pull,push")
+    }
+
+    fn referrer_sink(&self) -> Option<&dyn crate::transport::referrers::ReferrerSink> {
+        Some(self)
     }
 }
 

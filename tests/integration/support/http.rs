@@ -31,6 +31,11 @@ impl Head {
         self.target.split('?').next().unwrap_or("")
     }
 
+    /// The head as received, minus `Connection`, with `Connection: close` added.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
     /// The decoded query parameters, in order (a name may repeat).
     pub fn query(&self) -> Vec<(String, String)> {
         let Some((_, q)) = self.target.split_once('?') else {

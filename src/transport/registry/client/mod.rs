@@ -8,6 +8,7 @@
 mod context;
 mod login;
 mod manifests;
+mod referrers;
 mod setup;
 mod transfer;
 

@@ -18,6 +18,7 @@ mod delete;
 mod login;
 mod raw;
 mod read_back;
+mod referrers;
 mod tags;
 
 use super::auth::{Credentials, Secret};
@@ -32,6 +33,7 @@ use auth::AuthState;
 pub use auth::Credential;
 pub use raw::{Raw, RawRequest};
 pub use read_back::{Answer, Object};
+pub use referrers::ApiAnswer;
 
 /// A tag list larger than this is refused.
 const MAX_REPLY: usize = 16 << 20;
@@ -266,16 +268,21 @@ impl Direct {
         scopes: &[String],
         action: &str,
     ) -> Result<Response> {
-        self.send_on(Connections::Pooled, method, url, headers, scopes, action)
-            .await
+        self.send_on(
+            Connections::Pooled,
+            (method, url, None),
+            headers,
+            scopes,
+            action,
+        )
+        .await
     }
 
-    /// [`Direct::send_with`] on a pooled connection or a new one.
+    /// [`Direct::send_with`] on a pooled connection or a new one, with a body or none.
     async fn send_on(
         &self,
         conns: Connections,
-        method: Method,
-        url: Url,
+        (method, url, body): (Method, Url, Option<bytes::Bytes>),
         headers: &HeaderMap,
         scopes: &[String],
         action: &str,
@@ -287,6 +294,9 @@ impl Direct {
                 .client_for(conns)?
                 .request(method.clone(), url.clone())
                 .headers(headers.clone());
+            if let Some(b) = &body {
+                req = req.body(b.clone());
+            }
             if let Some(a) = &authz {
                 let mut v = HeaderValue::from_str(a.expose())
                     .map_err(|_| anyhow!("{action}: the token is not a valid header value"))?;

@@ -57,8 +57,7 @@ impl Direct {
         let resp = self
             .send_on(
                 Connections::Fresh,
-                Method::HEAD,
-                url,
+                (Method::HEAD, url, None),
                 &headers,
                 &scopes,
                 &action,
@@ -101,8 +100,7 @@ impl Direct {
         let resp = self
             .send_on(
                 Connections::Pooled,
-                Method::HEAD,
-                url,
+                (Method::HEAD, url, None),
                 &headers,
                 &scopes,
                 &action,

@@ -82,7 +82,7 @@ fn parse_tag_list(body: &[u8]) -> Option<Vec<String>> {
 }
 
 /// The `rel="next"` target of the `Link` headers (RFC 8288), as written.
-fn link_next(headers: &HeaderMap) -> Option<String> {
+pub(super) fn link_next(headers: &HeaderMap) -> Option<String> {
     for value in headers.get_all(LINK) {
         let mut rest = value.to_str().ok()?;
         while let Some(open) = rest.find('<') {
