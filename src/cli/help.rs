@@ -6,8 +6,10 @@ Image references:
   oci:DIR[:TAG]                            an OCI image layout directory
   oci-archive:FILE[:TAG]                   a tar of an OCI image layout
   docker-archive:FILE[:NAME:TAG|:@N]       a `docker save` / `docker load` tarball
+  dir:PATH                                 skopeo's directory format (one image per directory)
 
-A path ends at its first ':'; what follows is the tag or the image name.
+A path ends at its first ':'; what follows is the tag or the image name (dir: takes
+the whole rest as its path).
 
 Examples:
   oci-copy docker-archive:app.tar oci:layouts/app:1          # docker save → OCI layout

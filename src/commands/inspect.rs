@@ -109,6 +109,7 @@ fn summary(r: &ImageRef, src: &dyn ImageSource, img: &LoadedImage) -> Summary {
         ImageRef::Layout { tag, .. } | ImageRef::OciArchive { tag, .. } => {
             (String::new(), tag.clone())
         }
+        ImageRef::Dir { .. } => (String::new(), None),
         ImageRef::DockerArchive { .. } => {
             match names.first().and_then(|t| DockerRef::parse(t).ok()) {
                 Some(d) => (d.repository(), d.tag.clone()),

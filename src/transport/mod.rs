@@ -4,6 +4,8 @@
 //! Transports do refuse unsafe names (path traversal) and enforce document size limits.
 
 pub mod archive_target;
+pub mod dir;
+mod dir_dest;
 pub mod docker_archive;
 pub mod docker_archive_dest;
 pub mod fs;
@@ -223,6 +225,7 @@ pub fn open_every_image(r: &ImageRef) -> Result<Option<Vec<OneImage>>> {
                 }
             })
             .collect(),
+        ImageRef::Dir { dir } => vec![boxed(Box::new(dir::DirSource::open(dir)?))],
         ImageRef::Registry(_) => return Ok(None),
     }))
 }
@@ -241,6 +244,7 @@ pub fn open_source_with(
             docker_archive::DockerArchiveSource::open(file, selector.as_ref())?,
         ),
         ImageRef::Registry(d) => Box::new(registry::RegistrySource::open(d, reg)?),
+        ImageRef::Dir { dir } => Box::new(dir::DirSource::open(dir)?),
     })
 }
 
@@ -269,5 +273,6 @@ pub fn open_destination_with(
             let from = source.and_then(|s| s.mount_origin());
             Box::new(registry::RegistryDestination::open(d, reg, from)?)
         }
+        ImageRef::Dir { dir } => Box::new(dir::DirDestination::open(dir)?),
     })
 }

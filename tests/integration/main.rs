@@ -8,6 +8,7 @@ mod balancer_verify;
 mod checker;
 mod concurrency;
 mod dest_checks;
+mod dir_transport;
 mod disk_full;
 mod error_text;
 mod gzip_members;
