@@ -208,6 +208,13 @@ pub struct InspectArgs {
     pub registry: RegistryArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct ManifestDigestArgs {
+    /// The manifest file.
+    #[arg(value_name = "MANIFEST-FILE")]
+    pub file: PathBuf,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum FormatArg {
     /// OCI image-spec media types.

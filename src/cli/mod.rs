@@ -55,6 +55,11 @@ pub enum Command {
     /// Find out what a registry supports, and why pushes to it fail.
     #[command(after_help = PROBE_HELP)]
     Probe(ProbeArgs),
+    /// Print the digest of a manifest file (the sha256 of its bytes), as skopeo does.
+    #[command(
+        after_help = "Docker schema 1 manifests are refused: their digest is taken without their signatures.\n\nExamples:\n  oci-copy manifest-digest manifest.json\n  oci-copy inspect --raw docker://quay.io/podman/stable > m.json && oci-copy manifest-digest m.json"
+    )]
+    ManifestDigest(ManifestDigestArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     #[command(
         after_help = "Examples:\n  oci-copy completions bash > /etc/bash_completion.d/oci-copy\n  oci-copy completions zsh > \"${fpath[1]}/_oci-copy\"\n  oci-copy completions fish > ~/.config/fish/completions/oci-copy.fish"
@@ -79,6 +84,7 @@ const SUBCOMMANDS: &[&str] = &[
     "verify",
     "list-tags",
     "probe",
+    "manifest-digest",
     "completions",
     "help",
 ];

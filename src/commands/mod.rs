@@ -5,6 +5,7 @@
 mod copy;
 mod inspect;
 mod list_tags;
+mod manifest_digest;
 mod probe;
 pub mod verify;
 
@@ -42,5 +43,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ListTags(args) => list_tags::run(args),
         Command::Verify(args) => verify::run(args, cli.quiet),
         Command::Probe(args) => probe::run(args),
+        Command::ManifestDigest(args) => manifest_digest::run(args),
     }
 }

@@ -16,6 +16,7 @@ mod hostile;
 mod inspect;
 mod local_copy;
 mod malformed;
+mod manifest_digest;
 mod multiarch;
 mod mutation;
 mod podman;
