@@ -19,12 +19,11 @@ pub use settings::parse_platform;
     name = "oci-copy",
     version,
     override_usage = "oci-copy [OPTIONS] SRC DST\n       oci-copy <COMMAND> [OPTIONS] ...",
-    after_help = TRANSPORT_HELP
+    after_help = TRANSPORT_HELP,
+    subcommand_negates_reqs = true,
+    arg_required_else_help = true
 )]
 pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-
     /// Log every decision and request (RUST_LOG=oci_copy=debug,oci_client=debug does the same).
     #[arg(long, global = true)]
     pub debug: bool,
@@ -32,6 +31,15 @@ pub struct Cli {
     /// Print nothing but errors and the output asked for.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// The options of `copy`, the default command, here so that `oci-copy --help`, the man
+    /// page and the completions list them. [`with_default_command`] puts `copy` before
+    /// them, so the parser hands them to the subcommand.
+    #[command(flatten)]
+    pub copy: Option<CopyArgs>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +166,31 @@ mod tests {
             v(&["x", "--help"])
         );
         assert_eq!(with_default_command(v(&["x"])), v(&["x"]));
+    }
+
+    /// The copy options show at the top level, and reach `copy` whatever their order.
+    #[test]
+    fn top_level_copy_options_reach_copy() {
+        let help = command().render_long_help().to_string();
+        for flag in [
+            "--format",
+            "--all",
+            "--dest-compress-format",
+            "--src-creds",
+            "--retry-times",
+        ] {
+            assert!(help.contains(flag), "{flag} missing from oci-copy --help");
+        }
+        let args = with_default_command(v(&["x", "-q", "--all", "oci:a", "--jobs", "2", "oci:b"]));
+        let cli = Cli::try_parse_from(args).unwrap();
+        let Some(Command::Copy(copy)) = cli.command else {
+            panic!("not a copy")
+        };
+        assert_eq!(
+            (copy.source.as_str(), copy.all, copy.jobs),
+            ("oci:a", true, 2)
+        );
+        assert!(cli.quiet);
     }
 
     /// `man/oci-copy.1` must be what the clap definitions render. Regenerate it with

@@ -32,7 +32,14 @@ pub fn print(bytes: &[u8]) -> Result<()> {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        // `oci-copy SRC DST`, when the default command was not inserted.
+        let args = cli
+            .copy
+            .ok_or_else(|| anyhow::anyhow!("nothing to do: see oci-copy --help"))?;
+        return copy::run(args, cli.quiet);
+    };
+    match command {
         Command::Copy(args) => copy::run(args, cli.quiet),
         Command::Inspect(args) => inspect::run(args),
         Command::Completions(args) => {

@@ -12,6 +12,7 @@ mod dir_transport;
 mod disk_full;
 mod error_text;
 mod gzip_members;
+mod help_text;
 mod hostile;
 mod inspect;
 mod local_copy;
