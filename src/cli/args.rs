@@ -204,6 +204,11 @@ pub struct InspectArgs {
     /// With an index, describe the instance for OS/ARCH[/VARIANT] (default: this machine's).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
+    /// Print the summary through a Go-template-like TEMPLATE, e.g. '{{.Digest}}' or
+    /// '{{.Os}}/{{.Architecture}} {{.Labels.version}}': field lookups (and index .Labels
+    /// "KEY") only.
+    #[arg(long, short = 'f', value_name = "TEMPLATE", conflicts_with_all = ["raw", "config", "platforms"])]
+    pub format: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

@@ -49,7 +49,7 @@ pub enum Command {
     Copy(CopyArgs),
     /// Show an image's manifest summary, raw manifest or config.
     #[command(
-        after_help = "Examples:\n  oci-copy inspect oci:layout:app\n  oci-copy inspect --raw docker-archive:app.tar\n  oci-copy inspect --config oci-archive:app.tar | jq .config.Env"
+        after_help = "Examples:\n  oci-copy inspect oci:layout:app\n  oci-copy inspect --raw docker-archive:app.tar\n  oci-copy inspect --config oci-archive:app.tar | jq .config.Env\n  oci-copy inspect -f '{{.Digest}} {{index .Labels \"org.example.version\"}}' oci:layout:app"
     )]
     Inspect(InspectArgs),
     /// Check an image like fsck: re-hash every blob it reaches, check sizes and diff_ids.

@@ -4,6 +4,7 @@
 
 mod copy;
 mod inspect;
+mod inspect_format;
 mod list_tags;
 mod manifest_digest;
 mod probe;

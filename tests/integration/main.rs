@@ -15,6 +15,7 @@ mod gzip_members;
 mod help_text;
 mod hostile;
 mod inspect;
+mod inspect_format;
 mod local_copy;
 mod malformed;
 mod manifest_digest;
