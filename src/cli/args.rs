@@ -55,6 +55,11 @@ pub struct CopyArgs {
     /// With an index as source, copy the whole index with every instance.
     #[arg(long, short = 'a')]
     pub all: bool,
+    /// With an index as source: system copies this machine's instance (the default), all
+    /// the whole index (as --all), index-only the index alone, whose instances the
+    /// destination must hold already.
+    #[arg(long, value_enum, value_name = "WHAT", conflicts_with = "all")]
+    pub multi_arch: Option<MultiArchArg>,
     /// Number of blobs to copy at once (an archive written from a local source takes its
     /// blobs one at a time, in order).
     #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -226,6 +231,13 @@ pub enum FormatArg {
     Oci,
     /// Docker image manifest v2, schema 2.
     V2s2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MultiArchArg {
+    System,
+    All,
+    IndexOnly,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -103,6 +103,12 @@ impl CopyArgs {
     /// What the copy is asked to do: the conversion plan's options, jobs and platforms.
     pub fn copy_options(&self) -> anyhow::Result<crate::copy::CopyOptions> {
         use crate::convert::{GzipStyle, PlanOptions};
+        let index_only = self.multi_arch == Some(MultiArchArg::IndexOnly);
+        if index_only && !self.platform.is_empty() {
+            anyhow::bail!(
+                "--multi-arch index-only copies no instance, so --platform has nothing to choose"
+            );
+        }
         Ok(crate::copy::CopyOptions {
             plan: PlanOptions {
                 format: self.format.map(Into::into),
@@ -120,7 +126,8 @@ impl CopyArgs {
                 .iter()
                 .map(|p| parse_platform(p))
                 .collect::<anyhow::Result<_>>()?,
-            all: self.all,
+            all: self.all || self.multi_arch == Some(MultiArchArg::All),
+            index_only,
         })
     }
 }

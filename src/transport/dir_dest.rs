@@ -105,6 +105,15 @@ impl ImageDestination for DirDestination {
         Ok(matches!(fs::metadata(p), Ok(m) if m.is_file() && m.len() == desc.size))
     }
 
+    /// A copy writes the directory anew, so it holds no instance the copy did not write.
+    fn has_manifest(&self, _desc: &Descriptor) -> Result<bool> {
+        bail!(
+            "{} holds one image and each copy writes it anew, so no instance of an index \
+             can be there before the copy writes it",
+            self.name
+        )
+    }
+
     fn begin_blob(&self, _expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
         let work = self.staging.path();
         let temp = cleanup::temp_file_in(tempfile::Builder::new().prefix(".oci-copy-blob-"), work)

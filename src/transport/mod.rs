@@ -105,6 +105,13 @@ pub trait ImageDestination: Send + Sync {
         })
     }
 
+    /// Whether the destination holds the manifest `desc` already (an instance of an index
+    /// that `--multi-arch index-only` copies without its instances). Local destinations
+    /// store manifests as blobs; a registry is asked by digest.
+    fn has_manifest(&self, desc: &Descriptor) -> Result<bool> {
+        self.has_blob(desc)
+    }
+
     /// Starts staging a blob under a temporary name. `expected` is the descriptor of the
     /// blob when the caller knows it before the bytes (a verbatim copy), so that a registry
     /// can push it in one request; it is `None` for a transformed layer. Either way, the

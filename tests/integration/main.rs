@@ -19,6 +19,7 @@ mod inspect_format;
 mod local_copy;
 mod malformed;
 mod manifest_digest;
+mod multi_arch_flag;
 mod multiarch;
 mod mutation;
 mod podman;
