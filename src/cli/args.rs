@@ -64,6 +64,10 @@ pub struct CopyArgs {
     /// blobs one at a time, in order).
     #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+    /// Another name for the image in a docker-archive destination (RepoTags); repeat it, or
+    /// separate names with commas.
+    #[arg(long, value_name = "NAME:TAG", value_delimiter = ',', value_parser = parse_tagged)]
+    pub additional_tag: Vec<DockerRef>,
     /// Write the digest of the manifest written to FILE.
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
@@ -268,6 +272,16 @@ pub struct ProbeArgs {
     /// The registry options without retries: the probe reports every answer as it came.
     #[command(flatten)]
     pub registry: ConnectionArgs,
+}
+
+/// `NAME:TAG`, with the tag given, as skopeo wants it for `--additional-tag`.
+fn parse_tagged(s: &str) -> Result<DockerRef, String> {
+    let r = DockerRef::parse(s).map_err(|e| format!("{e:#}"))?;
+    let last = s.rsplit('/').next().unwrap_or("");
+    if r.digest.is_some() || !last.contains(':') {
+        return Err(format!("{s:?} must be NAME:TAG, with a tag and no digest"));
+    }
+    Ok(r)
 }
 
 /// `docker://HOST[:PORT]/REPO`, without a tag or digest.

@@ -16,11 +16,14 @@ pub(super) fn run(args: CopyArgs, quiet: bool) -> Result<()> {
     let dst_ref = ImageRef::parse(&args.destination)?;
     let opts = args.copy_options()?;
     let src = transport::open_source_with(&src_ref, &args.registry.source())?;
-    let dst = transport::open_destination_with(
+    let mut dst = transport::open_destination_with(
         &dst_ref,
         &args.registry.destination(),
         Some(src.as_ref()),
     )?;
+    if !args.additional_tag.is_empty() {
+        dst.add_names(&args.additional_tag)?;
+    }
     let dst_name = dst.describe();
     progress::init(quiet);
     let result = copy::copy_image(src.as_ref(), dst, &opts);

@@ -112,6 +112,15 @@ pub trait ImageDestination: Send + Sync {
         self.has_blob(desc)
     }
 
+    /// Gives the image more names (`--additional-tag`), where the destination stores names
+    /// of its own (a docker-archive's `RepoTags`); others refuse.
+    fn add_names(&mut self, _names: &[crate::reference::DockerRef]) -> Result<()> {
+        anyhow::bail!(
+            "--additional-tag names an image in a docker-archive, and {} is not one",
+            self.describe()
+        )
+    }
+
     /// Starts staging a blob under a temporary name. `expected` is the descriptor of the
     /// blob when the caller knows it before the bytes (a verbatim copy), so that a registry
     /// can push it in one request; it is `None` for a transformed layer. Either way, the

@@ -1,6 +1,7 @@
 //! The single integration test binary for oci-copy (ripgrep and uv style): one module per
 //! area, sharing the `support` harness (runner, invariant checker, skopeo/umoci judges).
 
+mod additional_tag;
 mod bad_input;
 mod balancer;
 mod balancer_split;
