@@ -68,6 +68,18 @@ pub struct CopyArgs {
     /// separate names with commas.
     #[arg(long, value_name = "NAME:TAG", value_delimiter = ',', value_parser = parse_tagged)]
     pub additional_tag: Vec<DockerRef>,
+    /// Decompress every layer written to a dir: destination (skopeo's flag; elsewhere use
+    /// --dest-compress-format none).
+    #[arg(long, conflicts_with = "dest_compress")]
+    pub dest_decompress: bool,
+    /// Compress the uncompressed layers written to a dir: destination, with gzip or
+    /// --dest-compress-format (skopeo's flag).
+    #[arg(long)]
+    pub dest_compress: bool,
+    /// Keep uncompressed layers uncompressed in an oci: or oci-archive: destination, which
+    /// otherwise gzips them (skopeo's flag).
+    #[arg(long)]
+    pub dest_oci_accept_uncompressed_layers: bool,
     /// Write the digest of the manifest written to FILE.
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,

@@ -43,6 +43,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // one per process; boxing would buy nothing
 pub enum Command {
     /// Copy an image from SRC to DST (the default command).
     #[command(after_help = COPY_EXAMPLES)]

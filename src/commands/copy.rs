@@ -14,7 +14,8 @@ use crate::{human_bytes, progress, transport};
 pub(super) fn run(args: CopyArgs, quiet: bool) -> Result<()> {
     let src_ref = ImageRef::parse(&args.source)?;
     let dst_ref = ImageRef::parse(&args.destination)?;
-    let opts = args.copy_options()?;
+    let mut opts = args.copy_options()?;
+    opts.plan.layers = args.layer_policy(&dst_ref)?;
     let src = transport::open_source_with(&src_ref, &args.registry.source())?;
     let mut dst = transport::open_destination_with(
         &dst_ref,

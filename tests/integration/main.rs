@@ -9,6 +9,7 @@ mod balancer_verify;
 mod checker;
 mod concurrency;
 mod dest_checks;
+mod dest_layer_flags;
 mod dir_transport;
 mod disk_full;
 mod error_text;
