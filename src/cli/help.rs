@@ -35,6 +35,8 @@ Examples:
   oci-copy oci:layout:app docker-archive:app.tar:lab/app:1
   oci-copy oci:layout:app oci-archive:app-oci.tar:v1
   oci-copy docker-archive:multi.tar:@1 oci:layout:second
+  oci-copy --all dir:skopeo-dir oci:layout:app            # what skopeo wrote to dir:
+  oci-copy --multi-arch index-only oci:layout:multi docker://registry.example/lab/app:1
   oci-copy docker://alpine:3.20 oci:layout:alpine         # pull from Docker Hub
   oci-copy oci:layout:app docker://registry.example:5000/lab/app:1 --dest-creds me:secret
   oci-copy --tls-verify=false docker://127.0.0.1:5000/a:1 docker://127.0.0.1:5000/b:1
