@@ -50,6 +50,9 @@ pub struct PlanOptions {
     pub preserve_digests: bool,
     /// `--single-member-gzip`: how gzip layers this copy compresses are written.
     pub gzip_style: GzipStyle,
+    /// The layer compression to write instead of the destination's own policy
+    /// (`--dest-decompress`, `--dest-compress`, `--dest-oci-accept-uncompressed-layers`).
+    pub layers: Option<LayerPolicy>,
 }
 
 /// How the blocks of a gzip stream are written; see `copy::pgzip`.
@@ -152,6 +155,10 @@ pub fn plan(
     caps: &DestCaps,
     opts: &PlanOptions,
 ) -> Result<Plan> {
+    let caps = &DestCaps {
+        layers: opts.layers.unwrap_or(caps.layers),
+        ..caps.clone()
+    };
     let format = choose_format(source, caps, opts)?;
     let layers = m
         .layers

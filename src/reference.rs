@@ -25,6 +25,8 @@ pub enum ImageRef {
         file: PathBuf,
         selector: Option<ArchiveSelector>,
     },
+    /// `dir:PATH`, skopeo's directory format; the whole rest is the path, as in skopeo.
+    Dir { dir: PathBuf },
 }
 
 /// Which image of a docker-archive to read, or which name to give the image written.
@@ -35,7 +37,7 @@ pub enum ArchiveSelector {
     Index(usize),
 }
 
-pub const TRANSPORTS: &str = "docker://, oci:, oci-archive:, docker-archive:";
+pub const TRANSPORTS: &str = "docker://, oci:, oci-archive:, docker-archive:, dir:";
 
 impl ImageRef {
     pub fn parse(s: &str) -> Result<ImageRef> {
@@ -52,6 +54,7 @@ impl ImageRef {
             ImageRef::Layout { .. } => "oci",
             ImageRef::OciArchive { .. } => "oci-archive",
             ImageRef::DockerArchive { .. } => "docker-archive",
+            ImageRef::Dir { .. } => "dir",
         }
     }
 }
@@ -87,6 +90,8 @@ fn parse_ref(s: &str) -> Result<ImageRef> {
             let selector = sel.map(|s| parse_selector(&s)).transpose()?;
             Ok(ImageRef::DockerArchive { file, selector })
         }
+        "dir" if rest.is_empty() => bail!("the path is empty"),
+        "dir" => Ok(ImageRef::Dir { dir: rest.into() }),
         other => bail!("unknown transport {other:?}; use one of {TRANSPORTS}"),
     }
 }
@@ -341,14 +346,9 @@ mod tests {
                 tag: Some("ns/name:tag".into())
             }
         );
+        let (file, tag) = ("/a/b.tar".into(), None);
         let r = ImageRef::parse("oci-archive:/a/b.tar").unwrap();
-        assert_eq!(
-            r,
-            ImageRef::OciArchive {
-                file: "/a/b.tar".into(),
-                tag: None
-            }
-        );
+        assert_eq!(r, ImageRef::OciArchive { file, tag });
     }
 
     #[test]
@@ -390,8 +390,8 @@ mod tests {
         let r = ImageRef::parse("docker://alpine").unwrap();
         assert_eq!(r.transport(), "docker");
         assert!(ImageRef::parse("docker:alpine").is_err());
-        let e = format!("{:#}", ImageRef::parse("dir:/x").unwrap_err());
-        assert!(e.contains("unknown transport \"dir\""), "{e}");
+        let e = format!("{:#}", ImageRef::parse("dirx:/x").unwrap_err());
+        assert!(e.contains("unknown transport \"dirx\""), "{e}");
         assert!(ImageRef::parse("oci:").is_err());
         assert!(ImageRef::parse("oci:/x:").is_err());
         assert!(ImageRef::parse("nocolon").is_err());

@@ -59,8 +59,8 @@ pub const IN_LAYOUT: &[Pattern] = &[
     file(".index.json.tmp-", ""),
     file(".oci-layout.tmp-", ""),
 ];
-/// Beside a layout: the staging directory of a layout being created.
-pub const BESIDE_LAYOUT: &[Pattern] = &[dir(".oci-copy-layout-")];
+/// Beside a layout: the staging directory of a layout being created, and of a `dir:` image.
+pub const BESIDE_LAYOUT: &[Pattern] = &[dir(".oci-copy-layout-"), dir(".oci-copy-dir-")];
 /// Beside an archive: the archive being written, and the staging directory of its blobs.
 pub const BESIDE_ARCHIVE: &[Pattern] = &[file(".oci-copy-", ".tmp"), dir(".oci-copy-stage-")];
 /// In the system's temporary directory: the gzip spool and the fallback staging directory.

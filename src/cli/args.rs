@@ -55,10 +55,31 @@ pub struct CopyArgs {
     /// With an index as source, copy the whole index with every instance.
     #[arg(long, short = 'a')]
     pub all: bool,
+    /// With an index as source: system copies this machine's instance (the default), all
+    /// the whole index (as --all), index-only the index alone, whose instances the
+    /// destination must hold already.
+    #[arg(long, value_enum, value_name = "WHAT", conflicts_with = "all")]
+    pub multi_arch: Option<MultiArchArg>,
     /// Number of blobs to copy at once (an archive written from a local source takes its
     /// blobs one at a time, in order).
     #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+    /// Another name for the image in a docker-archive destination (RepoTags); repeat it, or
+    /// separate names with commas.
+    #[arg(long, value_name = "NAME:TAG", value_delimiter = ',', value_parser = parse_tagged)]
+    pub additional_tag: Vec<DockerRef>,
+    /// Decompress every layer written to a dir: destination (skopeo's flag; elsewhere use
+    /// --dest-compress-format none).
+    #[arg(long, conflicts_with = "dest_compress")]
+    pub dest_decompress: bool,
+    /// Compress the uncompressed layers written to a dir: destination, with gzip or
+    /// --dest-compress-format (skopeo's flag).
+    #[arg(long)]
+    pub dest_compress: bool,
+    /// Keep uncompressed layers uncompressed in an oci: or oci-archive: destination, which
+    /// otherwise gzips them (skopeo's flag).
+    #[arg(long)]
+    pub dest_oci_accept_uncompressed_layers: bool,
     /// Write the digest of the manifest written to FILE.
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
@@ -314,8 +335,20 @@ pub struct InspectArgs {
     /// With --referrers, print the tree as JSON.
     #[arg(long, requires = "referrers")]
     pub json: bool,
+    /// Print the summary through a Go-template-like TEMPLATE, e.g. '{{.Digest}}' or
+    /// '{{.Os}}/{{.Architecture}} {{.Labels.version}}': field lookups (and index .Labels
+    /// "KEY") only.
+    #[arg(long, short = 'f', value_name = "TEMPLATE", conflicts_with_all = ["raw", "config", "platforms"])]
+    pub format: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ManifestDigestArgs {
+    /// The manifest file.
+    #[arg(value_name = "MANIFEST-FILE")]
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -324,6 +357,13 @@ pub enum FormatArg {
     Oci,
     /// Docker image manifest v2, schema 2.
     V2s2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MultiArchArg {
+    System,
+    All,
+    IndexOnly,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -359,6 +399,16 @@ pub struct ProbeArgs {
 /// A password or token from the command line.
 fn secret(s: &str) -> Result<Secret, String> {
     Ok(Secret::new(s))
+}
+
+/// `NAME:TAG`, with the tag given, as skopeo wants it for `--additional-tag`.
+fn parse_tagged(s: &str) -> Result<DockerRef, String> {
+    let r = DockerRef::parse(s).map_err(|e| format!("{e:#}"))?;
+    let last = s.rsplit('/').next().unwrap_or("");
+    if r.digest.is_some() || !last.contains(':') {
+        return Err(format!("{s:?} must be NAME:TAG, with a tag and no digest"));
+    }
+    Ok(r)
 }
 
 /// `docker://HOST[:PORT]/REPO`, without a tag or digest.

@@ -6,8 +6,10 @@ Image references:
   oci:DIR[:TAG]                            an OCI image layout directory
   oci-archive:FILE[:TAG]                   a tar of an OCI image layout
   docker-archive:FILE[:NAME:TAG|:@N]       a `docker save` / `docker load` tarball
+  dir:PATH                                 skopeo's directory format (one image per directory)
 
-A path ends at its first ':'; what follows is the tag or the image name.
+A path ends at its first ':'; what follows is the tag or the image name (dir: takes
+the whole rest as its path).
 
 Examples:
   oci-copy docker-archive:app.tar oci:layouts/app:1          # docker save → OCI layout
@@ -33,6 +35,8 @@ Examples:
   oci-copy oci:layout:app docker-archive:app.tar:lab/app:1
   oci-copy oci:layout:app oci-archive:app-oci.tar:v1
   oci-copy docker-archive:multi.tar:@1 oci:layout:second
+  oci-copy --all dir:skopeo-dir oci:layout:app            # what skopeo wrote to dir:
+  oci-copy --multi-arch index-only oci:layout:multi docker://registry.example/lab/app:1
   oci-copy docker://alpine:3.20 oci:layout:alpine         # pull from Docker Hub
   oci-copy oci:layout:app docker://registry.example:5000/lab/app:1 --dest-creds me:secret
   oci-copy --tls-verify=false docker://127.0.0.1:5000/a:1 docker://127.0.0.1:5000/b:1

@@ -24,12 +24,11 @@ pub use sync_args::{SyncArgs, SyncDest, SyncSource};
     name = "oci-copy",
     version,
     override_usage = "oci-copy [OPTIONS] SRC DST\n       oci-copy <COMMAND> [OPTIONS] ...",
-    after_help = TRANSPORT_HELP
+    after_help = TRANSPORT_HELP,
+    subcommand_negates_reqs = true,
+    arg_required_else_help = true
 )]
 pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-
     /// Log every decision and request (RUST_LOG=oci_copy=debug,oci_client=debug does the same).
     #[arg(long, global = true)]
     pub debug: bool,
@@ -37,6 +36,15 @@ pub struct Cli {
     /// Print nothing but errors and the output asked for.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// The options of `copy`, the default command, here so that `oci-copy --help`, the man
+    /// page and the completions list them. [`with_default_command`] puts `copy` before
+    /// them, so the parser hands them to the subcommand.
+    #[command(flatten)]
+    pub copy: Option<CopyArgs>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,7 +55,7 @@ pub enum Command {
     Copy(CopyArgs),
     /// Show an image's manifest summary, raw manifest or config.
     #[command(
-        after_help = "Examples:\n  oci-copy inspect oci:layout:app\n  oci-copy inspect --raw docker-archive:app.tar\n  oci-copy inspect --config oci-archive:app.tar | jq .config.Env\n  oci-copy inspect --referrers --json docker://ghcr.io/acme/app:1"
+        after_help = "Examples:\n  oci-copy inspect oci:layout:app\n  oci-copy inspect --raw docker-archive:app.tar\n  oci-copy inspect --config oci-archive:app.tar | jq .config.Env\n  oci-copy inspect --referrers --json docker://ghcr.io/acme/app:1\n  oci-copy inspect -f '{{.Digest}} {{index .Labels \"org.example.version\"}}' oci:layout:app"
     )]
     Inspect(InspectArgs),
     /// Check an image like fsck: re-hash every blob it reaches, check sizes and diff_ids.
@@ -73,6 +81,11 @@ pub enum Command {
     /// Remove a registry's credentials from the auth file.
     #[command(after_help = LOGOUT_HELP)]
     Logout(LogoutArgs),
+    /// Print the digest of a manifest file (the sha256 of its bytes), as skopeo does.
+    #[command(
+        after_help = "Docker schema 1 manifests are refused: their digest is taken without their signatures.\n\nExamples:\n  oci-copy manifest-digest manifest.json\n  oci-copy inspect --raw docker://quay.io/podman/stable > m.json && oci-copy manifest-digest m.json"
+    )]
+    ManifestDigest(ManifestDigestArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     #[command(
         after_help = "Examples:\n  oci-copy completions bash > /etc/bash_completion.d/oci-copy\n  oci-copy completions zsh > \"${fpath[1]}/_oci-copy\"\n  oci-copy completions fish > ~/.config/fish/completions/oci-copy.fish"
@@ -162,6 +175,31 @@ mod tests {
             v(&["x", "--help"])
         );
         assert_eq!(with_default_command(v(&["x"])), v(&["x"]));
+    }
+
+    /// The copy options show at the top level, and reach `copy` whatever their order.
+    #[test]
+    fn top_level_copy_options_reach_copy() {
+        let help = command().render_long_help().to_string();
+        for flag in [
+            "--format",
+            "--all",
+            "--dest-compress-format",
+            "--src-creds",
+            "--retry-times",
+        ] {
+            assert!(help.contains(flag), "{flag} missing from oci-copy --help");
+        }
+        let args = with_default_command(v(&["x", "-q", "--all", "oci:a", "--jobs", "2", "oci:b"]));
+        let cli = Cli::try_parse_from(args).unwrap();
+        let Some(Command::Copy(copy)) = cli.command else {
+            panic!("not a copy")
+        };
+        assert_eq!(
+            (copy.source.as_str(), copy.all, copy.jobs),
+            ("oci:a", true, 2)
+        );
+        assert!(cli.quiet);
     }
 
     /// `man/oci-copy.1` must be what the clap definitions render. Regenerate it with

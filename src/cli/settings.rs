@@ -126,6 +126,12 @@ impl CopyArgs {
     /// What the copy is asked to do: the conversion plan's options, jobs and platforms.
     pub fn copy_options(&self) -> anyhow::Result<crate::copy::CopyOptions> {
         use crate::convert::{GzipStyle, PlanOptions};
+        let index_only = self.multi_arch == Some(MultiArchArg::IndexOnly);
+        if index_only && !self.platform.is_empty() {
+            anyhow::bail!(
+                "--multi-arch index-only copies no instance, so --platform has nothing to choose"
+            );
+        }
         Ok(crate::copy::CopyOptions {
             plan: PlanOptions {
                 format: self.format.map(Into::into),
@@ -136,6 +142,7 @@ impl CopyArgs {
                     true => GzipStyle::Single,
                     false => GzipStyle::Members,
                 },
+                layers: None,
             },
             jobs: self.jobs as usize,
             platforms: self
@@ -143,8 +150,53 @@ impl CopyArgs {
                 .iter()
                 .map(|p| parse_platform(p))
                 .collect::<anyhow::Result<_>>()?,
-            all: self.all,
+            all: self.all || self.multi_arch == Some(MultiArchArg::All),
+            index_only,
         })
+    }
+}
+
+impl CopyArgs {
+    /// The layer compression the destination flags ask for instead of `dst`'s own, each
+    /// refused where skopeo gives it no meaning.
+    pub fn layer_policy(
+        &self,
+        dst: &crate::reference::ImageRef,
+    ) -> anyhow::Result<Option<crate::convert::LayerPolicy>> {
+        use crate::convert::LayerPolicy;
+        use crate::reference::ImageRef;
+        let is_dir = matches!(dst, ImageRef::Dir { .. });
+        let is_oci = matches!(dst, ImageRef::Layout { .. } | ImageRef::OciArchive { .. });
+        let (flag, policy, applies) = if self.dest_decompress {
+            ("--dest-decompress", LayerPolicy::Uncompressed, is_dir)
+        } else if self.dest_compress {
+            ("--dest-compress", LayerPolicy::Compressed, is_dir)
+        } else if self.dest_oci_accept_uncompressed_layers {
+            (
+                "--dest-oci-accept-uncompressed-layers",
+                LayerPolicy::AsIs,
+                is_oci,
+            )
+        } else {
+            return Ok(None);
+        };
+        if !applies {
+            let (wants, hint) = match policy {
+                LayerPolicy::AsIs => ("oci: and oci-archive:", ""),
+                _ => (
+                    "dir:",
+                    "; --dest-compress-format sets the layers' compression anywhere",
+                ),
+            };
+            let to = dst.transport();
+            anyhow::bail!("{flag} is for {wants} destinations, and this one is {to}:{hint}");
+        }
+        if self.dest_decompress
+            && matches!(self.dest_compress_format, Some(c) if !matches!(c, CompressArg::None))
+        {
+            anyhow::bail!("--dest-decompress and --dest-compress-format contradict each other");
+        }
+        Ok(Some(policy))
     }
 }
 

@@ -20,12 +20,16 @@ pub(super) fn run(args: CopyArgs, quiet: bool) -> Result<()> {
         with_referrers::refuse_conversions(&args, &dst_ref)?;
         opts.plan.preserve_digests = true;
     }
+    opts.plan.layers = args.layer_policy(&dst_ref)?;
     let src = transport::open_source_with(&src_ref, &args.registry.source())?;
-    let dst = transport::open_destination_with(
+    let mut dst = transport::open_destination_with(
         &dst_ref,
         &args.registry.destination(),
         Some(src.as_ref()),
     )?;
+    if !args.additional_tag.is_empty() {
+        dst.add_names(&args.additional_tag)?;
+    }
     let dst_name = dst.describe();
     progress::init(quiet);
     let (dst, tree) = match args.referrers {

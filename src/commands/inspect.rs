@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 
+use super::inspect_format::Template;
 use crate::cli::{parse_platform, InspectArgs};
 use crate::transport;
 use serde::Serialize;
@@ -109,6 +110,7 @@ fn summary(r: &ImageRef, src: &dyn ImageSource, img: &LoadedImage) -> Summary {
         ImageRef::Layout { tag, .. } | ImageRef::OciArchive { tag, .. } => {
             (String::new(), tag.clone())
         }
+        ImageRef::Dir { .. } => (String::new(), None),
         ImageRef::DockerArchive { .. } => {
             match names.first().and_then(|t| DockerRef::parse(t).ok()) {
                 Some(d) => (d.repository(), d.tag.clone()),
@@ -190,6 +192,7 @@ fn platforms(src: &dyn ImageSource) -> Result<Vec<PlatformEntry>> {
 /// Runs `inspect`: prints the summary, the raw manifest or config, or the platforms.
 pub(super) fn run(args: InspectArgs) -> Result<()> {
     let r = ImageRef::parse(&args.image)?;
+    let template = args.format.as_deref().map(Template::parse).transpose()?;
     let src = transport::open_source_with(&r, &args.registry.options())?;
     let mode = match (args.raw, args.config) {
         _ if args.platforms => InspectMode::Platforms,
@@ -211,7 +214,12 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
         )?),
         r => r,
     };
-    let out = inspect(&r, src.as_ref(), mode, platform.as_ref())
-        .with_context(|| format!("inspecting {}", src.describe()))?;
+    let what = || format!("inspecting {}", src.describe());
+    if let Some(t) = template {
+        let img = load_image(src.as_ref(), platform.as_ref()).with_context(what)?;
+        let summary = serde_json::to_value(summary(&r, src.as_ref(), &img))?;
+        return super::print(t.render(&summary).as_bytes());
+    }
+    let out = inspect(&r, src.as_ref(), mode, platform.as_ref()).with_context(what)?;
     super::print(&out)
 }

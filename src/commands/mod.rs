@@ -6,9 +6,11 @@ mod copy;
 mod copy_referrers;
 mod delete;
 mod inspect;
+mod inspect_format;
 mod inspect_referrers;
 mod list_tags;
 mod login;
+mod manifest_digest;
 mod probe;
 pub mod verify;
 
@@ -44,7 +46,14 @@ pub fn print(bytes: &[u8]) -> Result<()> {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        // `oci-copy SRC DST`, when the default command was not inserted.
+        let args = cli
+            .copy
+            .ok_or_else(|| anyhow::anyhow!("nothing to do: see oci-copy --help"))?;
+        return copy::run(args, cli.quiet);
+    };
+    match command {
         Command::Copy(args) => copy::run(args, cli.quiet),
         Command::Inspect(args) => inspect::run(args),
         Command::Completions(args) => {
@@ -59,5 +68,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Delete(args) => delete::run(args, cli.quiet),
         Command::Login(args) => login::login(args, cli.quiet),
         Command::Logout(args) => login::logout(args, cli.quiet),
+        Command::ManifestDigest(args) => manifest_digest::run(args),
     }
 }

@@ -167,6 +167,7 @@ pub(super) fn opts() -> CopyOptions {
         jobs: 2,
         platforms: Vec::new(),
         all: false,
+        index_only: false,
     }
 }
 

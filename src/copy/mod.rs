@@ -51,6 +51,9 @@ pub struct CopyOptions {
     pub platforms: Vec<Platform>,
     /// Copy the whole index (`--all`).
     pub all: bool,
+    /// Copy the index alone, whose instances the destination must have already
+    /// (`--multi-arch index-only`).
+    pub index_only: bool,
 }
 
 /// Copies the image `src` selects into `dst` and commits it.
@@ -62,6 +65,9 @@ pub fn copy_image(
     let start = Instant::now();
     let top = load_top(src)?;
     if let Parsed::Index(format, idx) = &top.parsed {
+        if opts.index_only {
+            return index::copy_index_only(dst, &top, *format, idx, opts, start);
+        }
         if opts.all || opts.platforms.len() > 1 {
             return index::copy_index(src, dst, &top, *format, idx, opts, start);
         }

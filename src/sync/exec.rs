@@ -170,6 +170,7 @@ fn describe(r: &ImageRef) -> String {
             tag.as_deref().map(|t| format!(":{t}")).unwrap_or_default()
         ),
         ImageRef::DockerArchive { file, .. } => format!("docker-archive:{}", file.display()),
+        ImageRef::Dir { dir } => format!("dir:{}", dir.display()),
     }
 }
 

@@ -147,6 +147,7 @@ fn copy_options(args: &SyncArgs, platforms: &[String]) -> Result<CopyOptions> {
             level: args.dest_compress_level,
             preserve_digests: args.preserve_digests,
             gzip_style: GzipStyle::Members,
+            layers: None,
         },
         jobs: args.jobs as usize,
         platforms: platforms
@@ -154,6 +155,7 @@ fn copy_options(args: &SyncArgs, platforms: &[String]) -> Result<CopyOptions> {
             .map(|p| crate::cli::parse_platform(p))
             .collect::<Result<_>>()?,
         all: args.all,
+        index_only: false,
     })
 }
 

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 
 use super::archive_target::ArchiveTarget;
 use super::docker_archive::{describe, ArchiveEntry};
-use super::layout::{single_entry_index, LAYOUT_CONTENT, LAYOUT_FILE, REF_NAME};
+use super::layout::{empty_index, single_entry_index, LAYOUT_CONTENT, LAYOUT_FILE, REF_NAME};
 use super::oci_archive::{write_tree_as_tar, ArchiveStore};
 use super::{BlobWriter, DestCaps, ImageDestination, LayerPolicy};
 use crate::manifest::{self, rewrite_manifest, Descriptor};
@@ -26,7 +26,8 @@ use crate::reference::{ArchiveSelector, DockerRef};
 pub struct DockerArchiveDestination {
     file: PathBuf,
     name: String,
-    repo_tag: Option<DockerRef>,
+    /// The names the image gets (`RepoTags`): the reference's, then `--additional-tag`'s.
+    repo_tags: Vec<DockerRef>,
     store: ArchiveStore,
 }
 
@@ -47,9 +48,9 @@ impl DockerArchiveDestination {
         stream: bool,
     ) -> Result<DockerArchiveDestination> {
         let name = describe(file, selector);
-        let repo_tag = match selector {
-            None => None,
-            Some(ArchiveSelector::Name(r)) => Some(r.clone()),
+        let repo_tags = match selector {
+            None => Vec::new(),
+            Some(ArchiveSelector::Name(r)) => vec![r.clone()],
             Some(ArchiveSelector::Index(_)) => {
                 bail!("{name}: @N selects an image to read; to write, name it with :NAME:TAG")
             }
@@ -58,7 +59,7 @@ impl DockerArchiveDestination {
         Ok(DockerArchiveDestination {
             file: file.to_path_buf(),
             name,
-            repo_tag,
+            repo_tags,
             store,
         })
     }
@@ -69,23 +70,14 @@ impl DockerArchiveDestination {
             manifest::Parsed::Image(_, m) => m,
             manifest::Parsed::Index(..) => bail!("a docker-archive cannot hold an index"),
         };
+        let names = &self.repo_tags;
         let entry = ArchiveEntry {
             config: m.config.digest.blob_path(),
-            repo_tags: self.repo_tag.as_ref().map(|r| vec![r.familiar()]),
+            repo_tags: (!names.is_empty()).then(|| names.iter().map(|r| r.familiar()).collect()),
             layers: m.layers.iter().map(|l| l.digest.blob_path()).collect(),
         };
         let manifest_json = serde_json::to_vec(&[entry])?;
-        let repositories = self.repo_tag.as_ref().zip(m.layers.last()).map(|(r, top)| {
-            let repo = r
-                .familiar()
-                .rsplit_once(':')
-                .map(|(n, _)| n.to_string())
-                .unwrap_or_default();
-            let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
-            serde_json::json!({ repo: { tag: top.digest.hex() } })
-                .to_string()
-                .into_bytes()
-        });
+        let repositories = m.layers.last().and_then(|top| repositories(names, top));
         // The layers move into the OCI view rather than being copied: an image can have
         // thousands.
         let mut oci_layers = std::mem::take(&mut m.layers);
@@ -93,16 +85,9 @@ impl DockerArchiveDestination {
             l.media_type = mt::OCI_LAYER.to_string();
         }
         let oci = rewrite_manifest(&m, Format::Oci, oci_layers)?;
-        let mut desc = Descriptor::of_bytes(mt::OCI_MANIFEST, &oci);
-        if let Some(r) = &self.repo_tag {
-            let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
-            desc.annotations = Some(BTreeMap::from([
-                ("io.containerd.image.name".to_string(), r.to_string()),
-                (REF_NAME.to_string(), tag),
-            ]));
-        }
+        let desc = Descriptor::of_bytes(mt::OCI_MANIFEST, &oci);
         Ok(Metadata {
-            index: single_entry_index(&desc, None)?,
+            index: index_json(&desc, names)?,
             oci_manifest: oci,
             oci_desc: desc,
             manifest_json,
@@ -136,6 +121,42 @@ impl DockerArchiveDestination {
     }
 }
 
+/// `repositories`, as `docker save` writes it: each repository's tags, naming the top
+/// layer. `None` when the image has no name.
+fn repositories(names: &[DockerRef], top: &Descriptor) -> Option<Vec<u8>> {
+    let mut repos = serde_json::Map::new();
+    for r in names {
+        let familiar = r.familiar();
+        let repo = familiar.rsplit_once(':').map_or("", |(n, _)| n);
+        let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
+        let tags = repos.entry(repo).or_insert_with(|| serde_json::json!({}));
+        tags[tag] = top.digest.hex().into();
+    }
+    (!repos.is_empty()).then(|| serde_json::Value::Object(repos).to_string().into_bytes())
+}
+
+/// `index.json`: the image once per name, as Docker 25 writes it (`io.containerd.image.name`
+/// and the tag as `ref.name`), or once untagged.
+fn index_json(desc: &Descriptor, names: &[DockerRef]) -> Result<Vec<u8>> {
+    let mut index = empty_index();
+    index.manifests = names
+        .iter()
+        .map(|r| {
+            let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
+            let mut d = desc.clone();
+            d.annotations = Some(BTreeMap::from([
+                ("io.containerd.image.name".to_string(), r.to_string()),
+                (REF_NAME.to_string(), tag),
+            ]));
+            d
+        })
+        .collect();
+    if names.is_empty() {
+        return single_entry_index(desc, None);
+    }
+    Ok(serde_json::to_vec(&index)?)
+}
+
 impl ImageDestination for DockerArchiveDestination {
     fn describe(&self) -> String {
         self.name.clone()
@@ -152,6 +173,16 @@ impl ImageDestination for DockerArchiveDestination {
 
     fn has_blob(&self, desc: &Descriptor) -> Result<bool> {
         self.store.has_blob(desc)
+    }
+
+    /// After the reference's own name, each once.
+    fn add_names(&mut self, names: &[DockerRef]) -> Result<()> {
+        for n in names {
+            if !self.repo_tags.iter().any(|t| t.familiar() == n.familiar()) {
+                self.repo_tags.push(n.clone());
+            }
+        }
+        Ok(())
     }
 
     fn begin_blob(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {

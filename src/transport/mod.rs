@@ -4,6 +4,8 @@
 //! Transports do refuse unsafe names (path traversal) and enforce document size limits.
 
 pub mod archive_target;
+pub mod dir;
+mod dir_dest;
 pub mod docker_archive;
 pub mod docker_archive_dest;
 pub mod fs;
@@ -108,6 +110,22 @@ pub trait ImageDestination: Send + Sync {
         } else {
             Reuse::Absent
         })
+    }
+
+    /// Whether the destination holds the manifest `desc` already (an instance of an index
+    /// that `--multi-arch index-only` copies without its instances). Local destinations
+    /// store manifests as blobs; a registry is asked by digest.
+    fn has_manifest(&self, desc: &Descriptor) -> Result<bool> {
+        self.has_blob(desc)
+    }
+
+    /// Gives the image more names (`--additional-tag`), where the destination stores names
+    /// of its own (a docker-archive's `RepoTags`); others refuse.
+    fn add_names(&mut self, _names: &[crate::reference::DockerRef]) -> Result<()> {
+        anyhow::bail!(
+            "--additional-tag names an image in a docker-archive, and {} is not one",
+            self.describe()
+        )
     }
 
     /// Starts staging a blob under a temporary name. `expected` is the descriptor of the
@@ -236,6 +254,7 @@ pub fn open_every_image(r: &ImageRef) -> Result<Option<Vec<OneImage>>> {
                 }
             })
             .collect(),
+        ImageRef::Dir { dir } => vec![boxed(Box::new(dir::DirSource::open(dir)?))],
         ImageRef::Registry(_) => return Ok(None),
     }))
 }
@@ -279,6 +298,7 @@ pub fn open_source_with(
             docker_archive::DockerArchiveSource::open(file, selector.as_ref())?,
         ),
         ImageRef::Registry(d) => Box::new(registry::RegistrySource::open(d, reg)?),
+        ImageRef::Dir { dir } => Box::new(dir::DirSource::open(dir)?),
     })
 }
 
@@ -307,5 +327,6 @@ pub fn open_destination_with(
             let from = source.and_then(|s| s.mount_origin());
             Box::new(registry::RegistryDestination::open(d, reg, from)?)
         }
+        ImageRef::Dir { dir } => Box::new(dir::DirDestination::open(dir)?),
     })
 }

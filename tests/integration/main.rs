@@ -1,6 +1,7 @@
 //! The single integration test binary for oci-copy (ripgrep and uv style): one module per
 //! area, sharing the `support` harness (runner, invariant checker, skopeo/umoci judges).
 
+mod additional_tag;
 mod bad_input;
 mod balancer;
 mod balancer_split;
@@ -9,14 +10,20 @@ mod checker;
 mod concurrency;
 mod delete;
 mod dest_checks;
+mod dest_layer_flags;
+mod dir_transport;
 mod disk_full;
 mod error_text;
 mod gzip_members;
+mod help_text;
 mod hostile;
 mod inspect;
+mod inspect_format;
 mod local_copy;
 mod login;
 mod malformed;
+mod manifest_digest;
+mod multi_arch_flag;
 mod multiarch;
 mod mutation;
 mod podman;

@@ -5,6 +5,7 @@
 //! otherwise a new index (or Docker manifest list) is written with the new descriptors.
 //! A destination that refuses the index's type gets the other family, as for one image.
 
+mod only;
 mod write;
 
 use std::time::Instant;
@@ -22,6 +23,7 @@ use crate::manifest::{self, Descriptor, Index};
 use crate::media_type::Format;
 use crate::platform;
 use crate::transport::{DestCaps, ImageDestination, ImageSource, Reuse};
+pub(crate) use only::copy_index_only;
 use write::put_all;
 
 /// One distinct instance of the index being copied: entries that name the same manifest

@@ -299,6 +299,19 @@ impl ImageDestination for RegistryDestination {
         Ok(reuse)
     }
 
+    /// `HEAD /v2/REPO/manifests/DIGEST`.
+    fn has_manifest(&self, desc: &Descriptor) -> Result<bool> {
+        let digest = desc.digest.to_string();
+        let o = direct::Object {
+            what: format!("the manifest {digest}"),
+            path: format!("manifests/{digest}"),
+            digest,
+            size: desc.size,
+            media_type: Some(desc.media_type.clone()),
+        };
+        Ok(self.client.head_fresh(&o, "pull,push")? == direct::Answer::Present)
+    }
+
     fn begin_blob(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
         Ok(Box::new(RegistryBlobWriter {
             upload: self.client.begin_upload(expected)?,
