@@ -24,6 +24,8 @@ pub enum ImageRef {
         file: PathBuf,
         selector: Option<ArchiveSelector>,
     },
+    /// `docker-daemon:NAME[:TAG]` or `docker-daemon:sha256:ID`: an image of the Docker Engine.
+    DockerDaemon(daemon::DaemonRef),
 }
 
 /// Which image of a docker-archive to read, or which name to give the image written.
@@ -34,7 +36,9 @@ pub enum ArchiveSelector {
     Index(usize),
 }
 
-pub const TRANSPORTS: &str = "docker://, oci:, oci-archive:, docker-archive:";
+pub mod daemon;
+
+pub const TRANSPORTS: &str = "docker://, oci:, oci-archive:, docker-archive:, docker-daemon:";
 
 impl ImageRef {
     pub fn parse(s: &str) -> Result<ImageRef> {
@@ -51,6 +55,7 @@ impl ImageRef {
             ImageRef::Layout { .. } => "oci",
             ImageRef::OciArchive { .. } => "oci-archive",
             ImageRef::DockerArchive { .. } => "docker-archive",
+            ImageRef::DockerDaemon(_) => "docker-daemon",
         }
     }
 }
@@ -86,6 +91,7 @@ fn parse_ref(s: &str) -> Result<ImageRef> {
             let selector = sel.map(|s| parse_selector(&s)).transpose()?;
             Ok(ImageRef::DockerArchive { file, selector })
         }
+        "docker-daemon" => Ok(ImageRef::DockerDaemon(daemon::DaemonRef::parse(rest)?)),
         other => bail!("unknown transport {other:?}; use one of {TRANSPORTS}"),
     }
 }
@@ -186,13 +192,10 @@ impl DockerRef {
 
     /// The short form docker shows: `alpine:latest`, `lab/app:1`, `quay.io/a/b:2`.
     pub fn familiar(&self) -> String {
-        let mut s = if self.domain == DEFAULT_DOMAIN {
-            self.path
-                .strip_prefix("library/")
-                .unwrap_or(&self.path)
-                .to_string()
-        } else {
-            self.repository()
+        let short = self.path.strip_prefix("library/").unwrap_or(&self.path);
+        let mut s = match self.domain == DEFAULT_DOMAIN {
+            true => short.to_string(),
+            false => self.repository(),
         };
         self.push_suffix(&mut s);
         s
@@ -231,17 +234,13 @@ fn split_tag(name: &str) -> (&str, Option<String>) {
 
 fn split_domain(name: &str) -> (String, String) {
     let (domain, path) = match name.split_once('/') {
+        Some(("index.docker.io", rest)) => (DEFAULT_DOMAIN.to_string(), rest.to_string()),
         Some((first, rest))
             if first.contains('.') || first.contains(':') || first == "localhost" =>
         {
             (first.to_string(), rest.to_string())
         }
         _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
-    };
-    let domain = if domain == "index.docker.io" {
-        DEFAULT_DOMAIN.to_string()
-    } else {
-        domain
     };
     let path = if domain == DEFAULT_DOMAIN && !path.contains('/') {
         format!("library/{path}")

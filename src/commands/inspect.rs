@@ -109,7 +109,7 @@ fn summary(r: &ImageRef, src: &dyn ImageSource, img: &LoadedImage) -> Summary {
         ImageRef::Layout { tag, .. } | ImageRef::OciArchive { tag, .. } => {
             (String::new(), tag.clone())
         }
-        ImageRef::DockerArchive { .. } => {
+        ImageRef::DockerArchive { .. } | ImageRef::DockerDaemon(_) => {
             match names.first().and_then(|t| DockerRef::parse(t).ok()) {
                 Some(d) => (d.repository(), d.tag.clone()),
                 None => (String::new(), None),

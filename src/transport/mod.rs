@@ -6,6 +6,7 @@
 pub mod archive_target;
 pub mod docker_archive;
 pub mod docker_archive_dest;
+pub mod docker_daemon;
 pub mod fs;
 pub mod layout;
 mod layout_check;
@@ -196,7 +197,8 @@ pub trait BlobWriter: Write + Send {
 pub type OneImage = std::result::Result<Box<dyn ImageSource>, (String, anyhow::Error)>;
 
 /// Every image a layout, an oci-archive or a docker-archive holds, in order, each through
-/// the same [`ImageSource`] a copy reads (for `verify --all`). `None` for a registry.
+/// the same [`ImageSource`] a copy reads (for `verify --all`). `None` for a registry
+/// or the Docker daemon, which name one image.
 pub fn open_every_image(r: &ImageRef) -> Result<Option<Vec<OneImage>>> {
     let boxed = |s: Box<dyn ImageSource>| Ok(s);
     Ok(Some(match r {
@@ -223,7 +225,7 @@ pub fn open_every_image(r: &ImageRef) -> Result<Option<Vec<OneImage>>> {
                 }
             })
             .collect(),
-        ImageRef::Registry(_) => return Ok(None),
+        ImageRef::Registry(_) | ImageRef::DockerDaemon(_) => return Ok(None),
     }))
 }
 
@@ -241,6 +243,7 @@ pub fn open_source_with(
             docker_archive::DockerArchiveSource::open(file, selector.as_ref())?,
         ),
         ImageRef::Registry(d) => Box::new(registry::RegistrySource::open(d, reg)?),
+        ImageRef::DockerDaemon(d) => Box::new(docker_daemon::DockerDaemonSource::open(d)?),
     })
 }
 
@@ -269,5 +272,6 @@ pub fn open_destination_with(
             let from = source.and_then(|s| s.mount_origin());
             Box::new(registry::RegistryDestination::open(d, reg, from)?)
         }
+        ImageRef::DockerDaemon(d) => Box::new(docker_daemon::DockerDaemonDestination::open(d)?),
     })
 }
