@@ -174,7 +174,8 @@ impl ArchiveSink for DaemonLoad {
         let name = self.tag.familiar();
         match self.engine.image_id(&name)? {
             None => bail!(
-                "the Docker daemon accepted the archive ({}) but holds no image {name}",
+                "the Docker daemon accepted the archive but holds no image {name} \
+                 (it answered {:?})",
                 said.join("; ")
             ),
             Some(id) if id == image.config || id == image.manifest => Ok(()),
