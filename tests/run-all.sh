@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up and runs every test of oci-copy on a fresh Debian machine: installs the
-# independent judges (skopeo, umoci) and the makers of real inputs (podman, buildah,
+# independent judges (skopeo, umoci, docker) and the makers of real inputs (podman, buildah,
 # used with --storage-driver vfs), the real registry (docker-registry) and the load
 # balancer in front of its replicas (nginx, from nginx-light) with apt-get when they are
 # missing, then runs `cargo test`. Extra arguments go to `cargo test`.
@@ -18,12 +18,25 @@ command -v script >/dev/null 2>&1 || missing+=(bsdutils)
 # The balancer tests put nginx in front of two registry replicas; Debian installs it in
 # /usr/sbin, which is not on every user's PATH.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+# Docker judges every docker-archive written and backs the docker-daemon: tests; the image
+# they run is built from busybox-static's /bin/busybox.
+command -v docker >/dev/null 2>&1 || missing+=(docker.io)
+dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 if ((${#missing[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   echo "installing ${missing[*]} with apt-get" >&2
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# A machine whose Docker Engine is not running gets one started for the tests.
+if ! docker version >/dev/null 2>&1; then
+  echo "starting dockerd (log: ${TMPDIR:-/tmp}/oci-copy-dockerd.log)" >&2
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo dockerd >"${TMPDIR:-/tmp}/oci-copy-dockerd.log" 2>&1 &
+  for _ in $(seq 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
 fi
 
 cargo test "$@"

@@ -9,6 +9,7 @@ mod checker;
 mod concurrency;
 mod dest_checks;
 mod disk_full;
+mod docker_daemon;
 mod error_text;
 mod gzip_members;
 mod hostile;
