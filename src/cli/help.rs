@@ -6,6 +6,9 @@ Image references:
   oci:DIR[:TAG]                            an OCI image layout directory
   oci-archive:FILE[:TAG]                   a tar of an OCI image layout
   docker-archive:FILE[:NAME:TAG|:@N]       a `docker save` / `docker load` tarball
+  docker-daemon:NAME[:TAG]|sha256:ID       an image of the Docker Engine, through its Unix
+                                           socket ($DOCKER_HOST=unix:///PATH, or
+                                           /var/run/docker.sock); written by NAME:TAG only
 
 A path ends at its first ':'; what follows is the tag or the image name.
 
@@ -34,6 +37,8 @@ Examples:
   oci-copy oci:layout:app oci-archive:app-oci.tar:v1
   oci-copy docker-archive:multi.tar:@1 oci:layout:second
   oci-copy docker://alpine:3.20 oci:layout:alpine         # pull from Docker Hub
+  oci-copy docker-daemon:app:1 docker://registry.example/lab/app:1   # no docker save
+  oci-copy oci:layout:app docker-daemon:lab/app:1          # as docker load
   oci-copy oci:layout:app docker://registry.example:5000/lab/app:1 --dest-creds me:secret
   oci-copy --tls-verify=false docker://127.0.0.1:5000/a:1 docker://127.0.0.1:5000/b:1
 Credentials: --src-creds/--dest-creds/--creds, then --authfile or $REGISTRY_AUTH_FILE, then
