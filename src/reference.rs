@@ -27,6 +27,8 @@ pub enum ImageRef {
     },
     /// `dir:PATH`, skopeo's directory format; the whole rest is the path, as in skopeo.
     Dir { dir: PathBuf },
+    /// `docker-daemon:NAME[:TAG]` or `docker-daemon:sha256:ID`: an image of the Docker Engine.
+    DockerDaemon(daemon::DaemonRef),
 }
 
 /// Which image of a docker-archive to read, or which name to give the image written.
@@ -37,7 +39,9 @@ pub enum ArchiveSelector {
     Index(usize),
 }
 
-pub const TRANSPORTS: &str = "docker://, oci:, oci-archive:, docker-archive:, dir:";
+pub mod daemon;
+
+pub const TRANSPORTS: &str = "docker://, oci:, oci-archive:, docker-archive:, docker-daemon:, dir:";
 
 impl ImageRef {
     pub fn parse(s: &str) -> Result<ImageRef> {
@@ -55,6 +59,7 @@ impl ImageRef {
             ImageRef::OciArchive { .. } => "oci-archive",
             ImageRef::DockerArchive { .. } => "docker-archive",
             ImageRef::Dir { .. } => "dir",
+            ImageRef::DockerDaemon(_) => "docker-daemon",
         }
     }
 }
@@ -92,6 +97,7 @@ fn parse_ref(s: &str) -> Result<ImageRef> {
         }
         "dir" if rest.is_empty() => bail!("the path is empty"),
         "dir" => Ok(ImageRef::Dir { dir: rest.into() }),
+        "docker-daemon" => Ok(ImageRef::DockerDaemon(daemon::DaemonRef::parse(rest)?)),
         other => bail!("unknown transport {other:?}; use one of {TRANSPORTS}"),
     }
 }
@@ -195,13 +201,10 @@ impl DockerRef {
 
     /// The short form docker shows: `alpine:latest`, `lab/app:1`, `quay.io/a/b:2`.
     pub fn familiar(&self) -> String {
-        let mut s = if self.domain == DEFAULT_DOMAIN {
-            self.path
-                .strip_prefix("library/")
-                .unwrap_or(&self.path)
-                .to_string()
-        } else {
-            self.repository()
+        let short = self.path.strip_prefix("library/").unwrap_or(&self.path);
+        let mut s = match self.domain == DEFAULT_DOMAIN {
+            true => short.to_string(),
+            false => self.repository(),
         };
         self.push_suffix(&mut s);
         s
@@ -240,13 +243,9 @@ fn split_tag(name: &str) -> (&str, Option<String>) {
 
 fn split_domain(name: &str) -> (String, String) {
     let (domain, path) = match name.split_once('/') {
+        Some(("index.docker.io", rest)) => (DEFAULT_DOMAIN.to_string(), rest.to_string()),
         Some((first, rest)) if short::names_registry(name) => (first.to_string(), rest.to_string()),
         _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
-    };
-    let domain = if domain == "index.docker.io" {
-        DEFAULT_DOMAIN.to_string()
-    } else {
-        domain
     };
     let path = if domain == DEFAULT_DOMAIN && !path.contains('/') {
         format!("library/{path}")

@@ -7,6 +7,9 @@ Image references:
   oci-archive:FILE[:TAG]                   a tar of an OCI image layout
   docker-archive:FILE[:NAME:TAG|:@N]       a `docker save` / `docker load` tarball
   dir:PATH                                 skopeo's directory format (one image per directory)
+  docker-daemon:NAME[:TAG]|sha256:ID       an image of the Docker Engine, through its Unix
+                                           socket ($DOCKER_HOST=unix:///PATH, or
+                                           /var/run/docker.sock); written by NAME:TAG only
 
 A path ends at its first ':'; what follows is the tag or the image name (dir: takes
 the whole rest as its path).
@@ -38,6 +41,8 @@ Examples:
   oci-copy --all dir:skopeo-dir oci:layout:app            # what skopeo wrote to dir:
   oci-copy --multi-arch index-only oci:layout:multi docker://registry.example/lab/app:1
   oci-copy docker://alpine:3.20 oci:layout:alpine         # pull from Docker Hub
+  oci-copy docker-daemon:app:1 docker://registry.example/lab/app:1   # no docker save
+  oci-copy oci:layout:app docker-daemon:lab/app:1          # as docker load
   oci-copy oci:layout:app docker://registry.example:5000/lab/app:1 --dest-creds me:secret
   oci-copy --tls-verify=false docker://127.0.0.1:5000/a:1 docker://127.0.0.1:5000/b:1
   oci-copy --all --referrers docker://ghcr.io/acme/app:1 oci:bundle:app-1  # with signatures

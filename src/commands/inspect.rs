@@ -111,7 +111,7 @@ fn summary(r: &ImageRef, src: &dyn ImageSource, img: &LoadedImage) -> Summary {
             (String::new(), tag.clone())
         }
         ImageRef::Dir { .. } => (String::new(), None),
-        ImageRef::DockerArchive { .. } => {
+        ImageRef::DockerArchive { .. } | ImageRef::DockerDaemon(_) => {
             match names.first().and_then(|t| DockerRef::parse(t).ok()) {
                 Some(d) => (d.repository(), d.tag.clone()),
                 None => (String::new(), None),

@@ -171,6 +171,7 @@ fn describe(r: &ImageRef) -> String {
         ),
         ImageRef::DockerArchive { file, .. } => format!("docker-archive:{}", file.display()),
         ImageRef::Dir { dir } => format!("dir:{}", dir.display()),
+        ImageRef::DockerDaemon(d) => format!("docker-daemon:{d}"),
     }
 }
 

@@ -64,7 +64,8 @@ impl ArchiveTarget {
         })
     }
 
-    fn direct(file: File, dest: &Path) -> ArchiveTarget {
+    /// Writes straight into `file` (a pipe, a device); `dest` names it in messages.
+    pub fn direct(file: File, dest: &Path) -> ArchiveTarget {
         ArchiveTarget::Direct {
             file,
             dest: dest.to_path_buf(),
@@ -107,6 +108,46 @@ impl ArchiveTarget {
             ArchiveTarget::Direct { mut file, dest } => {
                 Ok(std::io::Write::flush(&mut file).writing(&dest)?)
             }
+        }
+    }
+}
+
+/// Where a finished docker-archive goes: a file (through [`ArchiveTarget::create`]), or a
+/// sink that takes the archive as a stream (the Docker daemon's load).
+pub enum Output {
+    File(PathBuf),
+    Sink(Box<dyn ArchiveSink>),
+}
+
+/// A reader of a whole archive, such as `POST /images/load`.
+pub trait ArchiveSink: Send + Sync {
+    /// Has `write` write the archive into the target it is given, and returns once the
+    /// reader has taken it all and accepted it. `image` says what the archive holds, so that
+    /// the sink can check what its reader made of it.
+    fn deliver(
+        self: Box<Self>,
+        image: &ImageIds,
+        write: &mut dyn FnMut(ArchiveTarget) -> Result<()>,
+    ) -> Result<()>;
+}
+
+/// The digests of the image an archive holds: its config (the image ID under docker's
+/// classic image store) and the OCI manifest written beside it (the ID under containerd's).
+pub struct ImageIds {
+    pub config: crate::digest::Digest,
+    pub manifest: crate::digest::Digest,
+}
+
+impl Output {
+    /// Writes the archive through `write` into its destination.
+    pub fn deliver(
+        self,
+        image: &ImageIds,
+        write: &mut dyn FnMut(ArchiveTarget) -> Result<()>,
+    ) -> Result<()> {
+        match self {
+            Output::File(file) => write(ArchiveTarget::create(&file)?),
+            Output::Sink(sink) => sink.deliver(image, write),
         }
     }
 }

@@ -62,15 +62,17 @@ pub struct DockerArchiveSource {
 impl DockerArchiveSource {
     pub fn open(file: &Path, selector: Option<&ArchiveSelector>) -> Result<DockerArchiveSource> {
         let name = describe(file, selector);
-        Self::open_inner(file, selector, name.clone()).with_context(|| name)
+        let tree = TarTree::open(file).with_context(|| name.clone())?;
+        Self::from_tree(tree, selector, name.clone()).with_context(|| name)
     }
 
-    fn open_inner(
-        file: &Path,
+    /// Reads the image `selector` chooses from an archive already indexed; `name` describes
+    /// it in messages.
+    pub fn from_tree(
+        tree: TarTree,
         selector: Option<&ArchiveSelector>,
         name: String,
     ) -> Result<DockerArchiveSource> {
-        let tree = TarTree::open(file)?;
         let entries = read_entries(&tree)?;
         let entry = select(&entries, selector)?;
         let config_path = safe_path(&entry.config).context("manifest.json: Config")?;

@@ -3,14 +3,15 @@
 //! layers, plus `manifest.json` and `repositories`, metadata last as `docker save` orders it.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::archive_target::ArchiveTarget;
+use super::archive_target::{ArchiveSink, ImageIds, Output};
 use super::docker_archive::{describe, ArchiveEntry};
+use super::layout::LayoutDestination;
 use super::layout::{empty_index, single_entry_index, LAYOUT_CONTENT, LAYOUT_FILE, REF_NAME};
-use super::oci_archive::{write_tree_as_tar, ArchiveStore};
+use super::oci_archive::{staging_in_system_temp, write_tree_as_tar, ArchiveStore};
 use super::{BlobWriter, DestCaps, ImageDestination, LayerPolicy};
 use crate::manifest::{self, rewrite_manifest, Descriptor};
 use crate::media_type::{self as mt, Format};
@@ -22,9 +23,9 @@ use crate::reference::{ArchiveSelector, DockerRef};
 /// the staged archive file, one at a time in the image's order (see [`TarStream`]). From a
 /// registry, where downloading layers at once is what makes a pull fast, and into a pipe,
 /// which cannot be rewound to fill in a header, the blobs are staged in a directory and the
-/// archive is written from it at the end.
+/// archive is written from it at the end. Into a sink (the Docker daemon), too.
 pub struct DockerArchiveDestination {
-    file: PathBuf,
+    output: Output,
     name: String,
     /// The names the image gets (`RepoTags`): the reference's, then `--additional-tag`'s.
     repo_tags: Vec<DockerRef>,
@@ -35,6 +36,7 @@ pub struct DockerArchiveDestination {
 struct Metadata {
     oci_manifest: Vec<u8>,
     oci_desc: Descriptor,
+    config: crate::digest::Digest,
     index: Vec<u8>,
     manifest_json: Vec<u8>,
     repositories: Option<Vec<u8>>,
@@ -57,9 +59,29 @@ impl DockerArchiveDestination {
         };
         let store = ArchiveStore::open(file, None, stream).with_context(|| name.clone())?;
         Ok(DockerArchiveDestination {
-            file: file.to_path_buf(),
+            output: Output::File(file.to_path_buf()),
             name,
             repo_tags,
+            store,
+        })
+    }
+
+    /// A destination whose archive goes into `sink` rather than a file, named `repo_tag`;
+    /// `name` describes it. Its blobs are staged in the system's temporary directory.
+    pub(super) fn into_sink(
+        name: String,
+        repo_tag: DockerRef,
+        sink: Box<dyn ArchiveSink>,
+    ) -> Result<DockerArchiveDestination> {
+        let stage = staging_in_system_temp()?;
+        let store = ArchiveStore::Staged {
+            layout: LayoutDestination::open(stage.path(), None)?.scratch(),
+            _stage: stage,
+        };
+        Ok(DockerArchiveDestination {
+            output: Output::Sink(sink),
+            name,
+            repo_tags: vec![repo_tag],
             store,
         })
     }
@@ -87,6 +109,7 @@ impl DockerArchiveDestination {
         let oci = rewrite_manifest(&m, Format::Oci, oci_layers)?;
         let desc = Descriptor::of_bytes(mt::OCI_MANIFEST, &oci);
         Ok(Metadata {
+            config: m.config.digest.clone(),
             index: index_json(&desc, names)?,
             oci_manifest: oci,
             oci_desc: desc,
@@ -95,7 +118,7 @@ impl DockerArchiveDestination {
         })
     }
 
-    fn write(&self, meta: Metadata) -> Result<()> {
+    fn write(self, meta: Metadata) -> Result<()> {
         let mut extra: Vec<(&str, &[u8])> = vec![
             ("index.json", &meta.index),
             ("manifest.json", &meta.manifest_json),
@@ -114,8 +137,13 @@ impl DockerArchiveDestination {
             }
             ArchiveStore::Staged { layout, .. } => {
                 layout.put_bytes(&meta.oci_manifest, &meta.oci_desc)?;
-                let target = ArchiveTarget::create(&self.file)?;
-                write_tree_as_tar(layout.work_dir(), target, &extra)
+                let ids = ImageIds {
+                    config: meta.config.clone(),
+                    manifest: meta.oci_desc.digest.clone(),
+                };
+                let dir = layout.work_dir();
+                self.output
+                    .deliver(&ids, &mut |target| write_tree_as_tar(dir, target, &extra))
             }
         }
     }
@@ -191,7 +219,7 @@ impl ImageDestination for DockerArchiveDestination {
 
     fn commit(self: Box<Self>, manifest: &[u8], _desc: &Descriptor) -> Result<()> {
         let meta = self.metadata(manifest).with_context(|| self.name.clone())?;
-        self.write(meta)
-            .with_context(|| format!("writing {}", self.name))
+        let name = self.name.clone();
+        self.write(meta).with_context(|| format!("writing {name}"))
     }
 }

@@ -8,6 +8,7 @@ pub mod dir;
 mod dir_dest;
 pub mod docker_archive;
 pub mod docker_archive_dest;
+pub mod docker_daemon;
 pub mod fs;
 pub mod layout;
 mod layout_check;
@@ -227,7 +228,8 @@ pub trait BlobWriter: Write + Send {
 pub type OneImage = std::result::Result<Box<dyn ImageSource>, (String, anyhow::Error)>;
 
 /// Every image a layout, an oci-archive or a docker-archive holds, in order, each through
-/// the same [`ImageSource`] a copy reads (for `verify --all`). `None` for a registry.
+/// the same [`ImageSource`] a copy reads (for `verify --all`). `None` for a registry
+/// or the Docker daemon, which name one image.
 pub fn open_every_image(r: &ImageRef) -> Result<Option<Vec<OneImage>>> {
     let boxed = |s: Box<dyn ImageSource>| Ok(s);
     Ok(Some(match r {
@@ -255,7 +257,7 @@ pub fn open_every_image(r: &ImageRef) -> Result<Option<Vec<OneImage>>> {
             })
             .collect(),
         ImageRef::Dir { dir } => vec![boxed(Box::new(dir::DirSource::open(dir)?))],
-        ImageRef::Registry(_) => return Ok(None),
+        ImageRef::Registry(_) | ImageRef::DockerDaemon(_) => return Ok(None),
     }))
 }
 
@@ -299,6 +301,7 @@ pub fn open_source_with(
         ),
         ImageRef::Registry(d) => Box::new(registry::RegistrySource::open(d, reg)?),
         ImageRef::Dir { dir } => Box::new(dir::DirSource::open(dir)?),
+        ImageRef::DockerDaemon(d) => Box::new(docker_daemon::DockerDaemonSource::open(d)?),
     })
 }
 
@@ -328,5 +331,6 @@ pub fn open_destination_with(
             Box::new(registry::RegistryDestination::open(d, reg, from)?)
         }
         ImageRef::Dir { dir } => Box::new(dir::DirDestination::open(dir)?),
+        ImageRef::DockerDaemon(d) => Box::new(docker_daemon::DockerDaemonDestination::open(d)?),
     })
 }

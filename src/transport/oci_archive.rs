@@ -45,12 +45,16 @@ pub fn staging_dir(file: &Path) -> Result<Tracked<tempfile::TempDir>> {
     };
     match beside {
         Some(stage) => Ok(stage),
-        None => {
-            sweep::sweep_system_temp();
-            cleanup::temp_dir(tempfile::Builder::new().prefix("oci-copy-stage-"))
-                .context("creating a staging directory")
-        }
+        None => staging_in_system_temp(),
     }
+}
+
+/// A staging directory `oci-copy-stage-*` in the system's temporary directory, after
+/// sweeping what killed copies left there.
+pub fn staging_in_system_temp() -> Result<Tracked<tempfile::TempDir>> {
+    sweep::sweep_system_temp();
+    cleanup::temp_dir(tempfile::Builder::new().prefix("oci-copy-stage-"))
+        .context("creating a staging directory")
 }
 
 /// Whether `file` names a device or a process's descriptor (`/dev/stdout`, `/proc/self/fd/1`),

@@ -51,6 +51,17 @@ impl TarTree {
         })
     }
 
+    /// Indexes a plain (uncompressed) tar already open, such as a spooled download.
+    pub fn from_plain_file(mut file: File) -> Result<TarTree> {
+        file.seek(SeekFrom::Start(0))?;
+        let entries = index_entries(&file)?;
+        Ok(TarTree {
+            file,
+            entries,
+            _spool: None,
+        })
+    }
+
     fn resolve(&self, path: &str) -> Result<(u64, u64)> {
         let mut p = safe_path(path)?;
         for _ in 0..16 {

@@ -6,6 +6,7 @@ use crate::support::check::{
     check_docker_archive, check_oci_layout, extract_archive, OCI_CONFIG, OCI_LAYER_GZIP,
     OCI_MANIFEST,
 };
+use crate::support::docker::loads_archive;
 use crate::support::fixtures::{host_architecture, Expected, Fixture};
 use crate::support::judges::{skopeo_reads, umoci_unpacks};
 use crate::support::layout::assert_no_stray_files;
@@ -141,6 +142,7 @@ fn judge_docker_archive(file: &Path, expected: &Expected) {
         ("linux", host_architecture())
     );
     assert_eq!(image.diff_ids, expected.diff_ids);
+    loads_archive(file, &expected.config_digest);
 }
 
 /// `--format v2s2` into an OCI layout or archive is impossible and must fail cleanly.

@@ -13,6 +13,7 @@ mod dest_checks;
 mod dest_layer_flags;
 mod dir_transport;
 mod disk_full;
+mod docker_daemon;
 mod error_text;
 mod gzip_members;
 mod help_text;

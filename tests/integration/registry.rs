@@ -5,6 +5,7 @@
 //! credential helper) and manifest-type fallback through a fault proxy.
 
 use crate::support::check::{check_docker_archive, check_oci_layout};
+use crate::support::docker::loads_archive;
 use crate::support::fixtures::Fixture;
 use crate::support::registry::{
     oci_copy_env, skopeo_http, Options, Registry, RejectOciProxy, PASSWORD, USER,
@@ -50,6 +51,7 @@ fn pull_and_check(url: &str) -> (String, Vec<String>) {
     assert_success(&out);
     let d = check_docker_archive(&archive);
     assert_eq!(d.only().config_digest, entry.images[0].config_digest);
+    loads_archive(&archive, &d.only().config_digest);
     (
         entry.images[0].config_digest.clone(),
         entry.images[0].diff_ids.clone(),

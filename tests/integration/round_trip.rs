@@ -2,6 +2,7 @@
 //! conversion happens, and the same config digest and diff_ids where one does.
 
 use crate::support::check::{check_docker_archive, check_oci_layout};
+use crate::support::docker::loads_archive;
 use crate::support::layout::{config_digest, diff_ids, manifest_bytes};
 use crate::support::{assert_success, oci_copy, p, tempdir, testdata};
 
@@ -41,6 +42,7 @@ fn oci_to_docker_archive_and_back_keeps_config_and_diff_ids() {
         &format!("docker-archive:{}:lab/rt:1", p(&archive)),
     );
     check_docker_archive(&archive);
+    loads_archive(&archive, &config_digest(&layout, "latest"));
     copy(
         &format!("docker-archive:{}", p(&archive)),
         &format!("oci:{}:latest", p(&back)),

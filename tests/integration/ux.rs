@@ -5,6 +5,7 @@
 use std::process::{Command, Stdio};
 
 use crate::support::check::check_docker_archive;
+use crate::support::docker::loads_archive;
 use crate::support::{assert_success, oci_copy, p, tempdir, testdata};
 
 fn text(b: &[u8]) -> String {
@@ -100,6 +101,7 @@ fn docker_archive_streams_to_stdout() {
     std::fs::write(&file, &bytes).unwrap();
     let report = check_docker_archive(&file);
     assert_eq!(report.only().repo_tags, vec!["lab/piped:1".to_string()]);
+    loads_archive(&file, &report.only().config_digest);
     // Redirected to a regular file (`> out.tar`): written through, /dev/stdout untouched.
     let redirected = tmp.path().join("redirected.tar");
     let status = Command::new(env!("CARGO_BIN_EXE_oci-copy"))

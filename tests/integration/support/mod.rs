@@ -4,7 +4,9 @@
 //! submodules.
 
 pub mod balancer;
+pub mod busybox;
 pub mod check;
+pub mod docker;
 pub mod fault_proxy;
 pub mod fixtures;
 pub mod http;
