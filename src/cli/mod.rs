@@ -6,6 +6,7 @@ mod args;
 mod help;
 mod settings;
 mod sync_args;
+mod tool_args;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -16,6 +17,7 @@ use help::{
 };
 pub use settings::parse_platform;
 pub use sync_args::{SyncArgs, SyncDest, SyncSource};
+pub use tool_args::*;
 
 /// Copy container images between registries, OCI layouts and docker archives, checking
 /// every digest on the way.
