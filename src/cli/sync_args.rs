@@ -95,6 +95,14 @@ pub struct SyncArgs {
     /// Compression level for layers this sync compresses.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=19))]
     pub dest_compress_level: Option<i32>,
+    /// Copy each image's referrers too (signatures, SBOMs, attestations), found and written
+    /// as `copy --referrers` does; every image is then copied (its referrers may have
+    /// changed), and the tags of referrers are not listed as images of their own.
+    #[arg(long)]
+    pub referrers: bool,
+    /// With --referrers, copy only referrers of this artifact type; repeat for several.
+    #[arg(long, value_name = "artifactType=TYPE", requires = "referrers", value_parser = crate::copy::referrers::parse_filter)]
+    pub referrers_filter: Vec<String>,
     /// Blobs copied at once for each image.
     #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,

@@ -36,7 +36,7 @@ pub(super) fn refuse_conversions(args: &CopyArgs, dst: &ImageRef) -> Result<()> 
 
 /// Finds the referrers of what the copy writes, refuses on any problem, checks that the
 /// destination can record them, copies their blobs, and wraps `dst` to write the rest.
-pub(super) fn prepare(
+pub(crate) fn prepare(
     src: &dyn ImageSource,
     dst: Box<dyn ImageDestination>,
     opts: &CopyOptions,

@@ -3,7 +3,7 @@
 //! summary go to stderr. Commands depend on `cli`, never the reverse.
 
 mod copy;
-mod copy_referrers;
+pub(crate) mod copy_referrers;
 mod delete;
 mod inspect;
 mod inspect_format;

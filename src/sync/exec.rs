@@ -30,6 +30,8 @@ pub struct Job<'a> {
     pub keep_going: bool,
     pub report: &'a Writer,
     pub quiet: bool,
+    /// `--referrers`: each image's referrers are copied with it.
+    pub referrers: Option<crate::copy::referrers::ReferrerOptions>,
 }
 
 fn settings(unit: &Unit) -> usize {
@@ -140,7 +142,9 @@ fn attempt(job: &Job, unit: &Unit, tag: &str, line: &mut Line) -> Result<()> {
         (Some(_), Some(_)) => same_image(&src_ref, sopts, &dst_ref, job.dest_opts, copts)?,
         _ => false,
     };
-    if unchanged {
+    // With --referrers an unchanged image may have new signatures: it is copied again (its
+    // blobs are found at the destination, so this costs HEADs).
+    if unchanged && job.referrers.is_none() {
         line.status = Status::Skipped;
         return Ok(());
     }
@@ -150,7 +154,12 @@ fn attempt(job: &Job, unit: &Unit, tag: &str, line: &mut Line) -> Result<()> {
         return Ok(());
     }
     let src = transport::open_source_with(&src_ref, sopts)?;
-    let dst = transport::open_destination_with(&dst_ref, job.dest_opts, Some(src.as_ref()))?;
+    let mut dst = transport::open_destination_with(&dst_ref, job.dest_opts, Some(src.as_ref()))?;
+    if let Some(filter) = &job.referrers {
+        dst = crate::commands::copy_referrers::prepare(src.as_ref(), dst, copts, filter)
+            .map(|(dst, _)| dst)
+            .with_context(|| format!("copying the referrers of {}", line.source))?;
+    }
     let report = copy::copy_image(src.as_ref(), dst, copts)
         .with_context(|| format!("copying {} to {}", line.source, line.destination))?;
     line.destination_digest = Some(report.written_manifest.digest.to_string());

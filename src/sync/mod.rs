@@ -30,7 +30,11 @@ pub fn run(args: SyncArgs, quiet: bool) -> Result<()> {
         println!("{}", s.line());
         return finish(&s);
     }
-    let (units, src_opts, copy) = plan_units(&args).map_err(config_error)?;
+    refuse_with_referrers(&args).map_err(config_error)?;
+    let (mut units, src_opts, copy) = plan_units(&args).map_err(config_error)?;
+    if args.referrers {
+        units.iter_mut().for_each(plan::drop_referrer_tags);
+    }
     let units = shard(units, args.shard.as_deref()).map_err(config_error)?;
     if args.plan {
         let text = serde_json::to_string_pretty(&units)? + "\n";
@@ -50,6 +54,11 @@ pub fn run(args: SyncArgs, quiet: bool) -> Result<()> {
         keep_going: args.keep_going,
         report: &writer,
         quiet,
+        referrers: args
+            .referrers
+            .then(|| crate::copy::referrers::ReferrerOptions {
+                artifact_types: args.referrers_filter.clone(),
+            }),
     };
     let summary = exec::run(&job, &units);
     if let Dest::Bundle(path) = &dest {
@@ -145,7 +154,8 @@ fn copy_options(args: &SyncArgs, platforms: &[String]) -> Result<CopyOptions> {
             format: args.format.map(Into::into),
             compress: args.dest_compress_format.map(Into::into),
             level: args.dest_compress_level,
-            preserve_digests: args.preserve_digests,
+            // Referrers name their subjects by digest: none may change.
+            preserve_digests: args.preserve_digests || args.referrers,
             gzip_style: GzipStyle::Members,
             layers: None,
         },
@@ -157,6 +167,21 @@ fn copy_options(args: &SyncArgs, platforms: &[String]) -> Result<CopyOptions> {
         all: args.all,
         index_only: false,
     })
+}
+
+/// What `--referrers` cannot go with, refused before anything is read.
+fn refuse_with_referrers(args: &SyncArgs) -> Result<()> {
+    if !args.referrers {
+        return Ok(());
+    }
+    let why = "a conversion changes the manifest digests the signatures and attestations name";
+    if args.format.is_some() {
+        bail!("--referrers cannot go with --format: {why}");
+    }
+    if args.dest_compress_format.is_some() {
+        bail!("--referrers cannot go with --dest-compress-format: {why}");
+    }
+    Ok(())
 }
 
 fn destination(args: &SyncArgs) -> Result<Dest> {

@@ -266,6 +266,20 @@ pub fn split_full_ref(name: &str) -> Result<(String, String)> {
     }
 }
 
+/// Drops the tags that hold referrers (`sha256-<hex>` tag-schema indexes, cosign's
+/// `sha256-<hex>.sig`, `.att`, `.sbom`): with `--referrers` they travel with their subject.
+pub fn drop_referrer_tags(unit: &mut Unit) {
+    unit.tags.retain(|t| {
+        let Some(rest) = t.strip_prefix("sha256-") else {
+            return true;
+        };
+        let hex = rest.split('.').next().unwrap_or("");
+        let suffix = &rest[hex.len()..];
+        let is_hex = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        !(is_hex && matches!(suffix, "" | ".sig" | ".att" | ".sbom"))
+    });
+}
+
 /// Which of `n` shards runs `unit`: rendezvous hashing of the repository, so that a unit
 /// moves only when the shard it was on goes away, and every worker computes the same.
 pub fn shard_of(unit: &Unit, n: usize) -> usize {

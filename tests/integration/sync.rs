@@ -407,3 +407,45 @@ fn a_used_up_rate_limit_stops_the_run_even_with_keep_going() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("rate limit is used up"), "{err}");
 }
+
+#[test]
+fn sync_with_referrers_carries_signatures_and_leaves_their_tags_to_them() {
+    use crate::referrers::{assert_all_landed, assert_signature_verifies};
+    let (a, b) = (Registry::start(), Registry::start());
+    let work = tempdir();
+    let s = crate::support::referrers::push_signed(&a.host, "lab/app", "v1", true, work.path());
+    let from = format!("{}/lab/app", a.host);
+    let to = format!("{}/mirror", b.host);
+    let rep = work.path().join("r.jsonl");
+    let out = sync(&[
+        "--src",
+        "docker",
+        "--dest",
+        "docker",
+        "--referrers",
+        "--report",
+        &p(&rep),
+        &from,
+        &to,
+    ]);
+    assert_success(&out);
+    // One image: the .sig and sha256-<hex> tags came as its referrers, not as images.
+    let lines = report(&rep);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_all_landed(&b.host, "mirror/app", &s);
+    assert_signature_verifies(&b.host, "mirror/app", &s);
+    // A conversion cannot go with it: refused before anything is read (exit 78).
+    let out = sync(&[
+        "--src",
+        "docker",
+        "--dest",
+        "docker",
+        "--referrers",
+        "--format",
+        "v2s2",
+        &from,
+        &to,
+    ]);
+    assert_eq!(out.status.code(), Some(78), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--referrers cannot go with --format"));
+}
