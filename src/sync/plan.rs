@@ -226,6 +226,10 @@ pub fn from_bundle(path: &Path, scoped: bool) -> Result<Vec<Unit>> {
     let r = super::endpoints::bundle_ref(path, None);
     let mut by_repo: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for (name, _) in crate::transport::tagged_entries(&r)? {
+        if is_referrer_tag(&name) {
+            // cosign's tags, kept in the bundle beside their subject (--referrers).
+            continue;
+        }
         let (repo, tag) = split_full_ref(&name)
             .with_context(|| format!("{}: the entry {name:?}", path.display()))?;
         by_repo.entry(repo).or_default().push(tag);
@@ -269,15 +273,18 @@ pub fn split_full_ref(name: &str) -> Result<(String, String)> {
 /// Drops the tags that hold referrers (`sha256-<hex>` tag-schema indexes, cosign's
 /// `sha256-<hex>.sig`, `.att`, `.sbom`): with `--referrers` they travel with their subject.
 pub fn drop_referrer_tags(unit: &mut Unit) {
-    unit.tags.retain(|t| {
-        let Some(rest) = t.strip_prefix("sha256-") else {
-            return true;
-        };
-        let hex = rest.split('.').next().unwrap_or("");
-        let suffix = &rest[hex.len()..];
-        let is_hex = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
-        !(is_hex && matches!(suffix, "" | ".sig" | ".att" | ".sbom"))
-    });
+    unit.tags.retain(|t| !is_referrer_tag(t));
+}
+
+/// `sha256-<hex>`, `sha256-<hex>.sig`, `.att` or `.sbom`.
+fn is_referrer_tag(t: &str) -> bool {
+    let Some(rest) = t.strip_prefix("sha256-") else {
+        return false;
+    };
+    let hex = rest.split('.').next().unwrap_or("");
+    let suffix = &rest[hex.len()..];
+    let is_hex = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    is_hex && matches!(suffix, "" | ".sig" | ".att" | ".sbom")
 }
 
 /// Which of `n` shards runs `unit`: rendezvous hashing of the repository, so that a unit

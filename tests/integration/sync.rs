@@ -434,6 +434,31 @@ fn sync_with_referrers_carries_signatures_and_leaves_their_tags_to_them() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_all_landed(&b.host, "mirror/app", &s);
     assert_signature_verifies(&b.host, "mirror/app", &s);
+    // Through a bundle to a third registry, the referrers along.
+    let c = Registry::start();
+    let bundle = work.path().join("bundle.tar");
+    let out = sync(&[
+        "--src",
+        "docker",
+        "--dest",
+        "bundle",
+        "--referrers",
+        &from,
+        &p(&bundle),
+    ]);
+    assert_success(&out);
+    let site = format!("{}/site", c.host);
+    let out = sync(&[
+        "--src",
+        "bundle",
+        "--dest",
+        "docker",
+        "--referrers",
+        &p(&bundle),
+        &site,
+    ]);
+    assert_success(&out);
+    assert_all_landed(&c.host, "site/app", &s);
     // A conversion cannot go with it: refused before anything is read (exit 78).
     let out = sync(&[
         "--src",
