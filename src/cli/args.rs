@@ -127,6 +127,12 @@ pub struct CopyRegistryArgs {
     /// auth.json, then docker's config.json).
     #[arg(long, value_name = "FILE")]
     pub authfile: Option<PathBuf>,
+    /// Auth file for the source registry (default: --authfile's).
+    #[arg(long, value_name = "FILE")]
+    pub src_authfile: Option<PathBuf>,
+    /// Auth file for the destination registry (default: --authfile's).
+    #[arg(long, value_name = "FILE")]
+    pub dest_authfile: Option<PathBuf>,
     /// Verify the source registry's TLS certificate; =false also allows plain HTTP.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub src_tls_verify: Option<bool>,

@@ -20,6 +20,7 @@ impl CopyRegistryArgs {
                 .map(|t| (t, "--src-registry-token")),
             tls: self.src_tls_verify,
             cert_dir: &self.src_cert_dir,
+            authfile: &self.src_authfile,
         })
     }
 
@@ -35,6 +36,7 @@ impl CopyRegistryArgs {
                 .map(|t| (t, "--dest-registry-token")),
             tls: self.dest_tls_verify,
             cert_dir: &self.dest_cert_dir,
+            authfile: &self.dest_authfile,
         })
     }
 
@@ -42,7 +44,7 @@ impl CopyRegistryArgs {
         RegistryOptions {
             creds_flag: if s.creds.is_some() { s.flag } else { "--creds" }.to_string(),
             creds: s.creds.clone().or_else(|| self.creds.clone()),
-            authfile: self.authfile.clone(),
+            authfile: s.authfile.clone().or_else(|| self.authfile.clone()),
             tls_verify: s.tls.or(self.tls_verify),
             cert_dir: s.cert_dir.clone().or_else(|| self.cert_dir.clone()),
             retry: self.retry.policy(),
@@ -62,6 +64,7 @@ struct Side<'a> {
     token: Option<(&'a Secret, &'static str)>,
     tls: Option<bool>,
     cert_dir: &'a Option<PathBuf>,
+    authfile: &'a Option<PathBuf>,
 }
 
 impl RetryArgs {

@@ -2,6 +2,7 @@
 //! area, sharing the `support` harness (runner, invariant checker, skopeo/umoci judges).
 
 mod additional_tag;
+mod authfiles;
 mod bad_input;
 mod balancer;
 mod balancer_split;
