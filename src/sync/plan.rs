@@ -83,13 +83,14 @@ fn list_tags(r: &DockerRef, opts: &RegistryOptions) -> Result<Vec<String>> {
     Ok(tags)
 }
 
-/// The units of a YAML file; `opts[i]` are the options of `configs[i]`.
+/// The units of a YAML file; `opts[i]` are the options of `configs[i]`. The tag lists are
+/// asked for 8 repositories at a time.
 pub fn from_yaml(
     configs: &[RegistryConfig],
     opts: &[RegistryOptions],
     scoped: bool,
 ) -> Result<Vec<Unit>> {
-    let mut units = Vec::new();
+    let mut wanted = Vec::new();
     for (i, c) in configs.iter().enumerate() {
         for (repo, rule) in &c.repos {
             let r = DockerRef::parse(&format!("{}/{repo}", c.registry))
@@ -99,20 +100,44 @@ pub fn from_yaml(
                 digest: None,
                 ..r
             };
-            let listed = match rule.all_tags || !rule.allow.is_empty() || !rule.semver.is_empty() {
-                true => list_tags(&r, &opts[i])?,
-                false => Vec::new(),
-            };
-            units.push(Unit {
-                source: r.repository(),
-                name: dest_name(&r.domain, &r.path, scoped),
-                tags: select(rule, &listed),
-                from: Source::Registry {
-                    repo: r,
-                    settings: i,
-                },
+            wanted.push((i, r, rule));
+        }
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let listed: Vec<std::sync::Mutex<Option<Result<Vec<String>>>>> =
+        wanted.iter().map(|_| Default::default()).collect();
+    std::thread::scope(|s| {
+        for _ in 0..wanted.len().clamp(1, 8) {
+            s.spawn(|| loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some((i, r, rule)) = wanted.get(k) else {
+                    return;
+                };
+                let needs = rule.all_tags || !rule.allow.is_empty() || !rule.semver.is_empty();
+                let tags = if needs {
+                    list_tags(r, &opts[*i])
+                } else {
+                    Ok(Vec::new())
+                };
+                *listed[k].lock().expect("not poisoned") = Some(tags);
             });
         }
+    });
+    let mut units = Vec::new();
+    for ((i, r, rule), tags) in wanted.into_iter().zip(listed) {
+        let tags = tags
+            .into_inner()
+            .expect("not poisoned")
+            .expect("every repository was listed")?;
+        units.push(Unit {
+            source: r.repository(),
+            name: dest_name(&r.domain, &r.path, scoped),
+            tags: select(rule, &tags),
+            from: Source::Registry {
+                repo: r,
+                settings: i,
+            },
+        });
     }
     Ok(units)
 }
@@ -303,87 +328,5 @@ pub fn shard_of(unit: &Unit, n: usize) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn unit(source: &str) -> Unit {
-        Unit {
-            source: source.to_string(),
-            name: source.to_string(),
-            tags: vec!["1".into()],
-            from: Source::Layout(PathBuf::from(source)),
-        }
-    }
-
-    #[test]
-    fn shards_are_disjoint_cover_the_plan_and_move_little_when_it_grows() {
-        let units: Vec<Unit> = (0..300)
-            .map(|i| unit(&format!("r.example/team{}/app{i}", i % 7)))
-            .collect();
-        let shard: Vec<usize> = units.iter().map(|u| shard_of(u, 3)).collect();
-        for s in 0..3 {
-            let n = shard.iter().filter(|x| **x == s).count();
-            assert!((60..=140).contains(&n), "shard {s} has {n} of 300");
-        }
-        // A fourth shard takes units only from the others; none moves between the first 3.
-        for (u, before) in units.iter().zip(&shard) {
-            let after = shard_of(u, 4);
-            assert!(
-                after == *before || after == 3,
-                "{} moved {before} → {after}",
-                u.source
-            );
-        }
-    }
-
-    #[test]
-    fn tag_selection() {
-        let rule = |f: &dyn Fn(&mut RepoRule)| {
-            let mut r = RepoRule::default();
-            f(&mut r);
-            r
-        };
-        let tags: Vec<String> = [
-            "1.0.0",
-            "1.2.0",
-            "v1.10.1",
-            "2.0.0-rc1",
-            "2.0.0",
-            "latest",
-            "1.2.0-debug",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let all = rule(&|r| r.all_tags = true);
-        assert_eq!(select(&all, &tags).len(), 7);
-        let semver = rule(&|r| r.semver = vec![semver::VersionReq::parse(">=1.2, <2").unwrap()]);
-        assert_eq!(select(&semver, &tags), ["1.2.0", "v1.10.1"]);
-        let deny = rule(&|r| {
-            r.all_tags = true;
-            r.deny = Some(regex::Regex::new("rc|debug").unwrap());
-        });
-        assert_eq!(
-            select(&deny, &tags),
-            ["1.0.0", "1.2.0", "2.0.0", "latest", "v1.10.1"]
-        );
-        let newest = rule(&|r| {
-            r.all_tags = true;
-            r.keep_newest = Some(2);
-        });
-        assert_eq!(select(&newest, &tags), ["2.0.0", "2.0.0-rc1"]);
-    }
-
-    #[test]
-    fn full_references() {
-        assert_eq!(
-            split_full_ref("r.example:5000/lab/app:1").unwrap(),
-            ("r.example:5000/lab/app".to_string(), "1".to_string())
-        );
-        assert_eq!(
-            split_full_ref("r.example/app@sha256:ab").unwrap(),
-            ("r.example/app".to_string(), "sha256:ab".to_string())
-        );
-        assert!(split_full_ref("app:1").is_err());
-    }
-}
+#[path = "plan_tests.rs"]
+mod tests;
