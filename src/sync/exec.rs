@@ -133,9 +133,18 @@ fn attempt(job: &Job, unit: &Unit, tag: &str, line: &mut Line) -> Result<()> {
     line.destination = describe(&dst_ref);
     let sopts = &job.src_opts[settings(unit)];
     let copts = &job.copy[settings(unit)];
-    let src_digest = source_digest(&src_ref, sopts, copts)?;
+    // Both ends are asked at once: on a rerun these two HEADs are all an image costs.
+    let (src_digest, at_dest) = std::thread::scope(|s| {
+        let dest = s.spawn(|| current_digest(&dst_ref, job.dest_opts));
+        let src = source_digest(&src_ref, sopts, copts);
+        let dest = dest
+            .join()
+            .expect("the HEAD of the destination does not panic");
+        (src, dest)
+    });
+    let src_digest = src_digest?;
     line.source_digest = src_digest.as_ref().map(Digest::to_string);
-    let at_dest = current_digest(&dst_ref, job.dest_opts)?.map(|(d, _)| d);
+    let at_dest = at_dest?.map(|(d, _)| d);
     line.destination_digest = at_dest.as_ref().map(Digest::to_string);
     let unchanged = match (&src_digest, &at_dest) {
         (Some(s), Some(d)) if s == d => true,
