@@ -19,6 +19,8 @@
 //! number of threads.
 
 mod block;
+#[cfg(feature = "isal")]
+mod igzip;
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
