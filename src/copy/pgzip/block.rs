@@ -34,12 +34,32 @@ pub(super) fn member_job(
     out: Vec<u8>,
     tx: SyncSender<io::Result<Done>>,
 ) {
-    #[cfg(feature = "isal")]
-    let result = igzip_member(level, input, out);
-    #[cfg(not(feature = "isal"))]
-    let result = libdeflate_member(level, input, out);
+    let result = if super::stored::incompressible(&input) {
+        Ok(stored_member(input, out))
+    } else {
+        #[cfg(feature = "isal")]
+        let result = igzip_member(level, input, out);
+        #[cfg(not(feature = "isal"))]
+        let result = libdeflate_member(level, input, out);
+        result
+    };
     // The encoder may have been dropped (the copy failed): nobody wants the result.
     let _ = tx.send(result);
+}
+
+/// One gzip member of stored blocks, for a block deflate would not shrink.
+fn stored_member(input: Vec<u8>, mut out: Vec<u8>) -> Done {
+    let bound = super::stored::bound(input.len());
+    if out.len() < bound {
+        out = vec![0u8; bound];
+    }
+    let len = super::stored::member(&input, &mut out);
+    Done {
+        deflated: out,
+        len,
+        crc: None,
+        input,
+    }
 }
 
 #[cfg(feature = "isal")]
