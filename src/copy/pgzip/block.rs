@@ -82,7 +82,10 @@ fn igzip_member(level: u32, input: Vec<u8>, mut out: Vec<u8>) -> io::Result<Done
             // Zeroed by the allocator (fresh pages), as below.
             out = vec![0u8; bound(input.len())];
         }
-        let len = z.gzip(&input, &mut out)?;
+        // Exactly the bound, whatever the buffer's length: how much room ISA-L is given
+        // may change how it ends a block, and the member must depend on the input alone.
+        let room = bound(input.len());
+        let len = z.gzip(&input, &mut out[..room])?;
         Ok(Done {
             deflated: out,
             len,

@@ -117,6 +117,49 @@ mod tests {
         assert_eq!(sys::ISAL_DEF_LVL3_DEFAULT, 348160);
     }
 
+    #[test]
+    fn same_block_same_member_whatever_came_before_and_the_room_left() {
+        let block: Vec<u8> = (0..120_000u32)
+            .flat_map(|i| format!("{} {}\n", i * 7919 % 1000, i % 13).into_bytes())
+            .collect();
+        let other: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| format!("x{} y{}\n", i % 977, i * 31).into_bytes())
+            .collect();
+        let mut fresh = Igzip::new(1);
+        let mut out = vec![0u8; bound(block.len())];
+        let n = fresh.gzip(&block, &mut out).unwrap();
+        let want = out[..n].to_vec();
+        let mut used = Igzip::new(1);
+        let mut big = vec![0u8; bound(block.len()) + (3 << 20) + 12345];
+        used.gzip(&other, &mut big).unwrap();
+        let n = used.gzip(&block, &mut big).unwrap();
+        assert!(big[..n] == want[..], "after another block, with more room");
+        let mut tight = vec![0u8; bound(block.len())];
+        let n = used.gzip(&block, &mut tight).unwrap();
+        assert!(tight[..n] == want[..], "after itself");
+        // Nearly incompressible (as jar members): whether the deflate attempt fits the room
+        // left must not change the member.
+        let mut x = 0x9e37_79b9u32;
+        let dense: Vec<u8> = (0..(1 << 20))
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x % 251) as u8
+            })
+            .collect();
+        let mut a = vec![0u8; bound(dense.len())];
+        let na = used.gzip(&dense, &mut a).unwrap();
+        for extra in [1, 100, 1000, 5000, 1 << 20] {
+            let mut b = vec![0u8; bound(dense.len()) + extra];
+            let nb = used.gzip(&dense, &mut b).unwrap();
+            assert!(
+                a[..na] == b[..nb],
+                "{extra} more bytes of room: {na} vs {nb}"
+            );
+        }
+    }
+
     fn gunzip_all(mut gz: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&mut gz)

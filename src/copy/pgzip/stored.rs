@@ -9,9 +9,9 @@ use flate2::Crc;
 const WINDOWS: usize = 16;
 const WINDOW: usize = 4096;
 /// Order-0 entropy, in bits per byte, above which a block is stored. On a 588 MB layer of
-/// /usr/lib/jvm (OpenJDK 17 and 21), 7.99 stores 6% of the blocks, for 10% less CPU and a
-/// layer 0.22% larger than libdeflate's; 7.98 stored 13% for 17% less CPU but +0.83%, and
-/// 7.97 +1.17%, too close to or past the 1% a layer may grow.
+/// /usr/lib/jvm (OpenJDK 17 and 21), 7.99 stores 6% of the blocks, for 2–7% less CPU and a
+/// layer 0.22% larger than libdeflate's; 7.98 stored 13% for up to 17% less CPU but +0.83%,
+/// and 7.97 +1.17%: too close to or past the 1% a layer may grow (README, Performance).
 const THRESHOLD: f64 = 7.99;
 /// The most a stored deflate block holds.
 const STORED_MAX: usize = 65535;
