@@ -11,6 +11,10 @@
 //! module relies on at every `cargo test --features isal`, and tests/abi/isal.c the
 //! system header's (tests/run-all.sh compiles it before building the feature).
 //!
+//! Determinism: the same block gives the same member on one machine (tested); ISA-L picks
+//! its SSE/AVX2/AVX-512 code at run time, and whether those give the same bytes on other
+//! CPUs is not verified here.
+//!
 //! Levels: `--dest-compress-level` 1–9 maps onto ISA-L's 1–3 (its level 0 compresses less
 //! than level 1 and is not used): 1–3 → 1, 4–6 → 2, 7–9 → 3.
 
