@@ -3,7 +3,8 @@
 # independent judges (skopeo, umoci, docker) and the makers of real inputs (podman, buildah,
 # used with --storage-driver vfs), the real registry (docker-registry) and the load
 # balancer in front of its replicas (nginx, from nginx-light) with apt-get when they are
-# missing, and oras-py with pip, then runs `cargo test`. Extra arguments go to `cargo test`.
+# missing, and oras-py with pip, then runs `cargo test` (extra arguments go to it) and the
+# tests of the `isal` feature (libisal-dev).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,8 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 # they run is built from busybox-static's /bin/busybox.
 command -v docker >/dev/null 2>&1 || missing+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+# The `isal` feature (gzip by ISA-L's igzip) links the system's libisal.
+dpkg -s libisal-dev >/dev/null 2>&1 || missing+=(libisal-dev)
 if ((${#missing[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -54,3 +57,9 @@ if ! docker version >/dev/null 2>&1; then
 fi
 
 cargo test "$@"
+
+# The `isal` build: its ABI against the system header (tests/abi/isal.c stops at a
+# mismatch), the unit tests, and the gzip layers judged by Go, zlib and umoci.
+cc -fsyntax-only tests/abi/isal.c
+cargo test --features isal --lib
+cargo test --features isal --test integration gzip_members

@@ -41,12 +41,13 @@ pub struct CopyArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub dest_compress_format: Option<CompressArg>,
     /// Compression level for layers this copy compresses (gzip 1-9, default 1; zstd 1-19,
-    /// default 3).
+    /// default 3). A build with ISA-L's igzip has three gzip levels: 1-3, 4-6 and 7-9.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=19))]
     pub dest_compress_level: Option<i32>,
     /// Write each gzip layer this copy compresses as one gzip member (zlib, default level
     /// 3), for readers that stop after the first member. By default a layer is a series of
-    /// 1 MiB members (libdeflate, twice as fast), which Go, zlib, pigz, Python and Java read.
+    /// 1 MiB members (libdeflate, twice as fast, or ISA-L's igzip in a build with the isal
+    /// feature: --version says which), which Go, zlib, pigz, Python and Java read.
     #[arg(long)]
     pub single_member_gzip: bool,
     /// With an index as source, copy the instance for OS/ARCH[/VARIANT] (default: this

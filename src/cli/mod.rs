@@ -19,12 +19,19 @@ pub use settings::parse_platform;
 pub use sync_args::{SyncArgs, SyncDest, SyncSource};
 pub use tool_args::*;
 
+/// What `--version` prints: the version and the deflate that compresses gzip layers
+/// (libdeflate, or ISA-L's igzip in a build with the `isal` feature).
+#[cfg(not(feature = "isal"))]
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (gzip: libdeflate)");
+#[cfg(feature = "isal")]
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (gzip: ISA-L igzip)");
+
 /// Copy container images between registries, OCI layouts and docker archives, checking
 /// every digest on the way.
 #[derive(Debug, Parser)]
 #[command(
     name = "oci-copy",
-    version,
+    version = VERSION,
     override_usage = "oci-copy [OPTIONS] SRC DST\n       oci-copy <COMMAND> [OPTIONS] ...",
     after_help = TRANSPORT_HELP,
     subcommand_negates_reqs = true,
@@ -134,10 +141,11 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
-/// Renders `man/oci-copy.1` from the clap definitions.
+/// Renders `man/oci-copy.1` from the clap definitions: with the bare version, so that the
+/// page is the same whichever deflate the build carries.
 pub fn render_man() -> Vec<u8> {
     let mut out = Vec::new();
-    clap_mangen::Man::new(command())
+    clap_mangen::Man::new(command().version(env!("CARGO_PKG_VERSION")))
         .render(&mut out)
         .expect("rendering into a Vec cannot fail");
     for sub in command().get_subcommands() {

@@ -4,16 +4,21 @@
 # Generates (at run time, never committed) an image of about 700 MB uncompressed in three
 # layers, tarred from real files of this machine (a JDK, shared libraries, documentation, a
 # Python stdlib: whatever exists), as a docker-archive and as an OCI layout; starts a local
-# docker-registry; then times five copies with both tools, RUNS times each, and prints the
-# median wall time, the ratio against skopeo and the peak RSS of each.
+# docker-registry; measures this machine's floors (disk copy, SHA-256 and level-1 deflate
+# speeds); then times five copies with both tools, RUNS times each, and prints a Markdown
+# table of the median wall time, the ratio against skopeo, the median CPU seconds (user +
+# system) and the peak RSS of each.
 #
 #   bash tests/bench/run.sh                 # 3 runs of every case
 #   RUNS=5 bash tests/bench/run.sh
 #   CASES="compress decompress" bash tests/bench/run.sh
 #   SIZE_MB=300 BENCH_DIR=/var/tmp/b bash tests/bench/run.sh   # kept, and reused next time
 #   OCI_COPY_ARGS="--jobs 2" bash tests/bench/run.sh
+#   FEATURES=isal bash tests/bench/run.sh    # oci-copy built with ISA-L's igzip
 #
 # Needs: cargo, skopeo, docker-registry, GNU time (/usr/bin/time), tar, sha256sum, curl.
+# The deflate floors use libdeflate-gzip (libdeflate-tools) and igzip (isal) when present,
+# and gzip -1 (zlib) always.
 # It is not part of `cargo test`: nothing here can fail on timing. Other load on the
 # machine skews the figures, so the load average is printed before and after.
 set -euo pipefail
@@ -25,6 +30,7 @@ CASES=${CASES:-"compress decompress push pull layout"}
 OCI_COPY_ARGS=${OCI_COPY_ARGS:-}
 SKOPEO=${SKOPEO:-skopeo}
 BENCH_DIR=${BENCH_DIR:-}
+FEATURES=${FEATURES:-}
 
 die() { echo "bench: $*" >&2; exit 1; }
 for tool in "$SKOPEO" docker-registry /usr/bin/time tar sha256sum curl; do
@@ -34,7 +40,7 @@ done
 
 if [ -z "${OCI_COPY:-}" ]; then
   echo "building oci-copy (release)" >&2
-  cargo build --release -q
+  cargo build --release -q ${FEATURES:+--features "$FEATURES"}
   OCI_COPY="$(cargo metadata --format-version 1 --no-deps |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/oci-copy"
 fi
@@ -181,7 +187,7 @@ run_one() {
   sync
   c=$(cmd "$tool" "$case" "$run")
   # shellcheck disable=SC2086
-  if ! /usr/bin/time -f '%e %M' -o "$W/time" $c >"$W/log.out" 2>"$W/log.err"; then
+  if ! /usr/bin/time -f '%e %M %U %S' -o "$W/time" $c >"$W/log.out" 2>"$W/log.err"; then
     cat "$W/log.err" >&2
     die "failed: $c"
   fi
@@ -207,6 +213,33 @@ verify_output() {
     "$SKOPEO" inspect "$ref" >/dev/null || die "skopeo cannot read $ref"
 }
 
+# floors: this machine's speeds for what every copy must do at least once, on the first
+# layer of the image (MB/s, one core): read+write a file, SHA-256, and deflate at level 1.
+floors() {
+  local layer="$W/floor-layer.tar" mb t tool
+  tar -xOf "$W/docker.tar" "$(tar -tf "$W/docker.tar" | grep '\.tar$' | head -1)" >"$layer"
+  mb=$(($(stat -c %s "$layer") / 1000000))
+  speed() { # speed LABEL CMD...: runs CMD with the layer on stdin, prints MB/s
+    local label=$1
+    shift
+    sync
+    /usr/bin/time -f '%e' -o "$W/ftime" "$@" <"$layer" >/dev/null 2>/dev/null || return 0
+    t=$(cat "$W/ftime")
+    printf '| %s | %s | %.0f MB/s |\n' "$label" "$mb MB" "$(awk -v m="$mb" -v t="$t" 'BEGIN { print m / (t > 0 ? t : 0.01) }')"
+  }
+  echo "| floor (one core) | on | speed |"
+  echo "|---|---|---|"
+  speed "disk copy (cat > file, fsync)" sh -c "cat > '$W/floor-copy' && sync '$W/floor-copy'"
+  speed "sha256sum" sha256sum
+  for tool in "libdeflate-gzip -1 -c" "igzip -1 -c" "gzip -1 -c"; do
+    if command -v "${tool%% *}" >/dev/null 2>&1; then
+      # shellcheck disable=SC2086
+      speed "deflate level 1: ${tool%% *}" $tool
+    fi
+  done
+  rm -f "$layer" "$W/floor-copy"
+}
+
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 main() {
@@ -216,6 +249,8 @@ main() {
     make_image
   fi
   rm -rf "$W/out"
+  echo "measuring the floors" >&2
+  FLOORS=$(floors)
   start_registry "registry-pull"
   PULL_REG=$REG
   "$SKOPEO" --insecure-policy copy -q --dest-tls-verify=false "oci:$W/src-oci:bench" \
@@ -238,20 +273,32 @@ main() {
   local load_after
   load_after=$(uptime)
   echo
-  echo "oci-copy $("$OCI_COPY" --version 2>/dev/null | awk '{print $2}') vs $("$SKOPEO" --version), $RUNS runs, $(nproc) cores, image ${SIZE_MB} MB in 3 layers"
-  printf '%-44s %11s %11s %8s %14s %14s\n' "copy" "skopeo (s)" "oci-copy" "speedup" "skopeo RSS" "oci-copy RSS"
+  echo "$("$OCI_COPY" --version 2>/dev/null) vs $("$SKOPEO" --version), $RUNS runs, $(nproc) cores, image ${SIZE_MB} MB in 3 layers"
+  echo
+  echo "| copy | skopeo (s) | oci-copy (s) | ratio | speedup | skopeo CPU (s) | oci-copy CPU (s) | skopeo RSS | oci-copy RSS |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
   for case in $CASES; do
-    local s o sr or
-    s=$(awk -v c="$case" '$1 == c && $2 == "skopeo" { print $3 }' "$W/results" | median)
-    o=$(awk -v c="$case" '$1 == c && $2 == "oci-copy" { print $3 }' "$W/results" | median)
-    sr=$(awk -v c="$case" '$1 == c && $2 == "skopeo" { if ($4 > m) m = $4 } END { print m / 1024 }' "$W/results")
-    or=$(awk -v c="$case" '$1 == c && $2 == "oci-copy" { if ($4 > m) m = $4 } END { print m / 1024 }' "$W/results")
-    printf '%-44s %11.2f %11.2f %7.2fx %10.1f MiB %10.1f MiB\n' "$(describe "$case")" "$s" "$o" \
-      "$(awk -v s="$s" -v o="$o" 'BEGIN { print s / o }')" "$sr" "$or"
+    local s o sc oc sr or
+    s=$(stat_of "$case" skopeo '$3' | median)
+    o=$(stat_of "$case" oci-copy '$3' | median)
+    sc=$(stat_of "$case" skopeo '$5 + $6' | median)
+    oc=$(stat_of "$case" oci-copy '$5 + $6' | median)
+    sr=$(stat_of "$case" skopeo '$4 / 1024' | sort -n | tail -1)
+    or=$(stat_of "$case" oci-copy '$4 / 1024' | sort -n | tail -1)
+    printf '| %s | %.2f | %.2f | %.2f | %.2fx | %.2f | %.2f | %.1f MiB | %.1f MiB |\n' \
+      "$(describe "$case")" "$s" "$o" "$(awk -v s="$s" -v o="$o" 'BEGIN { print o / s }')" \
+      "$(awk -v s="$s" -v o="$o" 'BEGIN { print s / o }')" "$sc" "$oc" "$sr" "$or"
   done
-  echo "(median wall time; speedup = skopeo / oci-copy; RSS = peak over the runs)"
-  echo "load average before: ${LOAD_BEFORE##*load average: }; after: ${load_after##*load average: }"
+  echo
+  echo "Median wall time and CPU (user + system) over the runs; ratio = oci-copy / skopeo;"
+  echo "RSS = peak over the runs. Load average before: ${LOAD_BEFORE##*load average: };"
+  echo "after: ${load_after##*load average: }."
+  echo
+  echo "$FLOORS"
 }
+
+# stat_of CASE TOOL EXPR: EXPR (awk, over "case tool wall rss user sys") of each run.
+stat_of() { awk -v c="$1" -v t="$2" "\$1 == c && \$2 == t { print $3 }" "$W/results"; }
 
 LOAD_BEFORE=$(uptime)
 echo "load before: $LOAD_BEFORE" >&2

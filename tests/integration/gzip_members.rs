@@ -1,7 +1,9 @@
 //! The gzip layers oci-copy writes. By default a layer is a series of gzip members (one per
-//! 1 MiB of input, by libdeflate); `--single-member-gzip` writes one member (zlib). Either
-//! must be read in full by the Go readers the ecosystem runs (skopeo's and umoci's), and
-//! the single member also by a reader that stops after the first member.
+//! 1 MiB of input, by libdeflate, or by ISA-L's igzip in a build with the `isal` feature:
+//! `cargo test --features isal --test integration gzip_members` judges that encoder);
+//! `--single-member-gzip` writes one member (zlib). Either must be read in full by the Go
+//! readers the ecosystem runs (skopeo's and umoci's) and by zlib (flate2), and the single
+//! member also by a reader that stops after the first member.
 
 use std::io::Read;
 
@@ -58,12 +60,29 @@ fn members(gz: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
+/// `size` bytes that no deflate can shrink (xorshift32), as in jars and compressed files.
+fn random(size: usize) -> Vec<u8> {
+    let mut x = 0x2545_f491u32;
+    (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
 /// Compresses the generated layer with `extra` options; returns the layout and the layer.
 fn compress(extra: &[&str]) -> (tempfile::TempDir, Vec<u8>, Vec<u8>) {
+    compress_content(text(5 << 20), extra)
+}
+
+/// Compresses a layer holding FILE = `content` with `extra` options.
+fn compress_content(content: Vec<u8>, extra: &[&str]) -> (tempfile::TempDir, Vec<u8>, Vec<u8>) {
     let tmp = tempdir();
     let src = tmp.path().join("src");
     let dst = tmp.path().join("dst");
-    let content = text(5 << 20);
     plain_layout(&src, &content);
     let mut args = vec![
         format!("oci:{}:t", p(&src)),
@@ -144,6 +163,41 @@ fn default_gzip_is_one_member_per_mebibyte_and_go_reads_every_one() {
     assert!(file == content, "the members together are not the layer");
     assert!(gz.len() < content.len() / 3, "{} bytes of gzip", gz.len());
     go_reads_all(&tmp.path().join("dst"), &content);
+}
+
+#[test]
+fn incompressible_blocks_are_members_that_go_and_zlib_read() {
+    // Random, then text, then random again: blocks that cannot shrink between ones that do.
+    let mut content = random(2 << 20);
+    content.extend(text(2 << 20));
+    content.extend(random((1 << 20) + 12345));
+    let (tmp, gz, content) = compress_content(content, &[]);
+    let parts = members(&gz);
+    assert_eq!(parts.len(), 6, "members");
+    let mut all = Vec::new();
+    flate2::read::MultiGzDecoder::new(gz.as_slice())
+        .read_to_end(&mut all)
+        .unwrap();
+    assert!(all == parts.concat(), "zlib's multi-member reader");
+    // The random 3 MiB grow by a few bytes per block at most; the text shrinks.
+    assert!(gz.len() < (3 << 20) + (2 << 20) / 3, "{} bytes", gz.len());
+    assert!(gz.len() > 3 << 20, "{} bytes", gz.len());
+    go_reads_all(&tmp.path().join("dst"), &content);
+}
+
+#[test]
+fn version_names_the_deflate_of_this_build() {
+    let out = oci_copy(["--version"]);
+    assert_success(&out);
+    let want = if cfg!(feature = "isal") {
+        "ISA-L igzip"
+    } else {
+        "libdeflate"
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("oci-copy {} (gzip: {want})\n", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Compressing one block, on a worker of the pool: into a complete gzip member with
-//! libdeflate (the [`Members`](super::GzipStyle::Members) style), or with zlib into a piece
+//! libdeflate, or ISA-L's igzip in a build with the `isal` feature (the
+//! [`Members`](super::GzipStyle::Members) style), or with zlib into a piece
 //! of one raw deflate stream primed with the previous block's last 32 KiB (the
 //! [`Single`](super::GzipStyle::Single) style). Each worker keeps its compressor between
 //! blocks.
@@ -30,10 +31,74 @@ thread_local! {
 pub(super) fn member_job(
     level: u32,
     input: Vec<u8>,
-    mut out: Vec<u8>,
+    out: Vec<u8>,
     tx: SyncSender<io::Result<Done>>,
 ) {
-    let result = LIBDEFLATE.with(|cell| {
+    let result = if super::stored::incompressible(&input) {
+        Ok(stored_member(input, out))
+    } else {
+        #[cfg(feature = "isal")]
+        let result = igzip_member(level, input, out);
+        #[cfg(not(feature = "isal"))]
+        let result = libdeflate_member(level, input, out);
+        result
+    };
+    // The encoder may have been dropped (the copy failed): nobody wants the result.
+    let _ = tx.send(result);
+}
+
+/// One gzip member of stored blocks, for a block deflate would not shrink.
+fn stored_member(input: Vec<u8>, mut out: Vec<u8>) -> Done {
+    let bound = super::stored::bound(input.len());
+    if out.len() < bound {
+        out = vec![0u8; bound];
+    }
+    let len = super::stored::member(&input, &mut out);
+    Done {
+        deflated: out,
+        len,
+        crc: None,
+        input,
+    }
+}
+
+#[cfg(feature = "isal")]
+thread_local! {
+    /// Each worker keeps its igzip state between blocks, for one level.
+    static IGZIP: std::cell::RefCell<Option<super::igzip::Igzip>> = const { std::cell::RefCell::new(None) };
+}
+
+/// One gzip member by ISA-L's igzip.
+#[cfg(feature = "isal")]
+fn igzip_member(level: u32, input: Vec<u8>, mut out: Vec<u8>) -> io::Result<Done> {
+    use super::igzip::{bound, Igzip};
+    IGZIP.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let z = match &mut *cell {
+            Some(z) if z.level() == level => z,
+            slot => slot.insert(Igzip::new(level)),
+        };
+        if out.len() < bound(input.len()) {
+            // Zeroed by the allocator (fresh pages), as below.
+            out = vec![0u8; bound(input.len())];
+        }
+        // Exactly the bound, whatever the buffer's length: how much room ISA-L is given
+        // may change how it ends a block, and the member must depend on the input alone.
+        let room = bound(input.len());
+        let len = z.gzip(&input, &mut out[..room])?;
+        Ok(Done {
+            deflated: out,
+            len,
+            crc: None,
+            input,
+        })
+    })
+}
+
+/// One gzip member by libdeflate.
+#[cfg_attr(feature = "isal", allow(dead_code))]
+fn libdeflate_member(level: u32, input: Vec<u8>, mut out: Vec<u8>) -> io::Result<Done> {
+    LIBDEFLATE.with(|cell| {
         let mut cell = cell.borrow_mut();
         let c = match &mut *cell {
             Some((l, c)) if *l == level => c,
@@ -58,9 +123,7 @@ pub(super) fn member_job(
             crc: None,
             input,
         })
-    });
-    // The encoder may have been dropped (the copy failed): nobody wants the result.
-    let _ = tx.send(result);
+    })
 }
 
 /// Deflates one block as part of the single raw deflate stream.

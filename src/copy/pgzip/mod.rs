@@ -8,7 +8,10 @@
 //!   layers are multi-member gzip too, so registries and runtimes already meet them. libdeflate
 //!   at level 1 compresses as well as skopeo's default (48.0% of a 350 MB JDK layer, the same
 //!   as skopeo) for half the CPU of zlib at level 3, but it cannot continue a deflate
-//!   stream across blocks, hence the members.
+//!   stream across blocks, hence the members. A build with the `isal` feature compresses
+//!   them with ISA-L's igzip instead (see `igzip.rs`), about twice as fast. A block whose
+//!   sampled entropy says deflate cannot shrink it (jar members, compressed files) is
+//!   written as a member of stored blocks instead (see `stored.rs`).
 //! - [`GzipStyle::Single`] (`--single-member-gzip`): as pigz does, each block is deflated by
 //!   zlib as a raw stream primed with the previous block's last 32 KiB, and the results are
 //!   written behind one gzip header with a trailer whose CRC-32 is combined from the blocks'.
@@ -19,6 +22,9 @@
 //! number of threads.
 
 mod block;
+#[cfg(feature = "isal")]
+mod igzip;
+mod stored;
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
