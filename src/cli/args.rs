@@ -31,19 +31,8 @@ pub struct CopyArgs {
     /// Where to write it, e.g. oci:dir:tag or docker-archive:out.tar:name:tag.
     #[arg(value_name = "DST")]
     pub destination: String,
-    /// Manifest format to write; by default the source's, or what the destination takes.
-    #[arg(long, short = 'f', value_enum)]
-    pub format: Option<FormatArg>,
-    /// Refuse the copy if any manifest digest would change.
-    #[arg(long)]
-    pub preserve_digests: bool,
-    /// Recompress every layer with this algorithm (diff_ids stay the same).
-    #[arg(long, value_enum, value_name = "FORMAT")]
-    pub dest_compress_format: Option<CompressArg>,
-    /// Compression level for layers this copy compresses (gzip 1-9, default 1; zstd 1-19,
-    /// default 3). A build with ISA-L's igzip has three gzip levels: 1-3, 4-6 and 7-9.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=19))]
-    pub dest_compress_level: Option<i32>,
+    #[command(flatten)]
+    pub conversion: ConversionArgs,
     /// Write each gzip layer this copy compresses as one gzip member (zlib, default level
     /// 3), for readers that stop after the first member. By default a layer is a series of
     /// 1 MiB members (libdeflate, twice as fast, or ISA-L's igzip in a build with the isal
@@ -95,6 +84,24 @@ pub struct CopyArgs {
     pub referrers_filter: Vec<String>,
     #[command(flatten)]
     pub registry: CopyRegistryArgs,
+}
+
+/// How a copy may change what it writes: `copy`'s and `sync`'s.
+#[derive(Debug, Args)]
+pub struct ConversionArgs {
+    /// Manifest format to write; by default the source's, or what the destination takes.
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<FormatArg>,
+    /// Refuse the copy if any manifest digest would change.
+    #[arg(long)]
+    pub preserve_digests: bool,
+    /// Recompress every layer with this algorithm (diff_ids stay the same).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub dest_compress_format: Option<CompressArg>,
+    /// Compression level for layers this copy compresses (gzip 1-9, default 1; zstd 1-19,
+    /// default 3). A build with ISA-L's igzip has three gzip levels: 1-3, 4-6 and 7-9.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub dest_compress_level: Option<i32>,
 }
 
 /// Registry options of `copy`: per side, and shared ones that apply to both.

@@ -125,10 +125,40 @@ impl From<CompressArg> for Compression {
     }
 }
 
+impl ConversionArgs {
+    /// The planner's options these flags ask for; `layers` is left to the destination.
+    pub fn plan_options(
+        &self,
+        gzip_style: crate::convert::GzipStyle,
+    ) -> crate::convert::PlanOptions {
+        crate::convert::PlanOptions {
+            format: self.format.map(Into::into),
+            compress: self.dest_compress_format.map(Into::into),
+            level: self.dest_compress_level,
+            preserve_digests: self.preserve_digests,
+            gzip_style,
+            layers: None,
+        }
+    }
+
+    /// `--referrers` keeps every manifest digest: refuses the flags that would change them.
+    pub fn refuse_with_referrers(&self) -> anyhow::Result<()> {
+        let keep = "every referrer names its subject by digest, so a copy with --referrers \
+                    keeps every manifest digest";
+        if self.format.is_some() {
+            anyhow::bail!("--referrers cannot go with --format: a conversion changes the manifest digests the signatures and attestations name; {keep}");
+        }
+        if self.dest_compress_format.is_some() {
+            anyhow::bail!("--referrers cannot go with --dest-compress-format: a recompression changes the manifest digests the signatures and attestations name; {keep}");
+        }
+        Ok(())
+    }
+}
+
 impl CopyArgs {
     /// What the copy is asked to do: the conversion plan's options, jobs and platforms.
     pub fn copy_options(&self) -> anyhow::Result<crate::copy::CopyOptions> {
-        use crate::convert::{GzipStyle, PlanOptions};
+        use crate::convert::GzipStyle;
         let index_only = self.multi_arch == Some(MultiArchArg::IndexOnly);
         if index_only && !self.platform.is_empty() {
             anyhow::bail!(
@@ -136,17 +166,10 @@ impl CopyArgs {
             );
         }
         Ok(crate::copy::CopyOptions {
-            plan: PlanOptions {
-                format: self.format.map(Into::into),
-                compress: self.dest_compress_format.map(Into::into),
-                level: self.dest_compress_level,
-                preserve_digests: self.preserve_digests,
-                gzip_style: match self.single_member_gzip {
-                    true => GzipStyle::Single,
-                    false => GzipStyle::Members,
-                },
-                layers: None,
-            },
+            plan: self.conversion.plan_options(match self.single_member_gzip {
+                true => GzipStyle::Single,
+                false => GzipStyle::Members,
+            }),
             jobs: self.jobs as usize,
             platforms: self
                 .platform
@@ -195,7 +218,7 @@ impl CopyArgs {
             anyhow::bail!("{flag} is for {wants} destinations, and this one is {to}:{hint}");
         }
         if self.dest_decompress
-            && matches!(self.dest_compress_format, Some(c) if !matches!(c, CompressArg::None))
+            && matches!(self.conversion.dest_compress_format, Some(c) if !matches!(c, CompressArg::None))
         {
             anyhow::bail!("--dest-decompress and --dest-compress-format contradict each other");
         }

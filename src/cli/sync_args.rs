@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use super::args::{CompressArg, CopyRegistryArgs, FormatArg};
+use super::args::{ConversionArgs, CopyRegistryArgs};
 
 /// What `--src` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -83,18 +83,8 @@ pub struct SyncArgs {
     /// Print one summary of the reports of several runs (shards), and exit as they call for.
     #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["src", "dest", "plan", "dry_run"])]
     pub merge_reports: Vec<PathBuf>,
-    /// Manifest format to write; by default the source's, or what the destination takes.
-    #[arg(long, short = 'f', value_enum)]
-    pub format: Option<FormatArg>,
-    /// Refuse a copy that would change a manifest digest.
-    #[arg(long)]
-    pub preserve_digests: bool,
-    /// Recompress every layer with this algorithm (diff_ids stay the same).
-    #[arg(long, value_enum, value_name = "FORMAT")]
-    pub dest_compress_format: Option<CompressArg>,
-    /// Compression level for layers this sync compresses.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=19))]
-    pub dest_compress_level: Option<i32>,
+    #[command(flatten)]
+    pub conversion: ConversionArgs,
     /// Copy each image's referrers too (signatures, SBOMs, attestations), found and written
     /// as `copy --referrers` does; every image is then copied (its referrers may have
     /// changed), and the tags of referrers are not listed as images of their own.

@@ -23,15 +23,7 @@ pub(super) fn refuse_conversions(args: &CopyArgs, dst: &ImageRef) -> Result<()> 
              oci-archive: to keep them"
         );
     }
-    let keep = "every referrer names its subject by digest, so a copy with --referrers keeps \
-                every manifest digest";
-    if args.format.is_some() {
-        bail!("--referrers cannot go with --format: a conversion changes the manifest digests the signatures and attestations name; {keep}");
-    }
-    if args.dest_compress_format.is_some() {
-        bail!("--referrers cannot go with --dest-compress-format: a recompression changes the manifest digests the signatures and attestations name; {keep}");
-    }
-    Ok(())
+    args.conversion.refuse_with_referrers()
 }
 
 /// Finds the referrers of what the copy writes, refuses on any problem, checks that the

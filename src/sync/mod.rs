@@ -151,13 +151,9 @@ fn copy_options(args: &SyncArgs, platforms: &[String]) -> Result<CopyOptions> {
     use crate::convert::{GzipStyle, PlanOptions};
     Ok(CopyOptions {
         plan: PlanOptions {
-            format: args.format.map(Into::into),
-            compress: args.dest_compress_format.map(Into::into),
-            level: args.dest_compress_level,
             // Referrers name their subjects by digest: none may change.
-            preserve_digests: args.preserve_digests || args.referrers,
-            gzip_style: GzipStyle::Members,
-            layers: None,
+            preserve_digests: args.conversion.preserve_digests || args.referrers,
+            ..args.conversion.plan_options(GzipStyle::Members)
         },
         jobs: args.jobs as usize,
         platforms: platforms
@@ -171,17 +167,10 @@ fn copy_options(args: &SyncArgs, platforms: &[String]) -> Result<CopyOptions> {
 
 /// What `--referrers` cannot go with, refused before anything is read.
 fn refuse_with_referrers(args: &SyncArgs) -> Result<()> {
-    if !args.referrers {
-        return Ok(());
+    match args.referrers {
+        true => args.conversion.refuse_with_referrers(),
+        false => Ok(()),
     }
-    let why = "a conversion changes the manifest digests the signatures and attestations name";
-    if args.format.is_some() {
-        bail!("--referrers cannot go with --format: {why}");
-    }
-    if args.dest_compress_format.is_some() {
-        bail!("--referrers cannot go with --dest-compress-format: {why}");
-    }
-    Ok(())
 }
 
 fn destination(args: &SyncArgs) -> Result<Dest> {
