@@ -188,6 +188,42 @@ fn a_manifest_refused_for_an_unknown_blob_is_pushed_again_with_every_blob() {
 }
 
 #[test]
+fn a_blob_the_registry_could_not_stat_is_pushed_again_not_taken_for_a_type_refusal() {
+    // Distribution's answer when a blob's stat fails with a storage error (a link file a
+    // concurrent upload is rewriting): MANIFEST_INVALID first, MANIFEST_BLOB_UNKNOWN after.
+    let reg = Registry::start();
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    let proxy = FaultProxy::start(&reg.host, move |r| {
+        let put = r.method == "PUT" && r.path.contains("/manifests/");
+        if put && count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            Action::Respond {
+                status: 400,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":{}},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:0"}]}"#.into(),
+            }
+        } else {
+            Action::Pass
+        }
+    });
+    let src = Fixture::OciLayout.reference();
+    let dest = format!("docker://{}/lab/stat:1", proxy.host);
+    let out = oci_copy([NO_TLS, &src, &dest]);
+    assert_success(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pushing every blob of the image again, once"),
+        "{err}"
+    );
+    // The manifest is stored as it was, not converted to another format.
+    let raw = |r: &str| {
+        crate::support::judges::skopeo(&["inspect", "--raw", "--tls-verify=false", r]).stdout
+    };
+    let stored = raw(&format!("docker://{}/lab/stat:1", reg.host));
+    assert!(!stored.is_empty());
+    assert_eq!(stored, raw(&src));
+}
+
+#[test]
 fn a_manifest_refused_twice_for_an_unknown_blob_fails_with_the_cause() {
     let reg = Registry::start();
     let proxy = refusing_manifest_puts(&reg, 2);

@@ -195,16 +195,51 @@ fn one_line(s: &str) -> String {
     }
 }
 
-/// The first error of a registry's error envelope, `{"errors":[{"code","message"}]}`.
+/// The error of a registry's error envelope, `{"errors":[{"code","message"}]}`, that says
+/// the most: its code and message, with the other errors' after it.
 pub fn parse_envelope(body: &str) -> Option<(String, String)> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    let e = v.get("errors")?.as_array()?.first()?;
-    let code = e.get("code")?.as_str()?.to_string();
-    let msg = e
-        .get("message")
-        .and_then(|m| m.as_str())
-        .unwrap_or("")
-        .to_string();
+    let entries: Vec<(String, String)> = v
+        .get("errors")?
+        .as_array()?
+        .iter()
+        .filter_map(|e| {
+            let code = e.get("code")?.as_str()?.to_string();
+            let msg = e.get("message").and_then(|m| m.as_str()).unwrap_or("");
+            Some((code, msg.to_string()))
+        })
+        .collect();
+    pick_error(entries)
+}
+
+/// The error that says the most of several a registry sent at once: a blob it does not
+/// know, when it names one, over a general refusal. Distribution answers a manifest PUT
+/// whose blob it could not stat (a storage hiccup, a link file being rewritten by a
+/// concurrent upload) with `MANIFEST_INVALID` first and `MANIFEST_BLOB_UNKNOWN` after it;
+/// read by its first entry alone, that looks like a refusal of the manifest's type, and the
+/// copy would convert the image to another format. The others follow in the message.
+pub fn pick_error(entries: Vec<(String, String)>) -> Option<(String, String)> {
+    let rank = |code: &str| match code {
+        "MANIFEST_BLOB_UNKNOWN" | "BLOB_UNKNOWN" => 0,
+        _ => 1,
+    };
+    let best = (0..entries.len()).min_by_key(|&i| rank(&entries[i].0))?;
+    let (code, mut msg) = entries[best].clone();
+    let others: Vec<String> = entries
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != best)
+        .map(|(_, (c, m))| {
+            if m.is_empty() {
+                c.clone()
+            } else {
+                format!("{c}: {m}")
+            }
+        })
+        .collect();
+    if !others.is_empty() {
+        msg = format!("{msg} (also {})", others.join("; "));
+    }
     Some((code, msg))
 }
 
@@ -265,6 +300,28 @@ pub fn hint(code: Option<&str>, creds: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blob_unknown_among_several_errors_is_the_code_not_a_type_refusal() {
+        // Distribution's answer to a manifest PUT whose blob it could not stat.
+        let body = r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":{}},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:ab"}]}"#;
+        let (code, msg) = parse_envelope(body).unwrap();
+        assert_eq!(code, "MANIFEST_BLOB_UNKNOWN");
+        assert_eq!(
+            msg,
+            "blob unknown to registry (also MANIFEST_INVALID: manifest invalid)"
+        );
+        assert!(!is_manifest_type_rejection(Some(400), Some(&code)));
+        // One error alone is taken as it is.
+        let one = r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}"#;
+        let (code, msg) = parse_envelope(one).unwrap();
+        assert_eq!(
+            (code.as_str(), msg.as_str()),
+            ("MANIFEST_INVALID", "manifest invalid")
+        );
+        assert!(is_manifest_type_rejection(Some(400), Some(&code)));
+        assert_eq!(parse_envelope(r#"{"errors":[]}"#), None);
+    }
 
     #[test]
     fn displays_one_line_with_code_and_hint() {

@@ -61,12 +61,14 @@ impl ErrCtx {
         let mut network = false;
         let (status, code, message) = match e {
             OciDistributionError::RegistryError { envelope, .. } => {
-                let first = envelope.errors.first();
-                let code = first
-                    .and_then(|e| serde_json::to_value(&e.code).ok())
-                    .and_then(|v| v.as_str().map(str::to_string));
-                let msg = first.map(|e| e.message.clone()).unwrap_or_default();
-                (None, code, msg)
+                let entries = envelope.errors.iter().filter_map(|e| {
+                    let code = serde_json::to_value(&e.code).ok()?.as_str()?.to_string();
+                    Some((code, e.message.clone()))
+                });
+                match errors::pick_error(entries.collect()) {
+                    Some((code, msg)) => (None, Some(code), msg),
+                    None => (None, None, String::new()),
+                }
             }
             OciDistributionError::ServerError { code, message, .. } => {
                 match errors::parse_envelope(&message) {
