@@ -14,6 +14,7 @@ use reqwest::redirect::Policy;
 use reqwest::Client;
 
 use super::errors::error_chain;
+use super::once::PerKey;
 use super::tls::TlsSettings;
 
 /// How long a TCP (and TLS) connection may take to open.
@@ -37,17 +38,11 @@ pub(super) enum Connections {
 /// client is a handle on one connection pool; building one reads every trusted CA from
 /// disk, which a sync of many images would otherwise do for each).
 pub(super) fn shared(tls: &TlsSettings, conns: Connections) -> Result<Client> {
-    type Key = (TlsSettings, Connections);
-    static CLIENTS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<Key, Client>>> =
-        std::sync::OnceLock::new();
-    let cache = CLIENTS.get_or_init(Default::default);
-    let key = (tls.clone(), conns);
-    if let Some(c) = cache.lock().expect("not poisoned").get(&key) {
-        return Ok(c.clone());
-    }
-    let c = client(tls, conns, Policy::default())?;
-    cache.lock().expect("not poisoned").insert(key, c.clone());
-    Ok(c)
+    static CLIENTS: std::sync::LazyLock<PerKey<(TlsSettings, Connections), Client>> =
+        std::sync::LazyLock::new(PerKey::new);
+    CLIENTS.get_or_try((tls.clone(), conns), || {
+        client(tls, conns, Policy::default())
+    })
 }
 
 /// A new HTTP client for a registry with `tls`; `redirect` is reqwest's default (follow up

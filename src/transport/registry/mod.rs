@@ -19,6 +19,7 @@ pub mod errors;
 mod http;
 mod ledger;
 mod mirrors;
+mod once;
 pub mod probe;
 mod pump;
 mod rate_limit;

@@ -2,8 +2,6 @@
 //! CAs, the bridge as its proxy), and for `--tls-verify=false` whether the registry
 //! speaks HTTPS, asked once per run.
 
-use std::sync::OnceLock;
-
 use anyhow::{anyhow, Result};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::{Client, Reference};
@@ -11,6 +9,7 @@ use oci_client::{Client, Reference};
 use super::super::client_cert::Bridge;
 use super::super::direct::Direct;
 use super::super::errors::error_chain;
+use super::super::once::PerKey;
 use super::super::tls::TlsSettings;
 use super::{rt, Target};
 use crate::digest::Digest;
@@ -91,8 +90,8 @@ pub(super) fn make_client(
     bridge: Option<&Bridge>,
 ) -> Result<Client> {
     type Key = (String, TlsSettings, bool, bool);
-    static CLIENTS: OnceLock<std::sync::Mutex<std::collections::HashMap<Key, Client>>> =
-        OnceLock::new();
+    static CLIENTS: std::sync::LazyLock<PerKey<Key, Client>> =
+        std::sync::LazyLock::new(PerKey::new);
     let build = || {
         Client::try_from(config(tls, http, monolithic, bridge)?)
             .map_err(|e| anyhow!("setting up the HTTP client: {}", error_chain(&e)))
@@ -100,48 +99,31 @@ pub(super) fn make_client(
     if bridge.is_some() {
         return build();
     }
-    let cache = CLIENTS.get_or_init(Default::default);
     let key = (registry.to_string(), tls.clone(), http, monolithic);
-    if let Some(c) = cache.lock().expect("not poisoned").get(&key) {
-        return Ok(c.clone());
-    }
-    let c = build()?;
-    cache.lock().expect("not poisoned").insert(key, c.clone());
-    Ok(c)
-}
-
-/// Registries this run found to speak plain HTTP, so that each is asked once.
-pub(super) fn plain_http() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
-    static PLAIN: OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> = OnceLock::new();
-    PLAIN.get_or_init(Default::default)
+    CLIENTS.get_or_try(key, build)
 }
 
 /// Decides whether a registry speaks HTTPS, for `--tls-verify=false`: the run's one ping
-/// (which the shared auth keeps) failing at HTTPS means plain HTTP.
+/// (which the shared auth keeps) failing at HTTPS means plain HTTP. Asked once per run and
+/// registry; image jobs that start together wait for the first one's answer.
 pub(in crate::transport::registry) fn speaks_https(
     registry: &str,
     t: &Target,
     tls: &TlsSettings,
     stall: Option<std::time::Duration>,
 ) -> bool {
-    if plain_http()
-        .lock()
-        .expect("not poisoned")
-        .contains(registry)
-    {
-        return false;
-    }
-    let ping = Direct::new(false, registry, t.host, t.repo, tls, None, stall)
-        .and_then(|d| rt().block_on(d.ping()));
-    match ping {
-        Ok(()) => true,
-        Err(e) => {
+    static ANSWERS: std::sync::LazyLock<PerKey<String, bool>> =
+        std::sync::LazyLock::new(PerKey::new);
+    let ask = || {
+        let ping = Direct::new(false, registry, t.host, t.repo, tls, None, stall)
+            .and_then(|d| rt().block_on(d.ping()));
+        if let Err(e) = &ping {
             tracing::debug!("HTTPS to {registry} failed ({e:#}); using plain HTTP");
-            plain_http()
-                .lock()
-                .expect("not poisoned")
-                .insert(registry.to_string());
-            false
         }
+        Ok::<_, std::convert::Infallible>(ping.is_ok())
+    };
+    match ANSWERS.get_or_try(registry.to_string(), ask) {
+        Ok(https) => https,
+        Err(never) => match never {},
     }
 }
