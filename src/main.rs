@@ -52,13 +52,19 @@ fn init_logging(debug: bool, quiet: bool) {
     } else {
         EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("oci_copy=info"))
     };
-    tracing_subscriber::fmt()
+    let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| RedactingStderr(Vec::new()))
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .without_time()
-        .with_target(false)
-        .init();
+        .with_target(false);
+    // Under --debug each line says when it happened, in seconds since the start, so that a
+    // slow step shows where the time went; otherwise lines are plain.
+    if debug {
+        log.with_timer(tracing_subscriber::fmt::time::uptime())
+            .init();
+    } else {
+        log.without_time().init();
+    }
 }
 
 /// The log's writer: each event is buffered, cleaned of credentials in URLs (`user:pass@`,

@@ -38,7 +38,8 @@ pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (gzip: ISA-L igzi
     arg_required_else_help = true
 )]
 pub struct Cli {
-    /// Log every decision and request (RUST_LOG=oci_copy=debug,oci_client=debug does the same).
+    /// Log every decision and request, each line with the seconds since the start
+    /// (RUST_LOG=oci_copy=debug,oci_client=debug logs the same, without the times).
     #[arg(long, global = true)]
     pub debug: bool,
 
