@@ -1,7 +1,8 @@
 //! The read-back after a push: a push is done only when the registry can serve it. After
 //! the top-level manifest PUT succeeded, every manifest pushed (by digest), the tag, and
 //! every blob they reference are asked for with a HEAD, each on a new connection: each blob
-//! [`ROUNDS`] times and each manifest and the tag [`MANIFEST_READS`] times, in rounds
+//! [`ROUNDS`] times, the tag and each manifest no tag names [`MANIFEST_READS`] times and the
+//! manifest the tag names [`ROUNDS`] times (each read of the tag reads it too), in rounds
 //! (forward, backward, forward, ..., so that behind a round-robin balancer each object is
 //! asked of more than one replica whatever the number of objects). HEADs
 //! do not count against Docker Hub's pull limit. If any answer says an object is missing
@@ -21,17 +22,26 @@ use crate::manifest::{parse, Descriptor, Parsed};
 /// How many times each blob is asked for.
 pub const ROUNDS: usize = 3;
 
-/// How many times each manifest and the tag are asked for: a balancer that picks replicas
-/// at random sends `n` reads of an object stored on one of two replicas to that replica
-/// with a chance of 1 in 2^n, and these few objects are what every pull starts with.
+/// How many times the tag is asked for: a balancer that picks replicas at random sends `n`
+/// reads of an object stored on one of two replicas to that replica with a chance of 1 in
+/// 2^n, and the tag is what every pull by tag starts with. A registry serves a tag from its
+/// manifest (distribution reads the tag's link, then the manifest's revision link and its
+/// bytes), so each read of the tag also reads the manifest on the replica that answers it:
+/// that manifest by digest needs only the blobs' [`ROUNDS`] of its own. The instances of an
+/// index, which no tag names, get these reads themselves.
 pub const MANIFEST_READS: usize = 8;
 
-/// How many times `o` is asked for.
-fn reads_of(o: &Object) -> usize {
-    if o.media_type.is_some() {
-        MANIFEST_READS
-    } else {
+/// How many times `o` of `all` is asked for.
+fn reads_of(o: &Object, all: &[Object]) -> usize {
+    let Some(_) = &o.media_type else {
+        return ROUNDS;
+    };
+    let is_tag = |x: &Object| x.media_type.is_some() && !x.path.ends_with(&x.digest);
+    let named_by_a_tag = !is_tag(o) && all.iter().any(|t| is_tag(t) && t.digest == o.digest);
+    if named_by_a_tag {
         ROUNDS
+    } else {
+        MANIFEST_READS
     }
 }
 
@@ -121,7 +131,7 @@ fn ask(client: &RegistryClient, objects: &Objects, scope: &str) -> Result<Wrong>
         };
         for i in order {
             let o = &objects.objects[i];
-            let reads = reads_of(o);
+            let reads = reads_of(o, &objects.objects);
             if round >= reads {
                 continue;
             }
