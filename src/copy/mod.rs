@@ -30,7 +30,7 @@ use crate::convert::{self, LayerAction, PlanOptions};
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor, ImageManifest, Parsed, Platform};
 use crate::media_type as mt;
-use crate::transport::{ImageDestination, ImageSource};
+use crate::transport::{ImageDestination, ImageSource, Reuse};
 use blob::{copy_layer, copy_verbatim, BlobOutcome};
 use dedup::{Seen, Step};
 pub use load::{
@@ -78,10 +78,7 @@ pub fn copy_image(
     }
     let plan = plan_image(src, dst.as_ref(), &img, &opts.plan)?;
     let (config, outcomes, (bytes, desc)) = repush::with_repush(dst.as_ref(), |dst| {
-        let config = dst
-            .put_bytes(&img.config_raw, &config_descriptor(&img, &plan))
-            .context("storing the config")?;
-        let outcomes = copy_layers(src, dst, &img, &plan, opts.jobs, &Seen::default())?;
+        let (config, outcomes) = config_and_layers(src, dst, &img, &plan, opts.jobs)?;
         let first = planned_manifest(&img, &plan, &outcomes)?;
         let put = negotiate::put_manifest(dst, &img, &plan, &outcomes, first, &opts.plan)?;
         Ok((config, outcomes, put))
@@ -96,6 +93,36 @@ pub fn copy_image(
     dst.commit(&bytes, &desc)?;
     report.elapsed = start.elapsed();
     Ok(report)
+}
+
+/// Stores the config and copies the layers: the config beside the layers where the
+/// destination takes blobs in any order and several blobs may be in flight (its round trips
+/// are then off the longest layer's path), before them where it takes them in order or
+/// `--jobs 1` asked for one blob at a time.
+fn config_and_layers(
+    src: &dyn ImageSource,
+    dst: &dyn ImageDestination,
+    img: &LoadedImage,
+    plan: &convert::Plan,
+    jobs: usize,
+) -> Result<(Reuse, Vec<BlobOutcome>)> {
+    let put_config = || {
+        dst.put_bytes(&img.config_raw, &config_descriptor(img, plan))
+            .context("storing the config")
+    };
+    if dst.caps().sequential || jobs <= 1 {
+        let config = put_config()?;
+        return Ok((
+            config,
+            copy_layers(src, dst, img, plan, jobs, &Seen::default())?,
+        ));
+    }
+    std::thread::scope(|s| {
+        let config = s.spawn(put_config);
+        let layers = copy_layers(src, dst, img, plan, jobs, &Seen::default());
+        let config = config.join().expect("storing the config does not panic")?;
+        Ok((config, layers?))
+    })
 }
 
 /// Plans the copy of `img` into `dst` and checks the plan against the config, before any
@@ -184,9 +211,14 @@ pub(super) fn copy_layers(
     let diff_ids = img.config.diff_ids();
     let steps = seen.steps(layers, &plan.layers, diff_ids);
     // Only first occurrences are copied, so no two workers ever write the same blob.
-    let todo: Vec<usize> = (0..steps.len())
+    let mut todo: Vec<usize> = (0..steps.len())
         .filter(|&i| steps[i] == Step::Copy)
         .collect();
+    // Several at a time, the largest first: a copy lasts at least as long as its largest
+    // layer's one stream, so that one starts at once and the small ones fill in beside it.
+    if jobs > 1 {
+        todo.sort_by_key(|&i| std::cmp::Reverse(layers[i].size));
+    }
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<BlobOutcome>>>> =
