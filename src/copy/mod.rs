@@ -244,6 +244,16 @@ pub(super) fn copy_layers(
     let results = results
         .into_inner()
         .expect("no thread panics holding the lock");
+    outcomes(layers, plan, steps, results)
+}
+
+/// Each layer's outcome: its copy's, or for a repeat the first occurrence's blob.
+fn outcomes(
+    layers: &[Descriptor],
+    plan: &convert::Plan,
+    steps: Vec<Step>,
+    results: Vec<Option<Result<BlobOutcome>>>,
+) -> Result<Vec<BlobOutcome>> {
     let mut out: Vec<BlobOutcome> = Vec::with_capacity(layers.len());
     for (i, (r, step)) in results.into_iter().zip(steps).enumerate() {
         let media_type = &plan.layers[i].media_type;
