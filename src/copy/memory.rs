@@ -61,6 +61,8 @@ pub(super) struct Held {
     pub(super) blobs: HashMap<Digest, Vec<u8>>,
     /// Every manifest type offered by `put_manifest`, in order.
     pub(super) offered: Vec<String>,
+    /// The digest of every blob begun with its descriptor known, in the order begun.
+    pub(super) begun: Vec<Digest>,
     pub(super) committed: Option<(Vec<u8>, Descriptor)>,
 }
 
@@ -106,7 +108,10 @@ impl ImageDestination for MemDest {
         Ok(self.held.lock().unwrap().blobs.contains_key(&desc.digest))
     }
 
-    fn begin_blob(&self, _expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
+    fn begin_blob(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
+        if let Some(d) = expected {
+            self.held.lock().unwrap().begun.push(d.digest.clone());
+        }
         Ok(Box::new(MemWriter {
             buf: Vec::new(),
             held: self.held.clone(),

@@ -227,3 +227,68 @@ fn a_refused_index_type_falls_back_to_a_manifest_list_unless_the_format_is_fixed
     );
     assert_eq!(held.lock().unwrap().offered, [mt::OCI_INDEX]);
 }
+
+/// One image of three layers of `sizes` bytes (before gzip, of incompressible bytes).
+fn three_layers(sizes: [usize; 3]) -> (MemSource, Vec<Descriptor>, Descriptor) {
+    let mut blobs = std::collections::HashMap::new();
+    let (mut layers, mut diff_ids) = (Vec::new(), Vec::new());
+    for (i, n) in sizes.into_iter().enumerate() {
+        let noise: String = (0..n)
+            .map(|k| char::from(b'a' + ((k * 7 + i * 13) % 26) as u8))
+            .collect();
+        let plain = layer_tar(&noise);
+        let gz = super::memory::gzip(&plain);
+        diff_ids.push(Digest::sha256_of(&plain).to_string());
+        layers.push(Descriptor::of_bytes(mt::OCI_LAYER_GZIP, &gz));
+        blobs.insert(Digest::sha256_of(&gz), gz);
+    }
+    let config = serde_json::json!({"architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids}})
+    .to_string()
+    .into_bytes();
+    let config_desc = Descriptor::of_bytes(mt::OCI_CONFIG, &config);
+    blobs.insert(Digest::sha256_of(&config), config);
+    let top = serde_json::json!({"schemaVersion": 2, "mediaType": mt::OCI_MANIFEST,
+        "config": config_desc, "layers": layers})
+    .to_string()
+    .into_bytes();
+    let src = MemSource {
+        top,
+        top_type: mt::OCI_MANIFEST.into(),
+        blobs,
+    };
+    (src, layers, config_desc)
+}
+
+#[test]
+fn with_jobs_the_largest_layers_start_first_and_with_one_job_in_manifest_order() {
+    let (src, layers, config) = three_layers([2_000, 90_000, 30_000]);
+    let layers_begun = |jobs: usize| -> Vec<Digest> {
+        let held = run(&src, dest(BOTH, LayerPolicy::AsIs, &[]), &with_jobs(jobs)).unwrap();
+        let begun = held.lock().unwrap().begun.clone();
+        assert!(begun.contains(&config.digest), "the config is stored");
+        begun.into_iter().filter(|d| *d != config.digest).collect()
+    };
+    // Two jobs: the two largest take the two workers first, the smallest comes last.
+    let two = layers_begun(2);
+    assert_eq!(two.len(), 3);
+    let first_two: std::collections::HashSet<_> = two[..2].iter().cloned().collect();
+    assert_eq!(
+        first_two,
+        [layers[1].digest.clone(), layers[2].digest.clone()]
+            .into_iter()
+            .collect()
+    );
+    assert_eq!(two[2], layers[0].digest);
+    // One job: the config, then each layer in the manifest's order.
+    let held = run(&src, dest(BOTH, LayerPolicy::AsIs, &[]), &with_jobs(1)).unwrap();
+    let begun = held.lock().unwrap().begun.clone();
+    let want: Vec<Digest> = std::iter::once(config.digest.clone())
+        .chain(layers.iter().map(|l| l.digest.clone()))
+        .collect();
+    assert_eq!(begun, want);
+}
+
+fn with_jobs(jobs: usize) -> super::CopyOptions {
+    super::CopyOptions { jobs, ..opts() }
+}
