@@ -13,9 +13,6 @@ fn main() -> ExitCode {
     let args = with_default_command(std::env::args().collect());
     let cli = Cli::parse_from(args);
     init_logging(cli.debug, cli.quiet);
-    // TLS by ring's primitives, seeded by the kernel: see Cargo.toml. Every client reqwest
-    // builds takes the process default.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     if let Err(e) = oci_copy::cleanup::install_signal_handlers() {
         tracing::warn!(
             "cannot install the signal handler (temporaries may be left on Ctrl-C): {e}"

@@ -93,6 +93,7 @@ pub(super) fn make_client(
     static CLIENTS: std::sync::LazyLock<PerKey<Key, Client>> =
         std::sync::LazyLock::new(PerKey::new);
     let build = || {
+        super::super::tls::install_provider();
         Client::try_from(config(tls, http, monolithic, bridge)?)
             .map_err(|e| anyhow!("setting up the HTTP client: {}", error_chain(&e)))
     };

@@ -244,6 +244,7 @@ mod tests {
     use super::*;
 
     pub(super) fn shared(registry: &str) -> Shared {
+        crate::transport::registry::tls::install_provider();
         Shared {
             registry: registry.to_string(),
             http_origin: Url::parse(&format!("http://{registry}/")).unwrap(),
@@ -269,6 +270,7 @@ mod tests {
                 drop(c);
             }
         });
+        crate::transport::registry::tls::install_provider();
         let b = Bridge::start(&registry, &TlsSettings::default(), &rt).unwrap();
         assert!(b.proxy_url().starts_with("http://oci-copy:"));
         let proxy = reqwest::Proxy::http(b.proxy_url()).unwrap();
