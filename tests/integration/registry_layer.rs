@@ -274,3 +274,45 @@ fn a_push_pings_the_registry_once() {
     );
     assert_eq!(pings, 1, "{log:?}");
 }
+
+/// Requests that start together wait for one ping: a sync's tag lists, asked of several
+/// repositories at once, make one `GET /v2/` to the source, not one each.
+#[test]
+fn a_sync_of_several_repositories_pings_the_source_once() {
+    let src = crate::support::registry::Registry::start();
+    let dst = crate::support::registry::Registry::start();
+    for repo in ["a", "b", "c", "d", "e"] {
+        let to = src.url(&format!("lab/{repo}:1"));
+        let from = crate::support::fixtures::Fixture::OciLayout.reference();
+        assert_success(&oci_copy(["-q", NO_TLS, "--no-read-back", &from, &to]));
+    }
+    let proxy = FaultProxy::start(&src.host, |_| Action::Pass);
+    let tmp = crate::support::tempdir();
+    let yaml = tmp.path().join("sync.yml");
+    let repos: String = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|r| format!("    lab/{r}: []\n"))
+        .collect();
+    std::fs::write(
+        &yaml,
+        format!("{}:\n  tls-verify: false\n  images:\n{repos}", proxy.host),
+    )
+    .unwrap();
+    let out = oci_copy([
+        "sync",
+        NO_TLS,
+        "-q",
+        "--src",
+        "yaml",
+        "--dest",
+        "docker",
+        yaml.to_str().unwrap(),
+        &format!("{}/m", dst.host),
+    ]);
+    assert_success(&out);
+    let log = proxy.requests();
+    let pings = log.iter().filter(|r| r.path == "/v2/").count();
+    let lists = log.iter().filter(|r| r.path.contains("/tags/list")).count();
+    assert_eq!(lists, 5, "{log:?}");
+    assert_eq!(pings, 1, "{log:?}");
+}

@@ -8,7 +8,7 @@
 //! passwords are ever logged.
 
 use std::collections::HashMap;
-use std::sync::{Mutex as SyncMutex, OnceLock};
+use std::sync::{Arc, Mutex as SyncMutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
@@ -44,8 +44,9 @@ pub enum Credential {
 }
 
 /// Challenges by registry base URL: one ping per registry per run.
-fn pinged() -> &'static SyncMutex<HashMap<String, Challenge>> {
-    static PINGED: OnceLock<SyncMutex<HashMap<String, Challenge>>> = OnceLock::new();
+fn pinged() -> &'static SyncMutex<HashMap<String, Arc<tokio::sync::OnceCell<Challenge>>>> {
+    type Pinged = SyncMutex<HashMap<String, Arc<tokio::sync::OnceCell<Challenge>>>>;
+    static PINGED: OnceLock<Pinged> = OnceLock::new();
     PINGED.get_or_init(Default::default)
 }
 
@@ -105,18 +106,15 @@ impl Direct {
             .is_some()
     }
 
-    /// The registry's challenge: remembered from this run's ping, or pinged now.
+    /// The registry's challenge: remembered from this run's ping, or pinged now. Requests
+    /// that start together (a sync's tag lists, eight at a time) wait for the first one's
+    /// ping rather than each sending its own; a failed ping is not remembered.
     async fn challenge(&self, action: &str) -> Result<Challenge> {
-        let key = self.base.to_string();
-        if let Some(c) = pinged().lock().expect("not poisoned").get(&key) {
-            return Ok(c.clone());
-        }
-        let c = self.probe(action).await?;
-        pinged()
-            .lock()
-            .expect("not poisoned")
-            .insert(key, c.clone());
-        Ok(c)
+        let cell = {
+            let mut pinged = pinged().lock().expect("not poisoned");
+            pinged.entry(self.base.to_string()).or_default().clone()
+        };
+        cell.get_or_try_init(|| self.probe(action)).await.cloned()
     }
 
     /// Pings the registry now unless this run did (for `--tls-verify=false`: whether it
