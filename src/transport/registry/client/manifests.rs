@@ -105,9 +105,9 @@ impl RegistryClient {
             .parse()
             .map_err(|_| anyhow!("media type {media_type:?} is not a valid header value"))?;
         let action = format!("pushing the {media_type} manifest");
+        let mono = &self.oci.get()?.1;
         let r = self.request(&action, Op::Push, || {
-            self.mono
-                .push_manifest_raw(reference, bytes.to_vec(), content_type.clone())
+            mono.push_manifest_raw(reference, bytes.to_vec(), content_type.clone())
         });
         match r {
             Ok(_) => Ok(()),

@@ -15,7 +15,7 @@ mod transfer;
 use context::ErrCtx;
 pub use login::check_login;
 pub(super) use setup::speaks_https;
-use setup::{make_client, reference};
+use setup::{reference, OciClients};
 
 use std::sync::{Arc, OnceLock};
 
@@ -23,7 +23,7 @@ use anyhow::Result;
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::token_cache::{RegistryToken, RegistryTokenType};
-use oci_client::{Client, Reference, RegistryOperation as Op};
+use oci_client::{Reference, RegistryOperation as Op};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
@@ -66,10 +66,9 @@ fn rt() -> &'static Runtime {
 
 /// A connection to one repository of one registry.
 pub struct RegistryClient {
-    /// Chunked uploads (the digest is computed as the bytes go).
-    client: Client,
-    /// Monolithic uploads (the digest is known up front).
-    mono: Client,
+    /// oci-client, built on first use: chunked uploads (the digest is computed as the bytes
+    /// go) and monolithic ones (the digest is known up front).
+    oci: OciClients,
     /// Mounts and tag lists, which oci-client cannot do as the protocol wants.
     direct: Direct,
     reference: Reference,
@@ -140,10 +139,7 @@ impl RegistryClient {
             client_cert: tls.client_cert.as_ref().map(|(c, _)| c.clone()),
             bridge: bridge.clone(),
         };
-        let client = make_client(&registry, tls, http, false, bridge.as_deref())?;
-        let mut mono = make_client(&registry, tls, http, true, bridge.as_deref())?;
-        // One token cache for both, fed by the shared auth (see `prime`).
-        mono.tokens = client.tokens.clone();
+        let oci = OciClients::new(&registry, tls, http, bridge);
         let direct = Direct::new(
             http,
             &registry,
@@ -162,8 +158,7 @@ impl RegistryClient {
             t.repo
         );
         Ok(RegistryClient {
-            client,
-            mono,
+            oci,
             direct,
             reference,
             ctx,
@@ -240,13 +235,14 @@ impl RegistryClient {
             }),
         };
         let registry = self.reference.resolve_registry().to_string();
+        let (client, mono) = self.oci.get()?;
         rt().block_on(async {
             // Without a stored auth oci-client never looks in its token cache.
-            for c in [&self.client, &self.mono] {
+            for c in [client, mono] {
                 c.store_auth_if_needed(&registry, &RegistryAuth::Anonymous)
                     .await;
             }
-            self.client
+            client
                 .tokens
                 .insert(&self.reference, operation, token)
                 .await;
@@ -276,12 +272,13 @@ impl RegistryClient {
     pub fn blob(&self, digest: &Digest) -> Result<BlobReader> {
         let d = digest.to_string();
         tracing::debug!("GET blob {d} from {}/{}", self.ctx.host, self.ctx.repo);
+        let client = &self.oci.get()?.0;
         let sized = self.request(&format!("pulling the blob {d}"), Op::Pull, || {
-            self.client.pull_blob_stream(&self.reference, d.as_str())
+            client.pull_blob_stream(&self.reference, d.as_str())
         })?;
         Ok(BlobReader {
             pump: pump(rt(), sized.stream, self.retry.stall),
-            client: self.client.clone(),
+            client: client.clone(),
             reference: self.reference.clone(),
             digest: d,
             ctx: self.ctx.clone(),
@@ -295,8 +292,9 @@ impl RegistryClient {
     /// Whether the repository has the blob (HEAD).
     pub fn blob_exists(&self, digest: &Digest) -> Result<bool> {
         let d = digest.to_string();
+        let client = &self.oci.get()?.0;
         let found = self.request(&format!("checking for the blob {d}"), Op::Pull, || {
-            self.client.blob_exists(&self.reference, &d)
+            client.blob_exists(&self.reference, &d)
         })?;
         tracing::debug!(
             "HEAD blob {d} in {}/{}: {}",
@@ -341,7 +339,7 @@ impl RegistryClient {
         let reference = self.reference.clone();
         let (task, chunk) = match expected {
             Some(d) => {
-                let client = self.mono.clone();
+                let client = self.oci.get()?.1.clone();
                 let (digest, size) = (d.digest.to_string(), d.size);
                 tracing::debug!(
                     "monolithic upload of {digest} to {}/{}",
@@ -357,7 +355,7 @@ impl RegistryClient {
                 (task, 256 * 1024)
             }
             None => {
-                let client = self.client.clone();
+                let client = self.oci.get()?.0.clone();
                 tracing::debug!("chunked upload to {}/{}", self.ctx.host, self.ctx.repo);
                 let task = rt().spawn(async move {
                     client

@@ -128,3 +128,45 @@ pub(in crate::transport::registry) fn speaks_https(
         Err(never) => match never {},
     }
 }
+
+/// oci-client's two clients for one registry (chunked and monolithic uploads, one token
+/// cache), built on first use: a run that only asks for digests and tag lists (a sync's
+/// rerun, `inspect`, `list-tags`) speaks through the direct layer alone and never builds
+/// them (each build reads every trusted CA from disk, twice).
+pub(super) struct OciClients {
+    registry: String,
+    tls: TlsSettings,
+    http: bool,
+    bridge: Option<std::sync::Arc<Bridge>>,
+    made: std::sync::OnceLock<(Client, Client)>,
+}
+
+impl OciClients {
+    pub(super) fn new(
+        registry: &str,
+        tls: &TlsSettings,
+        http: bool,
+        bridge: Option<std::sync::Arc<Bridge>>,
+    ) -> OciClients {
+        OciClients {
+            registry: registry.to_string(),
+            tls: tls.clone(),
+            http,
+            bridge,
+            made: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The chunked-upload client and the monolithic one.
+    pub(super) fn get(&self) -> Result<&(Client, Client)> {
+        if let Some(made) = self.made.get() {
+            return Ok(made);
+        }
+        let bridge = self.bridge.as_deref();
+        let client = make_client(&self.registry, &self.tls, self.http, false, bridge)?;
+        let mut mono = make_client(&self.registry, &self.tls, self.http, true, bridge)?;
+        // One token cache for both, fed by the shared auth (see `prime`).
+        mono.tokens = client.tokens.clone();
+        Ok(self.made.get_or_init(|| (client, mono)))
+    }
+}
