@@ -20,6 +20,7 @@ use setup::{reference, OciClients};
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Result;
+use oci_client::client::BlobResponse;
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::token_cache::{RegistryToken, RegistryTokenType};
@@ -269,13 +270,19 @@ impl RegistryClient {
 
     /// Opens a blob for streaming. The pipeline verifies it. A download that breaks
     /// part-way resumes from the last byte received (see [`BlobReader`]).
+    ///
+    /// Asked as the range from byte 0: oci-client hashes a whole-blob answer itself (and
+    /// again under the `Docker-Content-Digest` when that differs), on top of the pipeline's
+    /// own check, and leaves a range unhashed. A registry that ignores ranges answers 200,
+    /// which oci-client then hashes as before.
     pub fn blob(&self, digest: &Digest) -> Result<BlobReader> {
         let d = digest.to_string();
         tracing::debug!("GET blob {d} from {}/{}", self.ctx.host, self.ctx.repo);
         let client = &self.oci.get()?.0;
-        let sized = self.request(&format!("pulling the blob {d}"), Op::Pull, || {
-            client.pull_blob_stream(&self.reference, d.as_str())
+        let answer = self.request(&format!("pulling the blob {d}"), Op::Pull, || {
+            client.pull_blob_stream_partial(&self.reference, d.as_str(), 0, None)
         })?;
+        let (BlobResponse::Full(sized) | BlobResponse::Partial(sized)) = answer;
         Ok(BlobReader {
             pump: pump(rt(), sized.stream, self.retry.stall),
             client: client.clone(),
