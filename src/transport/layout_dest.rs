@@ -11,8 +11,9 @@ use anyhow::{bail, Context, Result};
 
 use super::layout::*;
 use super::layout_referrers::Pending;
+use super::local_ledger;
 use super::referrers::ReferrerSink;
-use super::{BlobWriter, DestCaps, ImageDestination};
+use super::{BlobWriter, DestCaps, ImageDestination, Reuse};
 use crate::cleanup::{self, Tracked};
 use crate::disk::Writing;
 use crate::manifest::{Descriptor, Index};
@@ -35,6 +36,14 @@ pub struct LayoutDestination {
     durable: bool,
     /// Referrers and cosign tags to list in `index.json` on commit.
     pending: Pending,
+    /// Its id in the run's ledger of layout blobs (see `local_ledger.rs`).
+    owner: u64,
+}
+
+impl Drop for LayoutDestination {
+    fn drop(&mut self) {
+        local_ledger::release(self.owner);
+    }
 }
 
 impl LayoutDestination {
@@ -57,6 +66,7 @@ impl LayoutDestination {
             name,
             durable: true,
             pending: Pending::default(),
+            owner: local_ledger::new_owner(),
         })
     }
 
@@ -136,6 +146,19 @@ impl ImageDestination for LayoutDestination {
     fn has_blob(&self, desc: &Descriptor) -> Result<bool> {
         let p = self.work.join(desc.digest.blob_path());
         Ok(matches!(fs::metadata(p), Ok(m) if m.is_file() && m.len() == desc.size))
+    }
+
+    /// Present, or linked from where this run wrote it (another layout, or another copy
+    /// into this one, waited for), or to be copied: see `local_ledger.rs`.
+    fn reuse_blob(&self, desc: &Descriptor) -> Result<Reuse> {
+        let target = self.work.join(desc.digest.blob_path());
+        local_ledger::reuse(
+            &target,
+            desc,
+            self.owner,
+            self.durable,
+            self.has_blob(desc)?,
+        )
     }
 
     fn begin_blob(&self, _expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
@@ -259,6 +282,7 @@ impl BlobWriter for LayoutBlobWriter<'_> {
         set_readable(temp.as_file())?;
         temp.persist(&dest)
             .with_context(|| format!("storing blob {}", desc.digest))?;
+        local_ledger::wrote(&desc.digest.to_string(), &dest);
         Ok(())
     }
 }

@@ -14,6 +14,7 @@ pub mod layout;
 mod layout_check;
 pub mod layout_dest;
 mod layout_referrers;
+mod local_ledger;
 pub mod oci_archive;
 mod packing;
 pub mod referrers;
@@ -199,7 +200,8 @@ pub enum Reuse {
     Absent,
     /// The destination has it already.
     Present,
-    /// The destination mounted it from another repository of the same registry.
+    /// The destination mounted it from another repository of the same registry, or (a
+    /// layout) linked it from another layout this run wrote it into.
     Mounted,
 }
 

@@ -58,6 +58,7 @@ mod support;
 mod sweep;
 mod sync;
 mod sync_deploy;
+mod sync_layouts;
 mod ux;
 mod verify;
 mod world;
