@@ -5,44 +5,19 @@
 //! file across file systems) instead of reading it from the source again. The bytes were
 //! verified when they were first written. Process-wide, as the registry's ledger is.
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::LazyLock;
 
 use anyhow::{Context, Result};
 
+pub use super::claims::new_owner;
+use super::claims::Claims;
 use super::Reuse;
 use crate::manifest::Descriptor;
 
-/// Where a blob is, by digest.
-#[derive(Debug, Clone)]
-enum State {
-    /// Being written by the destination with this id.
-    Writing(u64),
-    /// Written, verified, at this path.
-    At(PathBuf),
-}
-
-struct Ledger {
-    blobs: Mutex<HashMap<String, State>>,
-    changed: Condvar,
-}
-
-fn ledger() -> &'static Ledger {
-    static L: OnceLock<Ledger> = OnceLock::new();
-    L.get_or_init(|| Ledger {
-        blobs: Mutex::new(HashMap::new()),
-        changed: Condvar::new(),
-    })
-}
-
-/// A new id for a destination that claims blobs.
-pub fn new_owner() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
+/// By digest: the file that holds the blob, verified.
+static LEDGER: LazyLock<Claims<String, PathBuf>> = LazyLock::new(Claims::new);
 
 /// What a destination should do with a blob it does not have.
 #[derive(Debug, PartialEq, Eq)]
@@ -53,49 +28,23 @@ pub enum Claim {
     LinkFrom(PathBuf),
 }
 
-/// How long to wait for another copy writing the same blob before writing it too (a
-/// bound, so that no order of claims can deadlock).
-const WAIT: Duration = Duration::from_secs(120);
-
 /// Claims `digest` for `owner`, or names the file that has it; waits while another owner
 /// writes it.
 pub fn claim(digest: &str, owner: u64) -> Claim {
-    let l = ledger();
-    let deadline = Instant::now() + WAIT;
-    let mut blobs = l.blobs.lock().expect("not poisoned");
-    loop {
-        match blobs.get(digest) {
-            Some(State::At(p)) if p.is_file() => return Claim::LinkFrom(p.clone()),
-            Some(State::Writing(o)) if *o != owner && Instant::now() < deadline => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                blobs = l.changed.wait_timeout(blobs, left).expect("not poisoned").0;
-            }
-            _ => {
-                blobs.insert(digest.to_string(), State::Writing(owner));
-                return Claim::Write;
-            }
-        }
+    match LEDGER.claim(digest.to_string(), owner, |p| p.is_file()) {
+        Some(p) => Claim::LinkFrom(p),
+        None => Claim::Write,
     }
 }
 
 /// Records that `path` holds `digest`, verified.
 pub fn wrote(digest: &str, path: &Path) {
-    let l = ledger();
-    l.blobs
-        .lock()
-        .expect("not poisoned")
-        .insert(digest.to_string(), State::At(path.to_path_buf()));
-    l.changed.notify_all();
+    LEDGER.hold(digest.to_string(), path.to_path_buf());
 }
 
 /// Gives up the claims `owner` still holds (its copy failed or ended before writing them).
 pub fn release(owner: u64) {
-    let l = ledger();
-    l.blobs
-        .lock()
-        .expect("not poisoned")
-        .retain(|_, s| !matches!(s, State::Writing(o) if *o == owner));
-    l.changed.notify_all();
+    LEDGER.release(owner);
 }
 
 /// How a layout comes to hold the blob `desc` at `target` (`present`: it does already):
@@ -159,6 +108,7 @@ pub fn link(from: &Path, target: &Path, desc: &Descriptor, durable: bool) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_second_claimant_waits_for_the_first_then_links_its_file() {

@@ -4,6 +4,7 @@
 //! Transports do refuse unsafe names (path traversal) and enforce document size limits.
 
 pub mod archive_target;
+mod claims;
 pub mod dir;
 mod dir_dest;
 pub mod docker_archive;
