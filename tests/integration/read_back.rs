@@ -143,11 +143,20 @@ fn a_push_whose_writes_all_reached_one_replica_fails_the_read_back() {
 
 /// A proxy answering the first `refusals` manifest PUTs with `MANIFEST_BLOB_UNKNOWN`.
 fn refusing_manifest_puts(reg: &Registry, refusals: usize) -> FaultProxy {
+    answering_manifest_puts(
+        reg,
+        refusals,
+        Action::error(400, "MANIFEST_BLOB_UNKNOWN", &[]),
+    )
+}
+
+/// A proxy answering the first `n` manifest PUTs with `answer` in the registry's place.
+fn answering_manifest_puts(reg: &Registry, n: usize, answer: Action) -> FaultProxy {
     let count = std::sync::atomic::AtomicUsize::new(0);
     FaultProxy::start(&reg.host, move |r| {
         let put = r.method == "PUT" && r.path.contains("/manifests/");
-        if put && count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < refusals {
-            Action::error(400, "MANIFEST_BLOB_UNKNOWN", &[])
+        if put && count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < n {
+            answer.clone()
         } else {
             Action::Pass
         }
@@ -192,19 +201,15 @@ fn a_blob_the_registry_could_not_stat_is_pushed_again_not_taken_for_a_type_refus
     // Distribution's answer when a blob's stat fails with a storage error (a link file a
     // concurrent upload is rewriting): MANIFEST_INVALID first, MANIFEST_BLOB_UNKNOWN after.
     let reg = Registry::start();
-    let count = std::sync::atomic::AtomicUsize::new(0);
-    let proxy = FaultProxy::start(&reg.host, move |r| {
-        let put = r.method == "PUT" && r.path.contains("/manifests/");
-        if put && count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-            Action::Respond {
-                status: 400,
-                headers: vec![("Content-Type".into(), "application/json".into())],
-                body: r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":{}},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:0"}]}"#.into(),
-            }
-        } else {
-            Action::Pass
-        }
-    });
+    let proxy = answering_manifest_puts(
+        &reg,
+        1,
+        Action::Respond {
+            status: 400,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":{}},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:0"}]}"#.into(),
+        },
+    );
     let src = Fixture::OciLayout.reference();
     let dest = format!("docker://{}/lab/stat:1", proxy.host);
     let out = oci_copy([NO_TLS, &src, &dest]);
